@@ -20,7 +20,10 @@ def _server(args: argparse.Namespace) -> int:
         launcher = LocalServer(options, port=args.port)
     else:
         if args.port:
-            print("liftbridge-nb: --port applies to a single node; cluster nodes get free ports", file=sys.stderr)
+            print(
+                "liftbridge-nb: --port applies to a single node; cluster nodes get free ports",
+                file=sys.stderr,
+            )
         launcher = LocalCluster(args.nodes, options)
     # SIGTERM stops us as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
@@ -64,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.add_argument("--cursors-partitions", type=int, default=1, help="partitions of __cursors (0: off)")
     server.add_argument("--activity-stream", action="store_true", help="enable the __activity stream")
     server.set_defaults(run=_server)
-    install = sub.add_parser("install-server", help="build (or find) the Liftbridge binary and print its path")
+    install = sub.add_parser(
+        "install-server", help="build (or find) the Liftbridge binary and print its path"
+    )
     install.add_argument("--force", action="store_true", help="rebuild even when cached")
     install.set_defaults(run=_install)
     args = parser.parse_args(argv)

@@ -50,7 +50,9 @@ def server_address(request: pytest.FixtureRequest) -> str:
     if backend == "container":
         return str(request.getfixturevalue("container").address)
     if ":" not in backend:
-        raise pytest.UsageError(f"LIFTBRIDGE_TEST_BACKEND must be local, container or HOST:PORT, not {backend!r}")
+        raise pytest.UsageError(
+            f"LIFTBRIDGE_TEST_BACKEND must be local, container or HOST:PORT, not {backend!r}"
+        )
     return backend
 
 
@@ -77,7 +79,9 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
 
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=lbnb-test-ca")
+    openssl(
+        "req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=lbnb-test-ca"
+    )
     for name, san in (("server", "IP:127.0.0.1,DNS:localhost"), ("client", "DNS:client")):
         openssl("req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
         (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")

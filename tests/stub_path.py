@@ -48,7 +48,7 @@ def read_all(api: api_pb2_grpc.APIStub, name: str) -> list[api_pb2.Message]:
         ),
         timeout=TIMEOUT,
     )
-    handshake = next(call)
+    handshake = next(iter(call))
     assert handshake == api_pb2.Message(), "Subscribe's first item is the empty handshake"
     out: list[api_pb2.Message] = []
     try:

@@ -35,7 +35,8 @@ def test_service_and_enums_match_the_api_reference() -> None:
     publish_async = service.methods_by_name["PublishAsync"]
     assert publish_async.server_streaming and publish_async.client_streaming
     assert api_pb2.PublishRequest.DESCRIPTOR.fields_by_name["expectedOffset"].number == 9
-    assert api_pb2.Message.DESCRIPTOR.fields_by_name["headers"].message_type.GetOptions().map_entry
+    headers = api_pb2.Message.DESCRIPTOR.fields_by_name["headers"].message_type
+    assert headers is not None and headers.GetOptions().map_entry
     assert api_pb2.StopPosition.Value("STOP_TIMESTAMP") == 3
     assert api_pb2.Ack.Error.Value("TOO_LARGE") == 3
     assert api_pb2.PublishAsyncError.Code.Value("PERMISSION_DENIED") == 7

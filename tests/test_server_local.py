@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from liftbridge_nb._proto import api_pb2
+from liftbridge_nb._proto import api_pb2, api_pb2_grpc
 from liftbridge_nb.errors import ServerStartError
 from liftbridge_nb.server import LocalCluster, LocalServer, ServerOptions
 from tests import stub_path
@@ -31,6 +31,10 @@ def test_single_node_exposes_address_data_and_log(local_server: LocalServer) -> 
     log = local_server.log_path.read_text()
     assert "Liftbridge Version:        v1.9.0" in log
     assert "Server became metadata leader" in log
+    channel, api = stub_path.stub(local_server.address)
+    with channel:
+        (broker,) = api.FetchMetadata(api_pb2.FetchMetadataRequest(), timeout=5).brokers
+    assert (broker.id, f"{broker.host}:{broker.port}") == ("node0", local_server.address)
 
 
 def test_single_node_listens_only_on_loopback(local_server: LocalServer) -> None:
@@ -83,7 +87,9 @@ def test_restart_keeps_data_and_address(stream_name: str) -> None:
         # shutdown); after a restart only messages up to the saved one are served until new
         # ones arrive. Wait for the checkpoint, then kill the node outright.
         wait_for(
-            lambda: [p for p in data_dir.rglob("replication-offset-checkpoint") if p.read_text() == "2"] or None,
+            lambda: (
+                [p for p in data_dir.rglob("replication-offset-checkpoint") if p.read_text() == "2"] or None
+            ),
             timeout=20,
             what="the high watermark checkpoint",
         )
@@ -92,7 +98,9 @@ def test_restart_keeps_data_and_address(stream_name: str) -> None:
         assert (server.address, server.data_dir) == (address, data_dir)
         channel, api = stub_path.stub(server.address)
         with channel:
-            got = wait_for(lambda: stub_path.read_all(api, stream_name) or None, timeout=30, what="data after restart")
+            got = wait_for(
+                lambda: stub_path.read_all(api, stream_name) or None, timeout=30, what="data after restart"
+            )
         assert [m.value for m in got] == [b"message 0", b"message 1", b"message 2"]
 
 
@@ -122,7 +130,7 @@ def test_options_reach_the_server() -> None:
 
 def test_start_failure_names_the_cause_and_keeps_the_log() -> None:
     server = LocalServer(ServerOptions(extra={"no.such.setting": 1}))
-    with pytest.raises(ServerStartError, match='Unknown configuration setting "no.such.setting"') as info:
+    with pytest.raises(ServerStartError, match=r'Unknown configuration setting "no\.such\.setting"') as info:
         server.start()
     kept = info.value.log_path
     assert kept is not None and kept.is_file() and str(kept) in str(info.value)
@@ -142,13 +150,13 @@ def test_tls_with_client_certificates(tls_files: dict[str, Path], stream_name: s
     with LocalServer(options) as server:  # ready means the probe got through with the client cert
         plain = grpc.insecure_channel(server.address)
         with plain, pytest.raises(grpc.RpcError):
-            stub_path.create_stream(stub_path.api_pb2_grpc.APIStub(plain), stream_name)
+            stub_path.create_stream(api_pb2_grpc.APIStub(plain), stream_name)
         no_cert = grpc.ssl_channel_credentials(tls_files["ca_crt"].read_bytes())
         with grpc.secure_channel(server.address, no_cert) as channel, pytest.raises(grpc.RpcError):
-            stub_path.create_stream(stub_path.api_pb2_grpc.APIStub(channel), stream_name)
+            stub_path.create_stream(api_pb2_grpc.APIStub(channel), stream_name)
         assert server.credentials is not None
         with grpc.secure_channel(server.address, server.credentials) as channel:
-            api = stub_path.api_pb2_grpc.APIStub(channel)
+            api = api_pb2_grpc.APIStub(channel)
             stub_path.create_stream(api, stream_name)
             assert stub_path.publish(api, stream_name, [b"secret"]) == [0]
 
@@ -167,6 +175,9 @@ def test_cluster_failover_keeps_acked_data(cluster: LocalCluster, stream_name: s
     assert len(set(cluster.addresses)) == 3 and cluster.server_ids == ["node0", "node1", "node2"]
     channel, api = stub_path.stub(cluster.addresses[0])
     with channel:
+        brokers = api.FetchMetadata(api_pb2.FetchMetadataRequest(), timeout=5).brokers
+        advertised = {b.id: f"{b.host}:{b.port}" for b in brokers}
+        assert advertised == dict(zip(cluster.server_ids, cluster.addresses, strict=True))
         stub_path.create_stream(api, stream_name, replication=3)
         values = [f"replicated {i}".encode() for i in range(20)]
         assert stub_path.publish(api, stream_name, values, ack_policy=api_pb2.ALL) == list(range(20))
@@ -178,13 +189,15 @@ def test_cluster_failover_keeps_acked_data(cluster: LocalCluster, stream_name: s
     cluster.kill(leader)
     killed = cluster.server_ids[leader]
     new_leader = wait_for(
-        lambda: (n if (n := cluster.leader_of(stream_name)) not in (None, leader) else None),
+        lambda: n if (n := cluster.leader_of(stream_name)) not in (None, leader) else None,
         timeout=90,
         what="a new partition leader",
     )
     assert cluster.server_ids[new_leader] in before.isr
     wait_for(
-        lambda: killed not in _partition(cluster, new_leader, stream_name).isr, timeout=60, what="the ISR to shrink"
+        lambda: killed not in _partition(cluster, new_leader, stream_name).isr,
+        timeout=60,
+        what="the ISR to shrink",
     )
     channel, api = stub_path.stub(cluster.addresses[new_leader])
     with channel:
@@ -192,7 +205,9 @@ def test_cluster_failover_keeps_acked_data(cluster: LocalCluster, stream_name: s
 
     cluster.restart(leader)
     wait_for(
-        lambda: killed in _partition(cluster, new_leader, stream_name).isr, timeout=90, what="the node to rejoin"
+        lambda: killed in _partition(cluster, new_leader, stream_name).isr,
+        timeout=90,
+        what="the node to rejoin",
     )
 
 

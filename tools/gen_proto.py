@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
 DEFAULT_OUT = ROOT / "liftbridge_nb" / "_proto"
 GENERATED = ("api_pb2.py", "api_pb2.pyi", "api_pb2_grpc.py", "api_pb2_grpc.pyi")
-INIT = '"""Generated gRPC code for the Liftbridge API (make proto); import only from _convert and transports."""\n'
+INIT = '"""Generated gRPC code for the Liftbridge API (`make proto`); do not edit."""\n'
 
 
 def generate(out_dir: Path) -> None:

@@ -1,1 +1,1 @@
-"""Generated gRPC code for the Liftbridge API (make proto); import only from _convert and transports."""
+"""Generated gRPC code for the Liftbridge API (`make proto`); do not edit."""

@@ -115,7 +115,9 @@ def node_entries(
     """
     out: dict[str, object] = {
         "listen": f"{listen_host}:{port}",
+        # The address brokers advertise in metadata is host:port, not listen.
         "host": "127.0.0.1",
+        "port": port,
         "data.dir": str(data_dir),
         "nats.servers": [nats_url],
         "clustering.server.id": server_id,

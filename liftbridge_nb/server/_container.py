@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
 from dataclasses import replace
@@ -64,8 +65,8 @@ def build_image(tag: str = LOCAL_IMAGE, *, binary: Path | str | None = None) -> 
         tar.add(lift, arcname="liftbridge")
     context.seek(0)
     try:
-        client = docker.from_env()
-        client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+        with contextlib.closing(docker.from_env()) as client:
+            client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
     except docker.errors.DockerException as exc:
         raise _docker_error(exc) from exc
     return tag
@@ -109,7 +110,7 @@ class LiftbridgeContainer:
 
     @property
     def credentials(self) -> grpc.ChannelCredentials | None:
-        """gRPC channel credentials a client needs (``None`` without TLS)."""
+        """GRPC channel credentials a client needs (``None`` without TLS)."""
         return channel_credentials(self.options)
 
     @property
@@ -132,12 +133,19 @@ class LiftbridgeContainer:
         nats_port = free_port() if self.host_network else 4222
         listen = "127.0.0.1" if self.host_network else "0.0.0.0"
         files: dict[str, bytes] = {}
-        inner = self.options
-        for field in ("tls_cert", "tls_key", "tls_client_ca"):
-            path = getattr(self.options, field)
-            if path is not None:
-                files[field] = Path(path).read_bytes()
-                inner = replace(inner, **{field: Path(f"{_CONF_DIR}/{field}")})
+
+        def staged(path: Path | None, name: str) -> Path | None:
+            if path is None:
+                return None
+            files[name] = Path(path).read_bytes()
+            return Path(f"{_CONF_DIR}/{name}")
+
+        inner = replace(
+            self.options,
+            tls_cert=staged(self.options.tls_cert, "tls.crt"),
+            tls_key=staged(self.options.tls_key, "tls.key"),
+            tls_client_ca=staged(self.options.tls_client_ca, "client-ca.crt"),
+        )
         entries = node_entries(
             server_id="container",
             port=port,
@@ -199,11 +207,11 @@ class LiftbridgeContainer:
     def _ensure_image(self, docker: Any) -> None:
         """Pull the image unless the engine has it; say how to do without a registry if that fails."""
         try:
-            client = docker.from_env(**(self._docker_client_kw or {}))
-            try:
-                client.images.get(self.image)
-            except docker.errors.ImageNotFound:
-                client.images.pull(self.image)
+            with contextlib.closing(docker.from_env(**(self._docker_client_kw or {}))) as client:
+                try:
+                    client.images.get(self.image)
+                except docker.errors.ImageNotFound:
+                    client.images.pull(self.image)
         except docker.errors.APIError as exc:
             raise ServerError(
                 f"Docker image {self.image!r} is not on this engine and could not be pulled ({exc}). "

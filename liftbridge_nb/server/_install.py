@@ -165,6 +165,6 @@ def build_server(*, force: bool = False) -> Path:
                     )
         bin_dir.mkdir(parents=True, exist_ok=True)
         for name in ("liftbridge", "nats-server"):
-            os.replace(work / "bin" / name, bin_dir / name)
+            (work / "bin" / name).replace(bin_dir / name)
         shutil.rmtree(work, ignore_errors=True)
     return bin_dir

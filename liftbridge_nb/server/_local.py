@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -67,7 +67,9 @@ class _Node:
         )
         config = self.dir / "liftbridge.yaml"
         config.write_text(render_config(entries))
-        self.process = ServerProcess(f"Liftbridge {server_id}", [str(binary), "--config", str(config)], self.log_path)
+        self.process = ServerProcess(
+            f"Liftbridge {server_id}", [str(binary), "--config", str(config)], self.log_path
+        )
 
     @property
     def address(self) -> str:
@@ -94,7 +96,9 @@ class _Node:
 class _Launcher:
     """What LocalServer and LocalCluster share: a temporary root, processes, cleanup."""
 
-    def __init__(self, options: ServerOptions | None, binary: Path | str | None, startup_timeout: float) -> None:
+    def __init__(
+        self, options: ServerOptions | None, binary: Path | str | None, startup_timeout: float
+    ) -> None:
         self.options = options or ServerOptions()
         self.startup_timeout = startup_timeout
         self._binary = binary
@@ -104,7 +108,7 @@ class _Launcher:
 
     @property
     def credentials(self) -> grpc.ChannelCredentials | None:
-        """gRPC channel credentials a client needs (``None`` without TLS)."""
+        """GRPC channel credentials a client needs (``None`` without TLS)."""
         return channel_credentials(self.options)
 
     def _make_root(self) -> Path:

@@ -33,9 +33,7 @@ def channel_credentials(options: ServerOptions) -> grpc.ChannelCredentials | Non
 @contextmanager
 def open_stub(address: str, credentials: grpc.ChannelCredentials | None) -> Iterator[api_pb2_grpc.APIStub]:
     """A stub on a fresh channel to ``address``, closed on exit."""
-    channel = (
-        grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
-    )
+    channel = grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
     try:
         yield api_pb2_grpc.APIStub(channel)
     finally:
@@ -52,7 +50,7 @@ def ask_metadata_leader(stub: api_pb2_grpc.APIStub) -> None:
     try:
         stub.DeleteStream(api_pb2.DeleteStreamRequest(name=probe), timeout=PROBE_RPC_TIMEOUT)
     except grpc.RpcError as exc:
-        if exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+        if exc.code() != grpc.StatusCode.NOT_FOUND:
             raise
 
 
@@ -82,7 +80,7 @@ def wait_ready(
                     return
                 last = f"{len(meta.brokers)} of {brokers} brokers known"
             except grpc.RpcError as exc:
-                last = f"{exc.code()}: {exc.details()}"  # type: ignore[attr-defined]
+                last = f"{exc.code()}: {exc.details()}"
             if time.monotonic() >= deadline:
                 raise ServerStartError(f"{what} at {address} was not ready after {timeout:g} s ({last})")
             time.sleep(_POLL_INTERVAL)

@@ -121,7 +121,6 @@ def _stop_all() -> None:
         proc.stop(timeout=2.0)
 
 
-
 def wait_port(port: int, *, timeout: float, check_alive: Callable[[], None], what: str) -> None:
     """Poll until something accepts TCP connections on 127.0.0.1:``port``."""
     deadline = time.monotonic() + timeout

@@ -1,0 +1,45 @@
+# make demo: a real local Liftbridge server and an end-to-end run against it.
+# make test: lint, then every test against real servers (local node, 3-node cluster, Docker).
+# Both install what they need on first use and cache it: the Python venv in .venv/, the
+# Go-built server in ~/.cache/liftbridge-nb/ (LIFTBRIDGE_NB_CACHE), a Docker engine in build/docker/.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+DOCKER_DIR := build/docker
+
+.PHONY: demo test lint proto server server-bin bench install
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+server-bin: $(INSTALLED)
+	$(BIN)/liftbridge-nb install-server
+
+demo: server-bin
+	$(BIN)/python scripts/demo.py
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: server-bin lint
+	@host=$$(scripts/docker-engine.sh start $(DOCKER_DIR)) || exit 1; \
+	trap 'scripts/docker-engine.sh stop $(DOCKER_DIR)' EXIT; \
+	DOCKER_HOST=$$host TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest $(PYTEST_ARGS)
+
+proto: $(INSTALLED)
+	$(BIN)/python tools/gen_proto.py
+
+server: server-bin
+	$(BIN)/liftbridge-nb server --nodes $(or $(NODES),1)
+
+bench: server-bin
+	@echo "No benchmarks yet: bench/ arrives with the performance issue." >&2; exit 2
