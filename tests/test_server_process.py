@@ -12,7 +12,9 @@ from tests.polling import process_gone, wait_for
 
 
 def test_stop_kills_a_process_that_ignores_sigterm(tmp_path: Path) -> None:
-    proc = ServerProcess("stubborn", ["sh", "-c", "trap '' TERM; echo started; exec sleep 60"], tmp_path / "p.log")
+    proc = ServerProcess(
+        "stubborn", ["sh", "-c", "trap '' TERM; echo started; exec sleep 60"], tmp_path / "p.log"
+    )
     proc.start()
     pid = proc.pid
     assert pid is not None

@@ -110,7 +110,7 @@ class LiftbridgeContainer:
 
     @property
     def credentials(self) -> grpc.ChannelCredentials | None:
-        """GRPC channel credentials a client needs (``None`` without TLS)."""
+        """Channel credentials that gRPC clients of this server need (``None`` without TLS)."""
         return channel_credentials(self.options)
 
     @property

@@ -108,7 +108,7 @@ class _Launcher:
 
     @property
     def credentials(self) -> grpc.ChannelCredentials | None:
-        """GRPC channel credentials a client needs (``None`` without TLS)."""
+        """Channel credentials that gRPC clients of this server need (``None`` without TLS)."""
         return channel_credentials(self.options)
 
     def _make_root(self) -> Path:
