@@ -16,6 +16,7 @@ import pytest
 from liftbridge_nb._proto import api_pb2, api_pb2_grpc
 from liftbridge_nb.errors import ServerStartError
 from liftbridge_nb.server import LocalCluster, LocalServer, ServerOptions
+from liftbridge_nb.server._local import sweep_orphans
 from tests import stub_path
 from tests.polling import listening_addresses, process_gone, wait_for
 
@@ -67,16 +68,20 @@ def test_server_dies_with_a_killed_parent() -> None:
     script = (
         "from liftbridge_nb.server import LocalServer\n"
         "s = LocalServer().start()\n"
-        "print(s.pid, flush=True)\n"
+        "print(s.pid, s.data_dir, flush=True)\n"
         "import time; time.sleep(600)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
-    server_pid = int(parent.stdout.readline())
+    pid, data_dir = parent.stdout.readline().split()
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
     parent.stdout.close()
-    wait_for(lambda: process_gone(server_pid), timeout=20, what="the orphaned server to exit")
+    wait_for(lambda: process_gone(int(pid)), timeout=20, what="the orphaned server to exit")
+    root = Path(data_dir).parent.parent
+    assert root.is_dir(), "nobody could remove it yet"
+    assert root in sweep_orphans(), "the next launcher removes what a killed one left"
+    assert not root.exists()
 
 
 def test_restart_keeps_data_and_address(stream_name: str) -> None:

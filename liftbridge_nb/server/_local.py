@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -29,6 +30,29 @@ FAILOVER_TUNING: dict[str, object] = {
 The server defaults (15 s leader timeout, 10 s idle wait) make a failover take
 half a minute; these make it take seconds, which tests and demos need.
 """
+
+
+_ROOT_PREFIX = "liftbridge-nb-"
+_OWNER_FILE = "owner.pid"
+
+
+def sweep_orphans() -> list[Path]:
+    """Delete the directories of launchers whose Python process died without cleaning up.
+
+    A process killed outright (SIGKILL, a crashed kernel) cannot remove its
+    temporary directory; its servers die with it (see ``ServerProcess``), and
+    the next launcher removes what is left. Returns the directories removed.
+    """
+    removed = []
+    for root in Path(tempfile.gettempdir()).glob(f"{_ROOT_PREFIX}*"):
+        try:
+            owner = int((root / _OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if owner != os.getpid() and not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            removed.append(root)
+    return removed
 
 
 class _Node:
@@ -112,7 +136,9 @@ class _Launcher:
         return channel_credentials(self.options)
 
     def _make_root(self) -> Path:
-        self._root = Path(tempfile.mkdtemp(prefix="liftbridge-nb-"))
+        sweep_orphans()
+        self._root = Path(tempfile.mkdtemp(prefix=_ROOT_PREFIX))
+        (self._root / _OWNER_FILE).write_text(str(os.getpid()))
         return self._root
 
     def _start(self) -> None:
