@@ -1,24 +1,104 @@
 """liftbridge-nb: explore Liftbridge streams from Jupyter.
 
-The local server launchers live in :mod:`liftbridge_nb.server`; errors in
-:mod:`liftbridge_nb.errors`.
+The client::
+
+    from liftbridge_nb import Lift, Message, Stream
+
+    client = Lift(ip_address="localhost:9292", timeout=5)
+    client.create_stream(Stream(subject="foo", name="foo-stream"))
+    client.publish(Message(stream="foo-stream", value="hello"))
+    for message in client.subscribe(Stream(subject="foo", name="foo-stream").start_at_earliest_received()):
+        print(message.offset, message.value)
+
+Real servers for tests and notebooks live in :mod:`liftbridge_nb.server`.
 """
 
+from .client import Lift, Subscription
+from .config import Backoff, ClientOptions, TLSConfig
 from .errors import (
+    ApiError,
+    ErrAckTimeout,
+    ErrConnection,
+    ErrCursorsDisabled,
+    ErrDeadlineExceeded,
+    ErrEncryptionFailed,
+    ErrEndOfReadonlyPartition,
+    ErrIncorrectOffset,
+    ErrInvalidArgument,
+    ErrMessageTooLarge,
+    ErrNoSuchPartition,
+    ErrNoSuchStream,
+    ErrNotLeader,
+    ErrPartitionPaused,
+    ErrPermissionDenied,
+    ErrReadonlyPartition,
+    ErrStopPositionReached,
+    ErrStreamDeleted,
+    ErrStreamExists,
     LiftbridgeError,
     ServerBuildError,
     ServerError,
     ServerNotInstalledError,
     ServerStartError,
 )
+from .models import (
+    Ack,
+    AckPolicy,
+    BrokerInfo,
+    EventTimes,
+    GroupInfo,
+    Message,
+    Metadata,
+    PartitionInfo,
+    Start,
+    Stop,
+    Stream,
+    StreamInfo,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Ack",
+    "AckPolicy",
+    "ApiError",
+    "Backoff",
+    "BrokerInfo",
+    "ClientOptions",
+    "ErrAckTimeout",
+    "ErrConnection",
+    "ErrCursorsDisabled",
+    "ErrDeadlineExceeded",
+    "ErrEncryptionFailed",
+    "ErrEndOfReadonlyPartition",
+    "ErrIncorrectOffset",
+    "ErrInvalidArgument",
+    "ErrMessageTooLarge",
+    "ErrNoSuchPartition",
+    "ErrNoSuchStream",
+    "ErrNotLeader",
+    "ErrPartitionPaused",
+    "ErrPermissionDenied",
+    "ErrReadonlyPartition",
+    "ErrStopPositionReached",
+    "ErrStreamDeleted",
+    "ErrStreamExists",
+    "EventTimes",
+    "GroupInfo",
+    "Lift",
     "LiftbridgeError",
+    "Message",
+    "Metadata",
+    "PartitionInfo",
     "ServerBuildError",
     "ServerError",
     "ServerNotInstalledError",
     "ServerStartError",
+    "Start",
+    "Stop",
+    "Stream",
+    "StreamInfo",
+    "Subscription",
+    "TLSConfig",
     "__version__",
 ]

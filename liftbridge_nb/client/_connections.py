@@ -1,0 +1,70 @@
+"""gRPC channels per broker: one for calls, a bounded pool for subscriptions."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import grpc
+
+from .._proto import api_pb2_grpc
+from ..config import ClientOptions
+
+
+class Connections:
+    """Channels by broker address, created on first use and closed together."""
+
+    def __init__(
+        self, credentials: grpc.ChannelCredentials | None, options: ClientOptions, server_name: str | None
+    ):
+        self._credentials = credentials
+        self._options = options
+        self._lock = threading.Lock()
+        self._channels: dict[str, list[grpc.Channel]] = {}
+        self._turn = itertools.count()
+        self._channel_options: list[tuple[str, int | str]] = [
+            ("grpc.keepalive_time_ms", int(options.keepalive * 1000)),
+            ("grpc.max_receive_message_length", options.max_message_bytes),
+            ("grpc.max_send_message_length", options.max_message_bytes),
+        ]
+        if server_name:
+            self._channel_options.append(("grpc.ssl_target_name_override", server_name))
+        self.closed = False
+
+    def _new(self, address: str) -> grpc.Channel:
+        if self._credentials is not None:
+            return grpc.secure_channel(address, self._credentials, options=self._channel_options)
+        return grpc.insecure_channel(address, options=self._channel_options)
+
+    def stub(self, address: str, *, streaming: bool = False) -> api_pb2_grpc.APIStub:
+        """A stub for ``address``: the broker's first channel, or (``streaming``) one of its pool in turn."""
+        with self._lock:
+            if self.closed:
+                raise RuntimeError("the client is closed")
+            pool = self._channels.setdefault(address, [])
+            if not pool:
+                pool.append(self._new(address))
+            if streaming and len(pool) < self._options.max_conns_per_broker:
+                pool.append(self._new(address))
+            channel = pool[next(self._turn) % len(pool)] if streaming else pool[0]
+        return api_pb2_grpc.APIStub(channel)
+
+    def ready(self, address: str, timeout: float) -> bool:
+        """Whether the broker's first channel connects within ``timeout`` seconds."""
+        self.stub(address)
+        with self._lock:
+            channel = self._channels[address][0]
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close every channel; ongoing calls end with CANCELLED."""
+        with self._lock:
+            self.closed = True
+            channels = [c for pool in self._channels.values() for c in pool]
+            self._channels.clear()
+        for channel in channels:
+            channel.close()

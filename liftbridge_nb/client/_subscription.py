@@ -1,0 +1,222 @@
+"""Subscription: an iterator over a partition that survives leader changes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+
+from .._convert import message_from_proto, subscribe_request
+from .._proto import api_pb2
+from ..config import Backoff
+from ..errors import (
+    ErrConnection,
+    ErrDeadlineExceeded,
+    ErrNotLeader,
+    ErrStopPositionReached,
+    LiftbridgeError,
+    from_rpc_error,
+)
+from ..models import Message, Start, Stop
+
+log = logging.getLogger("liftbridge_nb")
+
+OpenCall = Callable[[api_pb2.SubscribeRequest, bool], tuple[Any, str]]
+"""Starts a Subscribe call on the right broker: (request, refresh metadata first) -> (call, address)."""
+
+_RESUBSCRIBE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL)
+
+
+class Subscription(Iterator[Message]):
+    """Messages of one partition, in offset order.
+
+    Iterate it (``for message in sub``), use it as a context manager, and
+    :meth:`close` it from any thread to end the iteration. The subscription
+    ends by itself at its stop position. When the partition's leader goes away
+    or the connection drops, it resubscribes from the last offset + 1 (to the
+    new leader) for up to ``resubscribe_wait`` seconds, so that no message is
+    skipped or repeated; then it raises.
+    """
+
+    def __init__(
+        self,
+        open_call: OpenCall,
+        *,
+        stream: str,
+        partition: int,
+        start: Start,
+        stop: Stop | None,
+        read_isr_replica: bool,
+        resume: bool,
+        timeout: float,
+        retries: int,
+        backoff: Backoff,
+        resubscribe_wait: float,
+        consumer: tuple[str, int, str] | None = None,
+    ) -> None:
+        self.stream = stream
+        self.partition = partition
+        self.start = start
+        self.stop = stop
+        self._open_call = open_call
+        self._read_isr = read_isr_replica
+        self._resume = resume
+        self._timeout = timeout
+        self._retries = retries
+        self._backoff = backoff
+        self._resubscribe_wait = resubscribe_wait
+        self._consumer = consumer
+        self._lock = threading.Lock()
+        self._call: Any = None
+        self._closed = False
+        self._done = False
+        #: Offset of the last message delivered, -1 before the first.
+        self.last_offset = -1
+        #: How many times the subscription reconnected after losing its leader or connection.
+        self.resubscribes = 0
+        #: Address of the broker currently serving the subscription.
+        self.address = ""
+        self._subscribe(start, refresh=False)
+
+    def _request(self, start: Start) -> api_pb2.SubscribeRequest:
+        return subscribe_request(
+            self.stream, self.partition, start, self.stop,
+            read_isr_replica=self._read_isr, resume=self._resume, consumer=self._consumer,
+        )  # fmt: skip
+
+    def _subscribe(self, start: Start, *, refresh: bool) -> None:
+        """Open the call and consume the handshake; retries not-leader and unavailable answers."""
+        deadline = time.monotonic() + self._timeout
+        error: LiftbridgeError | None = None
+        for attempt in range(self._retries):
+            if attempt:
+                time.sleep(min(self._backoff.delay(attempt - 1), max(0.0, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                break
+            try:
+                call, address = self._open_call(self._request(start), refresh or attempt > 0)
+            except ErrConnection as exc:
+                error = exc
+                continue
+            with self._lock:
+                if self._closed:
+                    call.cancel()
+                    return
+                self._call = call
+            self.address = address
+            try:
+                self._handshake(call, deadline)
+                return
+            except grpc.RpcError as exc:
+                mapped = from_rpc_error(exc, "subscribe", address=address)
+                if isinstance(mapped, ErrStopPositionReached):
+                    self._done = True
+                    return
+                if not isinstance(mapped, ErrNotLeader | ErrConnection):
+                    raise mapped from None
+                error = mapped
+        raise error or ErrDeadlineExceeded(f"subscribe to {self.stream}[{self.partition}] timed out")
+
+    def _handshake(self, call: Any, deadline: float) -> None:
+        # The first item is an empty Message; a watchdog cancels the call if it takes too long.
+        timed_out = threading.Event()
+
+        def expire() -> None:
+            timed_out.set()
+            call.cancel()
+
+        timer = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            next(call)
+        except grpc.RpcError:
+            if timed_out.is_set():
+                raise ErrDeadlineExceeded(
+                    f"no answer to subscribe {self.stream}[{self.partition}] from {self.address} in time"
+                ) from None
+            raise
+        except StopIteration:
+            raise ErrConnection("the subscription ended before its handshake", [self.address]) from None
+        finally:
+            timer.cancel()
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> Message:
+        while True:
+            if self._done or self._closed:
+                raise StopIteration
+            try:
+                m = next(self._call)
+            except StopIteration:
+                self._done = True
+                raise
+            except grpc.RpcError as exc:
+                self._on_error(exc)
+                continue
+            except BaseException:
+                self.close()  # Ctrl-C and friends: leave nothing open
+                raise
+            self.last_offset = m.offset
+            return message_from_proto(m)
+
+    def _on_error(self, exc: grpc.RpcError) -> None:
+        if self._closed:
+            raise StopIteration from None
+        mapped = from_rpc_error(exc, "subscribe", address=self.address, mid_stream=True)
+        if isinstance(mapped, ErrStopPositionReached):
+            self._done = True
+            raise StopIteration from None
+        if exc.code() not in _RESUBSCRIBE or self._resubscribe_wait <= 0:
+            self._done = True
+            raise mapped from None
+        self._resubscribe(mapped)
+
+    def _resubscribe(self, cause: LiftbridgeError) -> None:
+        start = Start.at_offset(self.last_offset + 1) if self.last_offset >= 0 else self.start
+        log.info(
+            "subscription %s[%d] lost (%s); resubscribing from %s", self.stream, self.partition, cause, start
+        )
+        give_up = time.monotonic() + self._resubscribe_wait
+        attempt = 0
+        while not self._closed:
+            try:
+                self._subscribe(start, refresh=True)
+                self.resubscribes += 1
+                return
+            except (ErrConnection, ErrNotLeader, ErrDeadlineExceeded) as exc:
+                cause = exc
+            if time.monotonic() >= give_up:
+                self._done = True
+                raise cause
+            time.sleep(min(self._backoff.delay(attempt) * 4, max(0.0, give_up - time.monotonic())))
+            attempt += 1
+        raise StopIteration
+
+    def close(self) -> None:
+        """End the subscription (from any thread); iteration stops."""
+        with self._lock:
+            self._closed = True
+            call = self._call
+        if call is not None:
+            call.cancel()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called or the subscription ended."""
+        return self._closed or self._done
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
