@@ -215,12 +215,21 @@ def from_rpc_error(
             cls = ErrStopPositionReached
         elif "readonly" in lowered:
             cls = ErrEndOfReadonlyPartition
+    elif code == c.INTERNAL and "segment has been closed" in lowered:  # subscribe to a paused partition
+        return ErrPartitionPaused(
+            f"{op} failed: the partition is paused; subscribe with resume=True or publish to it to resume it "
+            f"(server: {details})",
+            code,
+            details,
+        )
     elif code == c.INTERNAL and "cursors stream does not exist" in lowered:
         cls = ErrCursorsDisabled
     elif code == c.INTERNAL and "encrypt" in lowered:
         cls = ErrEncryptionFailed
     elif code == c.INVALID_ARGUMENT:
         cls = ErrMessageTooLarge if "exceeds max" in lowered else ErrInvalidArgument
+    elif code == c.UNKNOWN and "maximum payload exceeded" in lowered:  # over NATS' max_payload
+        cls = ErrMessageTooLarge
     elif code == c.UNKNOWN and "incorrect expected offset" in lowered:
         cls = ErrIncorrectOffset
     elif code in (c.UNKNOWN, c.PERMISSION_DENIED) and "not authorized" in lowered:

@@ -493,7 +493,9 @@ class Metadata:
         frame["partition"] = frame["partition"].astype("int32")
         for col in ("high_watermark", "newest_offset"):
             frame[col] = frame[col].astype("int64")
-        frame["last_message_time"] = pd.to_datetime(frame["last_message_time"], utc=True)
+        frame["last_message_time"] = pd.to_datetime(frame["last_message_time"], utc=True).astype(
+            "datetime64[ns, UTC]"
+        )
         return frame
 
     def brokers_dataframe(self) -> pd.DataFrame:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from liftbridge_nb.server import LiftbridgeContainer, LocalCluster, LocalServer, build_image
+from liftbridge_nb import Lift
+from liftbridge_nb.server import LiftbridgeContainer, LocalCluster, LocalServer, ServerOptions, build_image
 
 
 def _backend() -> str:
@@ -90,3 +91,17 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext",
         )  # fmt: skip
     return {p.stem + p.suffix.replace(".", "_"): p for p in d.iterdir()}
+
+
+@pytest.fixture
+def client(server_address: str) -> Iterator[Lift]:
+    """A client of the configured backend's server."""
+    with Lift(server_address) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def cursors_server() -> Iterator[LocalServer]:
+    """A single node with a 2-partition cursors stream (cursors and consumer groups)."""
+    with LocalServer(ServerOptions(cursors_partitions=2)) as server:
+        yield server

@@ -33,7 +33,19 @@ from ..errors import (
     LiftbridgeError,
     from_rpc_error,
 )
-from ..models import Ack, Message, Metadata, PartitionInfo, Start, Stop, Stream, check_name, check_subject
+from ..models import (
+    Ack,
+    Message,
+    Metadata,
+    PartitionInfo,
+    Start,
+    StartKind,
+    Stop,
+    StopKind,
+    Stream,
+    check_name,
+    check_subject,
+)
 from ._connections import Connections
 from ._publisher import AsyncPublisher
 from ._subscription import Subscription
@@ -327,15 +339,12 @@ class Lift:
 
     def _open_publish_stream(
         self, requests: Iterator[api_pb2.PublishRequest]
-    ) -> tuple[Iterator[api_pb2.PublishResponse], str]:
+    ) -> tuple[Iterable[api_pb2.PublishResponse], str]:
         addresses = self._cache.addresses()
         random.shuffle(addresses)
         for address in addresses:
             if self._conns.ready(address, min(self.options.timeout, 2.0)):
-                responses: Iterator[api_pb2.PublishResponse] = self._conns.stub(address).PublishAsync(
-                    requests
-                )
-                return responses, address
+                return self._conns.stub(address).PublishAsync(requests), address
         raise ErrConnection("publish: no broker reachable", addresses)
 
     def publish_async(self, message: Message, *, ack_timeout: float | None = None) -> Future[Ack | None]:
@@ -405,6 +414,13 @@ class Lift:
             raise TypeError(
                 "start takes a Start (Start.earliest(), ...) and stop a Stop (Stop.latest(), ...)"
             )
+        if (
+            begin.kind == StartKind.OFFSET
+            and stop is not None
+            and stop.kind == StopKind.OFFSET
+            and stop.offset < begin.offset
+        ):
+            raise ValueError(f"stop offset {stop.offset} is before start offset {begin.offset}")
         wait = self.options.resubscribe_wait if resubscribe_wait is None else resubscribe_wait
         t = self._timeout(timeout)
 

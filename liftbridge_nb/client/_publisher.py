@@ -8,7 +8,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 
 import grpc
@@ -67,7 +67,7 @@ class AsyncPublisher:
     def __init__(
         self,
         open_call: Callable[
-            [Iterator[api_pb2.PublishRequest]], tuple[Iterator[api_pb2.PublishResponse], str]
+            [Iterator[api_pb2.PublishRequest]], tuple[Iterable[api_pb2.PublishResponse], str]
         ],
     ) -> None:
         self._open_call = open_call
@@ -125,7 +125,7 @@ class AsyncPublisher:
         return future
 
     def _read(
-        self, responses: Iterator[api_pb2.PublishResponse], q: queue.SimpleQueue[object], address: str
+        self, responses: Iterable[api_pb2.PublishResponse], q: queue.SimpleQueue[object], address: str
     ) -> None:
         try:
             for resp in responses:

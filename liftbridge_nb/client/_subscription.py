@@ -114,8 +114,11 @@ class Subscription(Iterator[Message]):
                 return
             except grpc.RpcError as exc:
                 mapped = from_rpc_error(exc, "subscribe", address=address)
-                if isinstance(mapped, ErrStopPositionReached):
-                    self._done = True
+                if (
+                    isinstance(mapped, ErrStopPositionReached)
+                    or "stop offset is before start" in str(mapped).lower()
+                ):
+                    self._done = True  # nothing between the start and the stop position
                     return
                 if not isinstance(mapped, ErrNotLeader | ErrConnection):
                     raise mapped from None

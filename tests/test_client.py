@@ -1,0 +1,336 @@
+"""Lift against the real server: the documented python-liftbridge API and go-liftbridge parity."""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from datetime import datetime, timedelta
+
+import grpc
+import pytest
+
+from liftbridge_nb import (
+    AckPolicy,
+    ErrConnection,
+    ErrCursorsDisabled,
+    ErrEndOfReadonlyPartition,
+    ErrIncorrectOffset,
+    ErrInvalidArgument,
+    ErrMessageTooLarge,
+    ErrNoSuchPartition,
+    ErrNoSuchStream,
+    ErrPartitionPaused,
+    ErrReadonlyPartition,
+    ErrStreamDeleted,
+    ErrStreamExists,
+    Lift,
+    Message,
+    Start,
+    Stop,
+    Stream,
+)
+from liftbridge_nb.server import LocalServer
+from tests.polling import wait_for
+
+
+def read(client: Lift, stream: str, partition: int = 0, **kw: object) -> list[Message]:
+    """Everything from the earliest offset to the newest now."""
+    return list(client.subscribe(stream, partition, start=Start.earliest(), stop=Stop.latest(), **kw))  # type: ignore[arg-type]
+
+
+def test_documented_readme_usage(server_address: str, stream_name: str) -> None:
+    from liftbridge_nb import ErrStreamExists, Lift, Message, Stream
+
+    client = Lift(ip_address=server_address, timeout=5)
+    client.create_stream(Stream(subject=f"{stream_name}.foo", name=stream_name))
+    with pytest.raises(ErrStreamExists):
+        client.create_stream(Stream(subject=f"{stream_name}.foo", name=stream_name))
+    client.publish(Message(value="hello", subject=f"{stream_name}.foo"))
+    client.publish(Message(stream=stream_name, value="world", key="key"))
+    got = []
+    for message in client.subscribe(
+        Stream(subject=f"{stream_name}.foo", name=stream_name).start_at_earliest_received()
+    ):
+        got.append(message)
+        if len(got) == 2:
+            break
+    assert [(m.offset, m.value, m.key) for m in got] == [(0, b"hello", None), (1, b"world", b"key")]
+    client.close()
+
+
+def test_several_seed_brokers_one_of_them_down(server_address: str, stream_name: str) -> None:
+    with Lift(addresses=["127.0.0.1:1", server_address], timeout=5) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        assert client.publish(Message(stream=stream_name, value=b"x")) is not None
+
+
+def test_every_ack_policy_does_what_it_promises(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name))
+    leader = client.publish(Message(stream=stream_name, value="a"))
+    assert leader is not None and leader.ack_policy == AckPolicy.LEADER
+    assert (leader.stream, leader.partition, leader.offset) == (stream_name, 0, 0)
+    assert leader.partition_subject == stream_name and leader.reception_timestamp > 0
+    everyone = client.publish(Message(stream=stream_name, value="b", ack_policy="all"))
+    assert everyone is not None and everyone.ack_policy == AckPolicy.ALL and everyone.offset == 1
+    assert everyone.commit_timestamp >= everyone.reception_timestamp > leader.reception_timestamp
+    assert client.publish(Message(stream=stream_name, value="c", ack_policy=AckPolicy.NONE)) is None
+    got = wait_for(lambda: [m.value for m in read(client, stream_name)] if len(read(client, stream_name)) == 3 else None,
+                   timeout=10, what="the unacked message to land")  # fmt: skip
+    assert got == [b"a", b"b", b"c"]
+
+
+def test_str_and_bytes_values_keys_and_headers(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name))
+    client.publish(Message(stream=stream_name, value="é", key=b"\x00k", headers={"a": "1", "b": b"\xff"}))
+    (m,) = read(client, stream_name)
+    assert (m.value, m.key, m.headers) == ("é".encode(), b"\x00k", {"a": b"1", "b": b"\xff"})
+    assert (m.stream, m.partition, m.subject, m.offset) == (stream_name, 0, stream_name, 0)
+
+
+def test_publish_to_subject_reaches_every_stream_on_it(client: Lift, stream_name: str) -> None:
+    subject = f"{stream_name}.shared"
+    for name in (f"{stream_name}-a", f"{stream_name}-b"):
+        client.create_stream(Stream(subject=subject, name=name))
+    ack = client.publish_to_subject(Message(value="fan-out"), subject)
+    assert ack is not None and ack.msg_subject == subject
+    for name in (f"{stream_name}-a", f"{stream_name}-b"):
+        assert [m.value for m in read(client, name)] == [b"fan-out"]
+
+
+def test_partitions_and_partitioners(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=4))
+    keys = [f"customer-{i}".encode() for i in range(12)]
+    for key in keys:
+        ack = client.publish(Message(stream=stream_name, value=key, key=key, partitioner="key"))
+        assert ack is not None and ack.partition == zlib.crc32(key) % 4  # go-liftbridge's choice
+    rr = [
+        client.publish(Message(stream=stream_name, value="rr", partitioner="round_robin")) for _ in range(5)
+    ]
+    assert [a.partition for a in rr if a] == [0, 1, 2, 3, 0]
+    explicit = client.publish(Message(stream=stream_name, value="p2", partition=2))
+    assert explicit is not None and explicit.partition == 2
+    custom = client.publish(Message(stream=stream_name, value="c", partitioner=lambda key, n: n - 1))
+    assert custom is not None and custom.partition == 3
+    by_partition = {p: read(client, stream_name, p) for p in range(4)}
+    for key in keys:
+        assert key in [m.value for m in by_partition[zlib.crc32(key) % 4]]
+    assert [m.value for m in by_partition[2]][-1:] == [b"p2"]
+    with pytest.raises(ErrNoSuchPartition):
+        client.publish(Message(stream=stream_name, value="x", partition=9))
+
+
+def test_optimistic_concurrency(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name, optimistic_concurrency_control=True))
+    ack = client.publish(Message(stream=stream_name, value="first", expected_offset=0))
+    assert ack is not None and ack.offset == 0
+    with pytest.raises(ErrIncorrectOffset) as info:
+        client.publish(Message(stream=stream_name, value="stale", expected_offset=0))
+    assert info.value.code == grpc.StatusCode.UNKNOWN and "incorrect expected offset" in info.value.details
+    assert client.publish(Message(stream=stream_name, value="unchecked")) is not None  # -1: no expectation
+    with pytest.raises(ErrInvalidArgument):
+        client.publish(Message(stream=stream_name, value="x", ack_policy="none"))
+    future = client.publish_async(Message(stream=stream_name, value="stale", expected_offset=0))
+    with pytest.raises(ErrIncorrectOffset):
+        future.result(timeout=10)
+    assert [m.value for m in read(client, stream_name)] == [b"first", b"unchecked"]
+
+
+def test_oversized_message_is_refused(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name))
+    big = Message(stream=stream_name, value=b"x" * (1024 * 1024 + 1))
+    with pytest.raises(ErrMessageTooLarge, match="maximum payload exceeded"):
+        client.publish(big)
+    assert read(client, stream_name) == []
+
+
+def test_pipelined_publishing(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=2))
+    messages = [Message(stream=stream_name, value=f"m{i}", partition=i % 2) for i in range(2000)]
+    acks = client.publish_many(messages)
+    assert [(a.partition, a.offset) for a in acks] == [(i % 2, i // 2) for i in range(2000)]
+    future = client.publish_async(Message(stream=stream_name, value="one more", ack_policy="all"))
+    ack = future.result(timeout=10)
+    assert ack is not None and ack.offset == 1000 and ack.commit_timestamp > 0
+    assert len(read(client, stream_name, 0)) == 1001
+    results = client.publish_many(
+        [Message(stream=stream_name, value="ok"), Message(stream=stream_name, value="bad", partition=7)],
+        return_exceptions=True,
+    )
+    assert results[0].offset == 1001 and isinstance(results[1], ErrNoSuchPartition)
+    with pytest.raises(ErrNoSuchPartition) as info:
+        client.publish_many([Message(stream=stream_name, value="bad", partition=7)])
+    assert len(info.value.results) == 1  # type: ignore[attr-defined]
+
+
+def test_stream_admin_errors(client: Lift, stream_name: str) -> None:
+    with pytest.raises(ErrNoSuchStream):
+        client.delete_stream(stream_name)
+    with pytest.raises(ErrNoSuchPartition):
+        client.pause_stream(stream_name)
+    with pytest.raises(ErrNoSuchPartition):
+        client.set_stream_readonly(stream_name)
+    with pytest.raises(ValueError, match="reserved"):
+        client.create_stream(Stream(subject="x", name="__cursors"))
+
+
+def test_delete_ends_a_subscription(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name))
+    client.publish(Message(stream=stream_name, value="before"))
+    sub = client.subscribe(stream_name, start=Start.earliest())
+    assert next(sub).value == b"before"
+    client.delete_stream(stream_name)
+    with pytest.raises(ErrStreamDeleted):
+        next(sub)
+    assert stream_name not in client.fetch_metadata().streams
+
+
+def test_pause_and_resume(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=2))
+    client.publish(Message(stream=stream_name, value="a"))
+    sub = client.subscribe(stream_name, start=Start.earliest())
+    assert next(sub).value == b"a"
+    client.pause_stream(stream_name, [0], resume_all=True)
+    with pytest.raises(ErrPartitionPaused):
+        next(sub)
+    meta = client.fetch_metadata([stream_name]).streams[stream_name]
+    assert meta.partitions[0].paused and not meta.partitions[1].paused
+    with pytest.raises(ErrPartitionPaused, match="resume=True"):
+        next(client.subscribe(stream_name, start=Start.earliest(), stop=Stop.latest()))
+    resumed = client.subscribe(stream_name, start=Start.earliest(), stop=Stop.latest(), resume=True)
+    assert [m.value for m in resumed] == [b"a"]
+    # (Liftbridge v1.9.0 keeps reporting the partition as paused in metadata after a resume.)
+    client.publish(Message(stream=stream_name, value="b"))
+    assert [m.value for m in read(client, stream_name)] == [b"a", b"b"]
+
+
+def test_readonly(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name))
+    client.publish(Message(stream=stream_name, value="last words"))
+    live = client.subscribe(stream_name, start=Start.earliest())
+    assert next(live).value == b"last words"
+    client.set_stream_readonly(stream_name)
+    with pytest.raises(ErrReadonlyPartition):
+        client.publish(Message(stream=stream_name, value="too late"))
+    with pytest.raises(ErrEndOfReadonlyPartition):
+        next(live)
+    # A subscription opened on a readonly partition ends at its newest message.
+    assert [m.value for m in client.subscribe(stream_name, start=Start.earliest())] == [b"last words"]
+    assert client.fetch_partition_metadata(stream_name).readonly
+    client.set_stream_readonly(stream_name, readonly=False)
+    assert client.publish(Message(stream=stream_name, value="again")) is not None
+
+
+def test_start_and_stop_positions(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name))
+    acks = [client.publish(Message(stream=stream_name, value=str(i))) for i in range(10)]
+    times = [a.reception_timestamp for a in acks if a]
+    s = Stream(subject=stream_name, name=stream_name)
+
+    def offsets(stream: Stream | str, **kw: object) -> list[int]:
+        return [m.offset for m in client.subscribe(stream, **kw)]  # type: ignore[arg-type]
+
+    assert offsets(s.start_at_offset(0), stop=Stop.latest()) == list(range(10))
+    assert offsets(s.start_at_offset(7), stop=Stop.latest()) == [7, 8, 9]
+    assert offsets(s.start_at_latest_received(), stop=Stop.latest()) == [9]
+    assert offsets(s.start_at_earliest_received(), stop=Stop.at_offset(3)) == [0, 1, 2, 3]
+    # Nanosecond precision: start exactly at message 4's timestamp, stop exactly at message 6's.
+    at4 = Start(Start.at_offset(0).kind.TIMESTAMP, timestamp_ns=times[4])
+    stop6 = Stop(Stop.latest().kind.TIMESTAMP, timestamp_ns=times[6])
+    assert offsets(stream_name, start=at4, stop=stop6) == [4, 5, 6]
+    assert offsets(s.start_at_time_delta(timedelta(hours=1)), stop=Stop.latest()) == list(range(10))
+    assert offsets(s.start_at_time(datetime.now() + timedelta(hours=1)), stop=Stop.latest()) == []
+    # Only new messages by default.
+    sub = client.subscribe(stream_name)
+    client.publish(Message(stream=stream_name, value="new"))
+    assert next(sub).offset == 10
+    sub.close()
+
+
+def test_empty_partition_and_stop_latest(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name))
+    assert read(client, stream_name) == []
+
+
+def test_close_from_another_thread(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name))
+    sub = client.subscribe(stream_name)
+    got: list[Message] = []
+    reader = threading.Thread(target=lambda: got.extend(sub))
+    reader.start()
+    client.publish(Message(stream=stream_name, value="seen"))
+    wait_for(lambda: got or None, timeout=10, what="the message")
+    sub.close()
+    reader.join(timeout=10)
+    assert not reader.is_alive() and [m.value for m in got] == [b"seen"] and sub.closed
+
+
+def test_metadata(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=3))
+    client.publish(Message(stream=stream_name, value="x", partition=1))
+    meta = client.fetch_metadata([stream_name, f"{stream_name}-missing"])
+    assert list(meta.streams) == [stream_name]
+    info = meta.streams[stream_name]
+    assert info.subject == stream_name and sorted(info.partitions) == [0, 1, 2]
+    assert info.created is not None and len(meta.brokers) == 1
+    p1 = client.fetch_partition_metadata(stream_name, 1)
+    assert (p1.newest_offset, p1.high_watermark, p1.leader) == (0, 0, meta.brokers[0].id)
+    assert p1.messages_received.latest is not None and not p1.under_replicated
+    frame = meta.to_dataframe()
+    assert list(frame["partition"]) == [0, 1, 2] and str(frame["partition"].dtype) == "int32"
+    assert list(frame["newest_offset"]) == [-1, 0, -1]
+    assert str(frame["last_message_time"].dtype) == "datetime64[ns, UTC]"
+    assert list(meta.brokers_dataframe().columns) == ["id", "host", "port", "partitions", "leaders"]
+    with pytest.raises(ErrNoSuchPartition):
+        client.fetch_partition_metadata(stream_name, 5)
+
+
+def test_cursors(cursors_server: LocalServer, stream_name: str) -> None:
+    with Lift(cursors_server.address) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=2))
+        assert client.fetch_cursor("reader", stream_name, 0) == -1
+        for cursor in ("reader", "other", "third"):
+            client.set_cursor(cursor, stream_name, 1, 41)
+            assert client.fetch_cursor(cursor, stream_name, 1) == 41
+        client.set_cursor("reader", stream_name, 1, 42)
+        assert client.fetch_cursor("reader", stream_name, 1) == 42
+        assert client.fetch_cursor("reader", stream_name, 0) == -1
+
+
+def test_cursors_disabled(client: Lift, stream_name: str) -> None:
+    with pytest.raises(ErrCursorsDisabled, match="cursors_partitions"):
+        client.fetch_cursor("c", stream_name, 0)
+
+
+def test_unreachable_brokers_fail_within_the_timeout() -> None:
+    started = time.monotonic()
+    with (
+        Lift(addresses=["127.0.0.1:1", "127.0.0.1:2"], timeout=1) as client,
+        pytest.raises(ErrConnection) as info,
+    ):
+        client.fetch_metadata()
+    assert time.monotonic() - started < 10
+    assert set(info.value.addresses) == {"127.0.0.1:1", "127.0.0.1:2"}
+
+
+def test_bad_arguments_raise_before_sending(client: Lift) -> None:
+    with pytest.raises(ValueError):
+        Lift()
+    with pytest.raises(ValueError):
+        Lift("bad address with spaces")
+    with pytest.raises(ValueError):
+        Stream(subject="a..b", name="s")
+    with pytest.raises(ValueError):
+        Stream(subject="a", name="has space")
+    with pytest.raises(TypeError):
+        Message(stream="s", value=123)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Message(stream="s", ack_policy="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        client.publish(Message(value="no target"))
+    with pytest.raises(ValueError):
+        Start.at_offset(-1)
+    with pytest.raises(ValueError):
+        client.subscribe("s", -1)
+    with pytest.raises(ValueError):
+        client.fetch_metadata(timeout=0)
