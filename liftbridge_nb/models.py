@@ -29,6 +29,8 @@ class AckPolicy(enum.IntEnum):
     @classmethod
     def of(cls, value: AckPolicy | str | int) -> AckPolicy:
         """Accept an AckPolicy, its name in any case (``"all"``), or its number."""
+        if type(value) is cls:
+            return value
         if isinstance(value, str):
             try:
                 return cls[value.upper()]
@@ -271,7 +273,7 @@ class Stream:
 _SERVER_HEADERS = ("subject", "reply")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Message:
     """A message to publish, or one read from a stream.
 
@@ -289,37 +291,54 @@ class Message:
     those attributes).
     """
 
-    value: bytes = b""
-    key: bytes | None = None
-    stream: str | None = None
-    subject: str | None = None
-    headers: dict[str, bytes] = field(default_factory=dict)
-    partition: int | None = None
-    partitioner: Partitioner | Literal["key", "round_robin"] | None = None
-    ack_policy: AckPolicy = AckPolicy.LEADER
-    expected_offset: int | None = None
-    correlation_id: str | None = None
-    offset: int = -1
-    timestamp: int = 0
-    reply_subject: str = ""
+    value: bytes
+    key: bytes | None
+    stream: str | None
+    subject: str | None
+    headers: dict[str, bytes]
+    partition: int | None
+    partitioner: Partitioner | Literal["key", "round_robin"] | None
+    ack_policy: AckPolicy
+    expected_offset: int | None
+    correlation_id: str | None
+    offset: int
+    timestamp: int
+    reply_subject: str
 
-    def __post_init__(self) -> None:
-        if type(self.value) is not bytes:
-            self.value = _to_bytes(self.value, "value")
-        if self.key is not None and type(self.key) is not bytes:
-            self.key = _to_bytes(self.key, "key")
-        if self.headers:
-            self.headers = {_header_name(k): _to_bytes(v, f"header {k!r}") for k, v in self.headers.items()}
-        if type(self.ack_policy) is not AckPolicy:
-            self.ack_policy = AckPolicy.of(self.ack_policy)
-        if self.partition is not None and (not isinstance(self.partition, int) or self.partition < 0):
-            raise ValueError(f"partition must be an int >= 0, not {self.partition!r}")
-        if self.partitioner is not None and not (
-            callable(self.partitioner) or self.partitioner in ("key", "round_robin")
+    def __init__(
+        self,
+        value: str | bytes = b"",
+        key: str | bytes | None = None,
+        stream: str | None = None,
+        subject: str | None = None,
+        headers: Mapping[str, str | bytes] | None = None,
+        partition: int | None = None,
+        partitioner: Partitioner | Literal["key", "round_robin"] | None = None,
+        ack_policy: AckPolicy | Literal["leader", "all", "none"] = AckPolicy.LEADER,
+        expected_offset: int | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        self.value = _to_bytes(value, "value")
+        self.key = None if key is None else _to_bytes(key, "key")
+        self.stream = stream
+        self.subject = subject
+        self.headers = {_header_name(k): _to_bytes(v, f"header {k!r}") for k, v in (headers or {}).items()}
+        self.ack_policy = AckPolicy.of(ack_policy)
+        if partition is not None and (
+            not isinstance(partition, int) or isinstance(partition, bool) or partition < 0
         ):
-            raise ValueError(
-                f"partitioner must be 'key', 'round_robin' or a function, not {self.partitioner!r}"
-            )
+            raise ValueError(f"partition must be an int >= 0, not {partition!r}")
+        self.partition = partition
+        if partitioner is not None and not (callable(partitioner) or partitioner in ("key", "round_robin")):
+            raise ValueError(f"partitioner must be 'key', 'round_robin' or a function, not {partitioner!r}")
+        self.partitioner = partitioner
+        if expected_offset is not None and (not isinstance(expected_offset, int) or expected_offset < -1):
+            raise ValueError(f"expected_offset must be an int >= -1, not {expected_offset!r}")
+        self.expected_offset = expected_offset
+        self.correlation_id = correlation_id
+        self.offset = -1
+        self.timestamp = 0
+        self.reply_subject = ""
 
     @classmethod
     def _received(

@@ -40,7 +40,7 @@ def read(client: Lift, stream: str, partition: int = 0, **kw: object) -> list[Me
 
 
 def test_documented_readme_usage(server_address: str, stream_name: str) -> None:
-    from liftbridge_nb import ErrStreamExists, Lift, Message, Stream
+    from liftbridge_nb import Lift, Message, Stream
 
     client = Lift(ip_address=server_address, timeout=5)
     client.create_stream(Stream(subject=f"{stream_name}.foo", name=stream_name))
@@ -75,8 +75,11 @@ def test_every_ack_policy_does_what_it_promises(client: Lift, stream_name: str) 
     assert everyone is not None and everyone.ack_policy == AckPolicy.ALL and everyone.offset == 1
     assert everyone.commit_timestamp >= everyone.reception_timestamp > leader.reception_timestamp
     assert client.publish(Message(stream=stream_name, value="c", ack_policy=AckPolicy.NONE)) is None
-    got = wait_for(lambda: [m.value for m in read(client, stream_name)] if len(read(client, stream_name)) == 3 else None,
-                   timeout=10, what="the unacked message to land")  # fmt: skip
+    got = wait_for(
+        lambda: values if len(values := [m.value for m in read(client, stream_name)]) == 3 else None,
+        timeout=10,
+        what="the unacked message to land",
+    )
     assert got == [b"a", b"b", b"c"]
 
 
