@@ -6,6 +6,7 @@ import threading
 import time
 import zlib
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import grpc
 import pytest
@@ -337,3 +338,38 @@ def test_bad_arguments_raise_before_sending(client: Lift) -> None:
         client.subscribe("s", -1)
     with pytest.raises(ValueError):
         client.fetch_metadata(timeout=0)
+
+
+def test_tls_and_mutual_tls(tls_files: dict[str, Path], stream_name: str) -> None:
+    from liftbridge_nb import TLSConfig
+    from liftbridge_nb.server import ServerOptions
+
+    server_tls = ServerOptions(
+        tls_cert=tls_files["server_crt"], tls_key=tls_files["server_key"], tls_ca=tls_files["ca_crt"]
+    )
+    with LocalServer(server_tls) as server:
+        with Lift(server.address, tls=TLSConfig(ca=tls_files["ca_crt"])) as client:
+            client.create_stream(Stream(subject=stream_name, name=stream_name))
+            assert client.publish(Message(stream=stream_name, value="over tls")) is not None
+            assert [m.value for m in read(client, stream_name)] == [b"over tls"]
+        with Lift(server.address, timeout=2) as plain, pytest.raises(ErrConnection):
+            plain.fetch_metadata()
+    mutual = ServerOptions(
+        tls_cert=tls_files["server_crt"],
+        tls_key=tls_files["server_key"],
+        tls_client_ca=tls_files["ca_crt"],
+        tls_ca=tls_files["ca_crt"],
+        tls_client_cert=tls_files["client_crt"],
+        tls_client_key=tls_files["client_key"],
+    )
+    with LocalServer(mutual) as server:
+        pem = TLSConfig(
+            ca=tls_files["ca_crt"].read_bytes(),
+            cert=tls_files["client_crt"].read_bytes(),
+            key=tls_files["client_key"].read_bytes(),
+        )
+        with Lift(server.address, tls=pem) as client:
+            assert len(client.fetch_metadata().brokers) == 1
+        no_cert = TLSConfig(ca=tls_files["ca_crt"])
+        with Lift(server.address, tls=no_cert, timeout=2) as anonymous, pytest.raises(ErrConnection):
+            anonymous.fetch_metadata()

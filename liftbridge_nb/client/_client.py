@@ -173,7 +173,12 @@ class Lift:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            address = self._leader(stream, partition, refresh=attempt > 0, timeout=remaining)
+            try:
+                # Followers learn of new streams and leaders a moment after the leader: retry lookups too.
+                address = self._leader(stream, partition, refresh=attempt > 0, timeout=remaining)
+            except (ErrNoSuchPartition, ErrNotLeader) as exc:
+                error = exc
+                continue
             try:
                 return fn(self._conns.stub(address), max(0.001, deadline - time.monotonic()))
             except grpc.RpcError as exc:
@@ -297,11 +302,24 @@ class Lift:
         stream = check_name(message.stream)
         count = None
         if message.partition is None and message.partitioner is not None:
+            count = self.partition_count(stream, timeout=timeout)
+        return stream, choose_partition(message, stream, count, self._round_robin)
+
+    def partition_count(self, stream: str, *, timeout: float | None = None) -> int:
+        """How many partitions ``stream`` has (cached; asked of the cluster when unknown)."""
+        count = self._cache.partition_count(check_name(stream))
+        deadline = time.monotonic() + self._timeout(timeout)
+        attempt = 0
+        while count is None:
+            # A broker that has not applied a new stream yet does not know it: ask again briefly.
+            self._refresh([stream], max(0.001, deadline - time.monotonic()))
             count = self._cache.partition_count(stream)
             if count is None:
-                self._refresh([stream], timeout)
-                count = self._cache.partition_count(stream)
-        return stream, choose_partition(message, stream, count, self._round_robin)
+                if attempt + 1 >= self.options.retries or time.monotonic() >= deadline:
+                    raise ErrNoSuchPartition(f"no stream named {stream!r}")
+                time.sleep(self.options.backoff.delay(attempt))
+                attempt += 1
+        return count
 
     def publish(self, message: Message, *, timeout: float | None = None) -> Ack | None:
         """Publish and wait for the ack its policy asks for; None with ack policy NONE.

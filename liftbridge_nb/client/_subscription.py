@@ -17,6 +17,7 @@ from ..config import Backoff
 from ..errors import (
     ErrConnection,
     ErrDeadlineExceeded,
+    ErrNoSuchPartition,
     ErrNotLeader,
     ErrStopPositionReached,
     LiftbridgeError,
@@ -100,8 +101,8 @@ class Subscription(Iterator[Message]):
                 break
             try:
                 call, address = self._open_call(self._request(start), refresh or attempt > 0)
-            except ErrConnection as exc:
-                error = exc
+            except (ErrConnection, ErrNotLeader, ErrNoSuchPartition) as exc:
+                error = exc  # metadata may lag behind a new stream or leader for a moment
                 continue
             with self._lock:
                 if self._closed:
@@ -167,6 +168,10 @@ class Subscription(Iterator[Message]):
             except BaseException:
                 self.close()  # Ctrl-C and friends: leave nothing open
                 raise
+            if m.offset <= self.last_offset:
+                # A new leader may start a resubscription at its (lagging) high watermark and send
+                # what was already delivered: drop it, so that nothing is seen twice.
+                continue
             self.last_offset = m.offset
             return message_from_proto(m)
 

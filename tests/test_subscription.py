@@ -1,0 +1,104 @@
+"""Subscription across leader failures on the real 3-node cluster, and its iterator contract."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from liftbridge_nb import ErrConnection, Lift, Message, Start, Stop, Stream, Subscription
+from liftbridge_nb.server import LocalCluster
+from tests.polling import wait_for
+
+pytestmark = pytest.mark.cluster
+
+
+def _publish_until_acked(client: Lift, message: Message) -> int:
+    """Publish, retrying while the partition has no leader; returns the acked offset."""
+
+    def attempt() -> int | None:
+        try:
+            ack = client.publish(message, timeout=3)
+        except ErrConnection:
+            return None
+        except Exception as exc:  # not leader yet, timeouts during the election
+            if "leader" in str(exc).lower() or "timed out" in str(exc).lower():
+                return None
+            raise
+        assert ack is not None
+        return ack.offset
+
+    return wait_for(attempt, timeout=90, what="a leader to take the publish", interval=0.5)
+
+
+def test_subscription_survives_leader_kills(cluster: LocalCluster, stream_name: str) -> None:
+    with Lift(addresses=cluster.addresses) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        for i in range(20):
+            client.publish(Message(stream=stream_name, value=f"v{i}", ack_policy="all"))
+        sub = client.subscribe(stream_name, start=Start.earliest(), resubscribe_wait=90)
+        got: list[Message] = []
+        errors: list[BaseException] = []
+
+        def consume(s: Subscription) -> None:
+            try:
+                for m in s:
+                    got.append(m)
+            except BaseException as exc:
+                errors.append(exc)
+
+        reader = threading.Thread(target=consume, args=(sub,))
+        reader.start()
+        wait_for(lambda: len(got) == 20 or None, timeout=30, what="the first 20 messages")
+        expected = 20
+        for round_ in range(2):
+            leader = wait_for(lambda: cluster.leader_of(stream_name), timeout=30, what="a leader")
+            cluster.kill(leader)
+            for i in range(10):
+                offset = _publish_until_acked(
+                    client, Message(stream=stream_name, value=f"r{round_}-{i}", ack_policy="all")
+                )
+                assert offset >= expected
+                expected = offset + 1
+            cluster.restart(leader)
+        wait_for(lambda: len(got) >= expected or None, timeout=90, what="every acked message")
+        sub.close()
+        reader.join(timeout=30)
+        assert not errors, errors
+        offsets = [m.offset for m in got]
+        assert offsets == list(range(len(offsets))), "no gap, no duplicate"
+        values = {m.value for m in got}
+        assert {f"v{i}".encode() for i in range(20)} <= values
+        assert {f"r{r}-{i}".encode() for r in range(2) for i in range(10)} <= values
+        assert sub.resubscribes >= 2
+
+
+def test_read_from_isr_replicas(cluster: LocalCluster, stream_name: str) -> None:
+    with Lift(addresses=cluster.addresses) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, max_replication=True))
+        info = client.fetch_partition_metadata(stream_name)
+        assert len(info.replicas) == 3
+        for i in range(5):
+            client.publish(Message(stream=stream_name, value=str(i), ack_policy="all"))
+        seen = set()
+        for _ in range(8):
+            sub = client.subscribe(
+                stream_name, start=Start.earliest(), stop=Stop.at_offset(4), read_isr_replica=True
+            )
+            assert [m.value for m in sub] == [str(i).encode() for i in range(5)]
+            seen.add(sub.address)
+        assert seen <= set(cluster.addresses)
+
+
+def test_routes_to_the_leader_from_any_seed(cluster: LocalCluster, stream_name: str) -> None:
+    with Lift(cluster.addresses[0]) as first:
+        first.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        first.publish(Message(stream=stream_name, value="x", ack_policy="all"))
+    leader = wait_for(lambda: cluster.leader_of(stream_name), timeout=30, what="a leader")
+    follower = cluster.addresses[(leader + 1) % 3]
+    with Lift(follower) as client:  # seeded with a follower only
+        assert [
+            m.value for m in client.subscribe(stream_name, start=Start.earliest(), stop=Stop.latest())
+        ] == [b"x"]
+        assert client.fetch_partition_metadata(stream_name).leader == cluster.server_ids[leader]
+        assert set(client.addresses) == set(cluster.addresses)
