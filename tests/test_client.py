@@ -373,3 +373,25 @@ def test_tls_and_mutual_tls(tls_files: dict[str, Path], stream_name: str) -> Non
         no_cert = TLSConfig(ca=tls_files["ca_crt"])
         with Lift(server.address, tls=no_cert, timeout=2) as anonymous, pytest.raises(ErrConnection):
             anonymous.fetch_metadata()
+
+
+def test_activity_stream(stream_name: str) -> None:
+    from liftbridge_nb.server import ServerOptions
+
+    with LocalServer(ServerOptions(activity_stream=True)) as server, Lift(server.address) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=2))
+        client.pause_stream(stream_name, [1])
+        client.set_stream_readonly(stream_name, [0])
+        client.delete_stream(stream_name)
+
+        def events() -> list[tuple[str, str, tuple[int, ...]]] | None:
+            all_ = client.activity(stop=Stop.latest())
+            seen = [(e.op, e.stream, e.partitions) for e in all_ if e.stream == stream_name]
+            return seen if len(seen) >= 4 else None
+
+        assert wait_for(events, timeout=30, what="four activity events") == [
+            ("create_stream", stream_name, (0, 1)),
+            ("pause_stream", stream_name, (1,)),
+            ("set_stream_readonly", stream_name, (0,)),
+            ("delete_stream", stream_name, ()),
+        ]

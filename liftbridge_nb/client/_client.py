@@ -23,6 +23,7 @@ from .._convert import (
     publish_to_subject_request,
 )
 from .._proto import api_pb2, api_pb2_grpc
+from ..activity import ActivityEvent, decode_activity
 from ..config import ClientOptions, TLSConfig
 from ..errors import (
     ErrConnection,
@@ -54,7 +55,8 @@ log = logging.getLogger("liftbridge_nb")
 
 T = TypeVar("T")
 
-RESERVED_STREAMS = ("__cursors", "__activity")
+ACTIVITY_STREAM = "__activity"
+RESERVED_STREAMS = ("__cursors", ACTIVITY_STREAM)
 
 
 class Lift:
@@ -453,6 +455,23 @@ class Lift:
             read_isr_replica=read_isr_replica, resume=resume, timeout=t,
             retries=self.options.retries, backoff=self.options.backoff, resubscribe_wait=wait,
         )  # fmt: skip
+
+    def activity(
+        self, *, start: Start | None = None, stop: Stop | None = None, timeout: float | None = None
+    ) -> Iterator[ActivityEvent]:
+        """Events of the ``__activity`` stream (server option ``activity.stream.enabled``), each once.
+
+        Delivery is at least once; events are de-duplicated by their increasing id.
+        """
+        last = -1
+        with self.subscribe(
+            ACTIVITY_STREAM, start=start or Start.earliest(), stop=stop, timeout=timeout
+        ) as sub:
+            for message in sub:
+                event = decode_activity(message.value)
+                if event.id > last:
+                    last = event.id
+                    yield event
 
     # -- cursors -------------------------------------------------------------------------------
 
