@@ -13,7 +13,8 @@ The client::
 Real servers for tests and notebooks live in :mod:`liftbridge_nb.server`.
 """
 
-from .client import Lift, Subscription
+from .activity import ActivityEvent, decode_activity
+from .client import Consumer, Lift, Subscription
 from .config import Backoff, ClientOptions, TLSConfig
 from .errors import (
     ApiError,
@@ -61,10 +62,12 @@ __version__ = "0.1.0"
 __all__ = [
     "Ack",
     "AckPolicy",
+    "ActivityEvent",
     "ApiError",
     "Backoff",
     "BrokerInfo",
     "ClientOptions",
+    "Consumer",
     "ErrAckTimeout",
     "ErrConnection",
     "ErrCursorsDisabled",
@@ -101,4 +104,5 @@ __all__ = [
     "Subscription",
     "TLSConfig",
     "__version__",
+    "decode_activity",
 ]

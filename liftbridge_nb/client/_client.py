@@ -48,6 +48,7 @@ from ..models import (
     check_subject,
 )
 from ._connections import Connections
+from ._consumer import AutoOffset, Consumer
 from ._publisher import AsyncPublisher
 from ._subscription import Subscription
 
@@ -155,6 +156,15 @@ class Lift:
                 f"{op} timed out after {self._timeout(timeout):g} s (tried {', '.join(tried)})"
             )
         raise ErrConnection(f"{op}: no broker reachable", tried)
+
+    def _call_at(
+        self, op: str, address: str, fn: Callable[[api_pb2_grpc.APIStub, float], T], timeout: float | None
+    ) -> T:
+        """Call one given broker, errors typed."""
+        try:
+            return fn(self._conns.stub(address), self._timeout(timeout))
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, op, address=address) from None
 
     def _call_leader(
         self,
@@ -441,6 +451,24 @@ class Lift:
             and stop.offset < begin.offset
         ):
             raise ValueError(f"stop offset {stop.offset} is before start offset {begin.offset}")
+        return self._subscribe(
+            name, partition, start=begin, stop=stop, read_isr_replica=read_isr_replica, resume=resume,
+            resubscribe_wait=resubscribe_wait, timeout=timeout,
+        )  # fmt: skip
+
+    def _subscribe(
+        self,
+        name: str,
+        partition: int,
+        *,
+        start: Start,
+        stop: Stop | None = None,
+        read_isr_replica: bool = False,
+        resume: bool = False,
+        resubscribe_wait: float | None = None,
+        timeout: float | None = None,
+        consumer: tuple[str, int, str] | None = None,
+    ) -> Subscription:
         wait = self.options.resubscribe_wait if resubscribe_wait is None else resubscribe_wait
         t = self._timeout(timeout)
 
@@ -451,9 +479,28 @@ class Lift:
 
         return Subscription(
             open_call,
-            stream=name, partition=partition, start=begin, stop=stop,
+            stream=name, partition=partition, start=start, stop=stop,
             read_isr_replica=read_isr_replica, resume=resume, timeout=t,
             retries=self.options.retries, backoff=self.options.backoff, resubscribe_wait=wait,
+            consumer=consumer,
+        )  # fmt: skip
+
+    def consumer(
+        self,
+        group_id: str,
+        streams: Sequence[str],
+        *,
+        consumer_id: str | None = None,
+        auto_offset: AutoOffset = "new",
+        checkpoint_interval: float = 5.0,
+    ) -> Consumer:
+        """Join consumer group ``group_id`` for ``streams``; iterate the :class:`Consumer` for messages.
+
+        See :class:`Consumer`. Close it (or use ``with``) to checkpoint and leave the group.
+        """
+        return Consumer(
+            self, group_id, streams,
+            consumer_id=consumer_id, auto_offset=auto_offset, checkpoint_interval=checkpoint_interval,
         )  # fmt: skip
 
     def activity(
