@@ -13,40 +13,20 @@ from typing import Any, Self, TypeVar
 
 import grpc
 
-from .._base import MetadataCache, RoundRobin, choose_partition, cursor_key, key_partition, normalize_address
-from .._convert import (
-    ack_from_proto,
-    create_stream_request,
-    metadata_from_proto,
-    partition_from_proto,
-    publish_request,
-    publish_to_subject_request,
-)
+from .._convert import partition_from_proto
+from .._core import ACTIVITY_STREAM, CURSORS_STREAM, Call, LiftCore
 from .._proto import api_pb2, api_pb2_grpc
 from ..activity import ActivityEvent, decode_activity
 from ..config import ClientOptions, TLSConfig
 from ..errors import (
     ErrConnection,
-    ErrCursorsDisabled,
     ErrDeadlineExceeded,
     ErrNoSuchPartition,
     ErrNotLeader,
     LiftbridgeError,
     from_rpc_error,
 )
-from ..models import (
-    Ack,
-    Message,
-    Metadata,
-    PartitionInfo,
-    Start,
-    StartKind,
-    Stop,
-    StopKind,
-    Stream,
-    check_name,
-    check_subject,
-)
+from ..models import Ack, AckPolicy, Message, Metadata, PartitionInfo, Start, Stop, Stream
 from ._connections import Connections
 from ._consumer import AutoOffset, Consumer
 from ._publisher import AsyncPublisher
@@ -55,12 +35,10 @@ from ._subscription import Subscription
 log = logging.getLogger("liftbridge_nb")
 
 T = TypeVar("T")
-
-ACTIVITY_STREAM = "__activity"
-RESERVED_STREAMS = ("__cursors", ACTIVITY_STREAM)
+RpcFn = Callable[[api_pb2_grpc.APIStub, float], T]
 
 
-class Lift:
+class Lift(LiftCore):
     """A client of a Liftbridge cluster.
 
     ``Lift(ip_address="localhost:9292", timeout=5)`` connects through one
@@ -81,25 +59,11 @@ class Lift:
         tls: TLSConfig | None = None,
         options: ClientOptions | None = None,
     ) -> None:
-        seeds = [ip_address] if ip_address else []
-        seeds += list(addresses or [])
-        if not seeds:
-            raise ValueError(
-                "give the address of at least one broker: Lift('host:9292') or Lift(addresses=[...])"
-            )
-        if isinstance(addresses, str):
-            raise TypeError("addresses takes a list of 'host:port' strings")
-        opts = options or ClientOptions()
-        if timeout is not None:
-            opts = ClientOptions(**{**vars(opts), "timeout": timeout})
-        self.options = opts
-        self.tls = tls
-        self._cache = MetadataCache(list(dict.fromkeys(normalize_address(a) for a in seeds)))
-        self._conns = Connections(tls.credentials() if tls else None, opts, tls.server_name if tls else None)
-        self._round_robin = RoundRobin()
+        super().__init__(ip_address, timeout, addresses, tls, options)
+        self._conns = Connections(
+            tls.credentials() if tls else None, self.options, tls.server_name if tls else None
+        )
         self._publisher = AsyncPublisher(self._open_publish_stream)
-
-    # -- lifecycle -----------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close every connection; open subscriptions end, pending acks fail."""
@@ -114,27 +78,23 @@ class Lift:
     ) -> None:
         self.close()
 
-    @property
-    def addresses(self) -> list[str]:
-        """Brokers known to the client: discovered ones first, then the seeds."""
-        return self._cache.addresses()
-
     # -- routing -------------------------------------------------------------------------------
 
-    def _timeout(self, timeout: float | None) -> float:
-        t = self.options.timeout if timeout is None else timeout
-        if not t > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, not {t!r}")
-        return float(t)
+    def _run(self, call: Call, timeout: float | None) -> Any:
+        """Make ``call``: on its partition's leader, or on any broker."""
 
-    def _call_any(self, op: str, fn: Callable[[api_pb2_grpc.APIStub, float], T], timeout: float | None) -> T:
-        """Call any broker: known ones in random order, moving on when one is unreachable."""
-        return self._call_any_at(op, fn, timeout)[0]
+        def fn(stub: api_pb2_grpc.APIStub, t: float) -> Any:
+            return getattr(stub, call.rpc)(call.request, timeout=t)
 
-    def _call_any_at(
-        self, op: str, fn: Callable[[api_pb2_grpc.APIStub, float], T], timeout: float | None
-    ) -> tuple[T, str]:
-        """:meth:`_call_any`, also returning the address that answered."""
+        if call.leader_of is not None:
+            return self._call_leader(call.op, *call.leader_of, fn, timeout)
+        return self._call_any_at(call.op, fn, timeout)[0]
+
+    def _call_any_at(self, op: str, fn: RpcFn[T], timeout: float | None) -> tuple[T, str]:
+        """Call any broker, known ones in random order, moving on when one is unreachable.
+
+        Returns the answer and the address that gave it.
+        """
         deadline = time.monotonic() + self._timeout(timeout)
         addresses = self._cache.addresses()
         random.shuffle(addresses)
@@ -157,23 +117,14 @@ class Lift:
             )
         raise ErrConnection(f"{op}: no broker reachable", tried)
 
-    def _call_at(
-        self, op: str, address: str, fn: Callable[[api_pb2_grpc.APIStub, float], T], timeout: float | None
-    ) -> T:
+    def _call_at(self, op: str, address: str, fn: RpcFn[T], timeout: float | None) -> T:
         """Call one given broker, errors typed."""
         try:
             return fn(self._conns.stub(address), self._timeout(timeout))
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, op, address=address) from None
 
-    def _call_leader(
-        self,
-        op: str,
-        stream: str,
-        partition: int,
-        fn: Callable[[api_pb2_grpc.APIStub, float], T],
-        timeout: float | None,
-    ) -> T:
+    def _call_leader(self, op: str, stream: str, partition: int, fn: RpcFn[T], timeout: float | None) -> T:
         """Call the partition's leader, refreshing metadata and retrying when it moved or is unreachable."""
         deadline = time.monotonic() + self._timeout(timeout)
         error: LiftbridgeError | None = None
@@ -221,13 +172,11 @@ class Lift:
     def _refresh(
         self, streams: list[str] | None, timeout: float | None, groups: Sequence[str] = ()
     ) -> Metadata:
-        request = api_pb2.FetchMetadataRequest(streams=streams or [], groups=list(groups))
+        call = self._metadata_call(streams, groups)
         resp, address = self._call_any_at(
-            "metadata", lambda stub, t: stub.FetchMetadata(request, timeout=t), timeout
+            call.op, lambda stub, t: stub.FetchMetadata(call.request, timeout=t), timeout
         )
-        metadata, _unknown = metadata_from_proto(resp)
-        self._cache.update(metadata, address, streams=streams)
-        return metadata
+        return self._take_metadata(resp, address, streams)
 
     # -- metadata ------------------------------------------------------------------------------
 
@@ -239,87 +188,18 @@ class Lift:
         timeout: float | None = None,
     ) -> Metadata:
         """Brokers and streams (all, or the named ones; unknown names are left out) and the named groups."""
-        names = [check_name(n) for n in streams] if streams is not None else None
-        return self._refresh(names, timeout, [check_name(g, "group id") for g in groups])
+        return self._refresh(list(streams) if streams is not None else None, timeout, groups)
 
     def fetch_partition_metadata(
         self, stream: str, partition: int = 0, *, timeout: float | None = None
     ) -> PartitionInfo:
         """One partition's metadata, from its leader (authoritative high watermark and newest offset)."""
-        check_name(stream)
-        _check_partition(partition)
-        request = api_pb2.FetchPartitionMetadataRequest(stream=stream, partition=partition)
-        resp = self._call_leader(
-            "partition metadata", stream, partition,
-            lambda stub, t: stub.FetchPartitionMetadata(request, timeout=t), timeout,
-        )  # fmt: skip
+        resp = self._run(self._partition_metadata_call(stream, partition), timeout)
         return partition_from_proto(stream, resp.metadata)
-
-    # -- streams -------------------------------------------------------------------------------
-
-    def create_stream(self, stream: Stream, *, timeout: float | None = None) -> None:
-        """Create ``stream``; raises :class:`ErrStreamExists` if its name is taken."""
-        if not isinstance(stream, Stream):
-            raise TypeError(f"create_stream takes a Stream, not {type(stream).__name__}")
-        if stream.name in RESERVED_STREAMS:
-            raise ValueError(f"{stream.name!r} is reserved for the server's own use")
-        request = create_stream_request(stream)
-        self._call_any("create", lambda stub, t: stub.CreateStream(request, timeout=t), timeout)
-
-    def delete_stream(self, name: str, *, timeout: float | None = None) -> None:
-        """Delete a stream and its data; raises :class:`ErrNoSuchStream` if there is none."""
-        request = api_pb2.DeleteStreamRequest(name=check_name(name))
-        self._call_any("delete", lambda stub, t: stub.DeleteStream(request, timeout=t), timeout)
-
-    def pause_stream(
-        self,
-        name: str,
-        partitions: Iterable[int] | None = None,
-        *,
-        resume_all: bool = False,
-        timeout: float | None = None,
-    ) -> None:
-        """Pause partitions (all when None); a publish or a subscribe with ``resume=True`` resumes them.
-
-        With ``resume_all``, resuming one partition resumes every paused one.
-        """
-        request = api_pb2.PauseStreamRequest(
-            name=check_name(name), partitions=_partitions(partitions), resumeAll=resume_all
-        )
-        self._call_any("pause", lambda stub, t: stub.PauseStream(request, timeout=t), timeout)
-
-    def set_stream_readonly(
-        self,
-        name: str,
-        partitions: Iterable[int] | None = None,
-        *,
-        readonly: bool = True,
-        timeout: float | None = None,
-    ) -> None:
-        """Make partitions (all when None) readonly, or writable again with ``readonly=False``."""
-        request = api_pb2.SetStreamReadonlyRequest(
-            name=check_name(name), partitions=_partitions(partitions), readonly=readonly
-        )
-        self._call_any("readonly", lambda stub, t: stub.SetStreamReadonly(request, timeout=t), timeout)
-
-    # -- publishing ----------------------------------------------------------------------------
-
-    def _target(self, message: Message, timeout: float | None) -> tuple[str, int]:
-        if not isinstance(message, Message):
-            raise TypeError(f"expected a Message, not {type(message).__name__}")
-        if not message.stream:
-            raise ValueError(
-                "the message names no stream (set Message(stream=...), or subject= for a NATS subject)"
-            )
-        stream = check_name(message.stream)
-        count = None
-        if message.partition is None and message.partitioner is not None:
-            count = self.partition_count(stream, timeout=timeout)
-        return stream, choose_partition(message, stream, count, self._round_robin)
 
     def partition_count(self, stream: str, *, timeout: float | None = None) -> int:
         """How many partitions ``stream`` has (cached; asked of the cluster when unknown)."""
-        count = self._cache.partition_count(check_name(stream))
+        count = self._cache.partition_count(stream)
         deadline = time.monotonic() + self._timeout(timeout)
         attempt = 0
         while count is None:
@@ -333,6 +213,48 @@ class Lift:
                 attempt += 1
         return count
 
+    # -- streams -------------------------------------------------------------------------------
+
+    def create_stream(self, stream: Stream, *, timeout: float | None = None) -> None:
+        """Create ``stream``; raises :class:`ErrStreamExists` if its name is taken."""
+        self._run(self._create_call(stream), timeout)
+
+    def delete_stream(self, name: str, *, timeout: float | None = None) -> None:
+        """Delete a stream and its data; raises :class:`ErrNoSuchStream` if there is none."""
+        self._run(self._delete_call(name), timeout)
+
+    def pause_stream(
+        self,
+        name: str,
+        partitions: Iterable[int] | None = None,
+        *,
+        resume_all: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Pause partitions (all when None); a publish or a subscribe with ``resume=True`` resumes them.
+
+        With ``resume_all``, resuming one partition resumes every paused one.
+        """
+        self._run(self._pause_call(name, partitions, resume_all), timeout)
+
+    def set_stream_readonly(
+        self,
+        name: str,
+        partitions: Iterable[int] | None = None,
+        *,
+        readonly: bool = True,
+        timeout: float | None = None,
+    ) -> None:
+        """Make partitions (all when None) readonly, or writable again with ``readonly=False``."""
+        self._run(self._readonly_call(name, partitions, readonly), timeout)
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    def _partition_for(self, message: Message, timeout: float | None) -> tuple[Call, int]:
+        stream, needs_count = self._publish_stream(message)
+        count = self.partition_count(stream, timeout=timeout) if needs_count else None
+        return self._publish_call(message, stream, count)
+
     def publish(self, message: Message, *, timeout: float | None = None) -> Ack | None:
         """Publish and wait for the ack its policy asks for; None with ack policy NONE.
 
@@ -342,30 +264,24 @@ class Lift:
         """
         if isinstance(message, Message) and not message.stream and message.subject:
             return self.publish_to_subject(message, timeout=timeout)
-        stream, partition = self._target(message, timeout)
-        request = publish_request(message, stream, partition, message.correlation_id or "")
-        # The server waits for the ack only when the call has a deadline: _call_any always sets one.
-        resp = self._call_any("publish", lambda stub, t: stub.Publish(request, timeout=t), timeout)
-        return ack_from_proto(resp.ack, partition) if resp.HasField("ack") else None
+        call, partition = self._partition_for(message, timeout)
+        # The server waits for the ack only when the call has a deadline: every call here has one.
+        return self._ack(self._run(call, timeout), partition)
 
     def publish_to_subject(
         self, message: Message, subject: str | None = None, *, timeout: float | None = None
     ) -> Ack | None:
         """Publish to a NATS subject (``subject`` or the message's): every stream on it records the message.
 
-        Returns the first ack (None with ack policy NONE or when no stream listens).
+        Returns the first ack (None with ack policy NONE, or when no stream listens).
         """
-        target = check_subject(subject or message.subject or "")
-        request = publish_to_subject_request(message, target)
+        call = self._publish_subject_call(message, subject)
         try:
-            resp = self._call_any(
-                "publish", lambda stub, t: stub.PublishToSubject(request, timeout=t), timeout
-            )
+            return self._ack(self._run(call, timeout), None)
         except ErrDeadlineExceeded:
-            if message.ack_policy == 2:  # NONE never acks; anything else timed out waiting for one
+            if message.ack_policy == AckPolicy.NONE:
                 return None
             raise
-        return ack_from_proto(resp.ack, None) if resp.HasField("ack") else None
 
     def _open_publish_stream(
         self, requests: Iterator[api_pb2.PublishRequest]
@@ -384,12 +300,11 @@ class Lift:
         correlation id; a future fails with :class:`ErrAckTimeout` when its ack
         does not arrive within ``ack_timeout`` (default ``options.ack_timeout``).
         """
-        stream, partition = self._target(message, None)
         wait = self.options.ack_timeout if ack_timeout is None else ack_timeout
         if not wait > 0:
             raise ValueError(f"ack_timeout must be positive, not {wait!r}")
-        request = publish_request(message, stream, partition, message.correlation_id or "")
-        return self._publisher.submit(request, partition, wait)
+        call, partition = self._partition_for(message, None)
+        return self._publisher.submit(call.request, partition, wait)
 
     def publish_many(
         self,
@@ -407,13 +322,7 @@ class Lift:
         """
         futures = [self.publish_async(m, ack_timeout=ack_timeout) for m in messages]
         wait_futures(futures)
-        results: list[Any] = [f.exception() or f.result() for f in futures]
-        if not return_exceptions:
-            first = next((r for r in results if isinstance(r, BaseException)), None)
-            if first is not None:
-                first.results = results  # type: ignore[attr-defined]
-                raise first
-        return results
+        return settle([f.exception() or f.result() for f in futures], return_exceptions)
 
     # -- subscribing ---------------------------------------------------------------------------
 
@@ -437,20 +346,7 @@ class Lift:
         closed. ``read_isr_replica`` reads from a random in-sync replica
         instead of the leader; ``resume`` resumes a paused partition first.
         """
-        name = check_name(stream.name if isinstance(stream, Stream) else stream)
-        _check_partition(partition)
-        begin = start or (stream.start if isinstance(stream, Stream) else Start())
-        if not isinstance(begin, Start) or (stop is not None and not isinstance(stop, Stop)):
-            raise TypeError(
-                "start takes a Start (Start.earliest(), ...) and stop a Stop (Stop.latest(), ...)"
-            )
-        if (
-            begin.kind == StartKind.OFFSET
-            and stop is not None
-            and stop.kind == StopKind.OFFSET
-            and stop.offset < begin.offset
-        ):
-            raise ValueError(f"stop offset {stop.offset} is before start offset {begin.offset}")
+        name, begin = self._subscription_start(stream, partition, start, stop)
         return self._subscribe(
             name, partition, start=begin, stop=stop, read_isr_replica=read_isr_replica, resume=resume,
             resubscribe_wait=resubscribe_wait, timeout=timeout,
@@ -522,55 +418,35 @@ class Lift:
 
     # -- cursors -------------------------------------------------------------------------------
 
-    def _cursor_partition(self, cursor_id: str, stream: str, partition: int, timeout: float | None) -> int:
-        count = self._cache.partition_count("__cursors")
-        if count is None:
-            self._refresh(["__cursors"], timeout)
-            count = self._cache.partition_count("__cursors")
-        if not count:
-            raise ErrCursorsDisabled(
-                "the server has no cursors stream: start it with cursors.stream.partitions > 0 "
-                "(ServerOptions(cursors_partitions=1) for a LocalServer)"
-            )
-        return key_partition(cursor_key(cursor_id, stream, partition), count)
+    def _cursors_partitions(self, timeout: float | None) -> int | None:
+        if self._cache.partition_count(CURSORS_STREAM) is None:
+            self._refresh([CURSORS_STREAM], timeout)
+        return self._cache.partition_count(CURSORS_STREAM)
 
     def set_cursor(
         self, cursor_id: str, stream: str, partition: int, offset: int, *, timeout: float | None = None
     ) -> None:
         """Store ``offset`` as the position of ``cursor_id`` in a partition (resume from ``offset + 1``)."""
-        check_name(cursor_id, "cursor id")
-        check_name(stream)
-        _check_partition(partition)
-        if not isinstance(offset, int) or isinstance(offset, bool) or offset < -1:
-            raise ValueError(f"offset must be an int >= -1, not {offset!r}")
-        target = self._cursor_partition(cursor_id, stream, partition, timeout)
-        request = api_pb2.SetCursorRequest(
-            stream=stream, partition=partition, cursorId=cursor_id, offset=offset
-        )
-        self._call_leader(
-            "cursor", "__cursors", target, lambda stub, t: stub.SetCursor(request, timeout=t), timeout
+        self._cursor_call(cursor_id, stream, partition, 1, offset)  # validate before any I/O
+        self._run(
+            self._cursor_call(cursor_id, stream, partition, self._cursors_partitions(timeout), offset),
+            timeout,
         )
 
     def fetch_cursor(
         self, cursor_id: str, stream: str, partition: int, *, timeout: float | None = None
     ) -> int:
         """The stored offset of ``cursor_id`` in a partition, -1 when none is stored."""
-        check_name(cursor_id, "cursor id")
-        check_name(stream)
-        _check_partition(partition)
-        target = self._cursor_partition(cursor_id, stream, partition, timeout)
-        request = api_pb2.FetchCursorRequest(stream=stream, partition=partition, cursorId=cursor_id)
-        resp = self._call_leader(
-            "cursor", "__cursors", target, lambda stub, t: stub.FetchCursor(request, timeout=t), timeout
-        )
-        return int(resp.offset)
+        self._cursor_call(cursor_id, stream, partition, 1)
+        call = self._cursor_call(cursor_id, stream, partition, self._cursors_partitions(timeout))
+        return int(self._run(call, timeout).offset)
 
 
-def _check_partition(partition: object) -> int:
-    if not isinstance(partition, int) or isinstance(partition, bool) or partition < 0:
-        raise ValueError(f"partition must be an int >= 0, not {partition!r}")
-    return partition
-
-
-def _partitions(partitions: Iterable[int] | None) -> list[int]:
-    return [_check_partition(p) for p in partitions] if partitions is not None else []
+def settle(results: list[Any], return_exceptions: bool) -> list[Any]:
+    """publish_many's outcome: the results, or the first error with every result attached."""
+    if not return_exceptions:
+        first = next((r for r in results if isinstance(r, BaseException)), None)
+        if first is not None:
+            first.results = results  # type: ignore[attr-defined]
+            raise first
+    return results

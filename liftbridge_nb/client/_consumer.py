@@ -76,7 +76,7 @@ class Consumer(Iterator[Message]):
         #: The group epoch of the current assignment, and the partitions assigned, by stream.
         self.epoch = 0
         self.assignments: dict[str, list[int]] = {}
-        join = client._call_any(
+        join, _ = client._call_any_at(
             "group",
             lambda stub, t: stub.JoinConsumerGroup(
                 api_pb2.JoinConsumerGroupRequest(
@@ -161,7 +161,7 @@ class Consumer(Iterator[Message]):
                 epoch=self.epoch,
             )
             try:
-                self._client._call_any(
+                self._client._call_any_at(
                     "group", lambda stub, t: stub.ReportConsumerGroupCoordinator(request, timeout=t), None
                 )
             except LiftbridgeError as exc:
@@ -282,7 +282,9 @@ class Consumer(Iterator[Message]):
         self._checkpoint()
         request = api_pb2.LeaveConsumerGroupRequest(groupId=self.group_id, consumerId=self.consumer_id)
         try:
-            self._client._call_any("group", lambda stub, t: stub.LeaveConsumerGroup(request, timeout=t), None)
+            self._client._call_any_at(
+                "group", lambda stub, t: stub.LeaveConsumerGroup(request, timeout=t), None
+            )
         except LiftbridgeError as exc:
             log.warning("group %s: leaving failed: %s", self.group_id, exc)
         with self._lock:
