@@ -14,6 +14,7 @@ Real servers for tests and notebooks live in :mod:`liftbridge_nb.server`.
 """
 
 from .activity import ActivityEvent, decode_activity
+from .aio import AsyncLift, AsyncSubscription
 from .client import Consumer, Lift, Subscription
 from .config import Backoff, ClientOptions, TLSConfig
 from .errors import (
@@ -64,6 +65,8 @@ __all__ = [
     "AckPolicy",
     "ActivityEvent",
     "ApiError",
+    "AsyncLift",
+    "AsyncSubscription",
     "Backoff",
     "BrokerInfo",
     "ClientOptions",

@@ -11,6 +11,18 @@ from .._proto import api_pb2_grpc
 from ..config import ClientOptions
 
 
+def channel_options(options: ClientOptions, server_name: str | None) -> list[tuple[str, int | str]]:
+    """GRPC channel arguments for the client's settings (both clients use these)."""
+    out: list[tuple[str, int | str]] = [
+        ("grpc.keepalive_time_ms", int(options.keepalive * 1000)),
+        ("grpc.max_receive_message_length", options.max_message_bytes),
+        ("grpc.max_send_message_length", options.max_message_bytes),
+    ]
+    if server_name:
+        out.append(("grpc.ssl_target_name_override", server_name))
+    return out
+
+
 class Connections:
     """Channels by broker address, created on first use and closed together."""
 
@@ -22,13 +34,7 @@ class Connections:
         self._lock = threading.Lock()
         self._channels: dict[str, list[grpc.Channel]] = {}
         self._turn = itertools.count()
-        self._channel_options: list[tuple[str, int | str]] = [
-            ("grpc.keepalive_time_ms", int(options.keepalive * 1000)),
-            ("grpc.max_receive_message_length", options.max_message_bytes),
-            ("grpc.max_send_message_length", options.max_message_bytes),
-        ]
-        if server_name:
-            self._channel_options.append(("grpc.ssl_target_name_override", server_name))
+        self._channel_options = channel_options(options, server_name)
         self.closed = False
 
     def _new(self, address: str) -> grpc.Channel:

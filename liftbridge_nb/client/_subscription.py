@@ -33,6 +33,26 @@ OpenCall = Callable[[api_pb2.SubscribeRequest, bool], tuple[Any, str]]
 _RESUBSCRIBE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL)
 
 
+def nothing_to_read(error: LiftbridgeError) -> bool:
+    """Whether a subscribe that failed at its handshake simply has nothing between its start and stop."""
+    return isinstance(error, ErrStopPositionReached) or "stop offset is before start" in str(error).lower()
+
+
+def retry_subscribe(error: LiftbridgeError) -> bool:
+    """Whether a subscribe that failed at its handshake is worth retrying after a metadata refresh."""
+    return isinstance(error, ErrNotLeader | ErrConnection | ErrNoSuchPartition)
+
+
+def resubscribable(exc: grpc.RpcError, wait: float) -> bool:
+    """Whether a subscription that broke mid-stream resubscribes (leader gone, connection lost)."""
+    return wait > 0 and exc.code() in _RESUBSCRIBE
+
+
+def resume_position(last_offset: int, start: Start) -> Start:
+    """Where a resubscription starts: after the last delivered offset, or where the first one did."""
+    return Start.at_offset(last_offset + 1) if last_offset >= 0 else start
+
+
 class Subscription(Iterator[Message]):
     """Messages of one partition, in offset order.
 
@@ -115,13 +135,10 @@ class Subscription(Iterator[Message]):
                 return
             except grpc.RpcError as exc:
                 mapped = from_rpc_error(exc, "subscribe", address=address)
-                if (
-                    isinstance(mapped, ErrStopPositionReached)
-                    or "stop offset is before start" in str(mapped).lower()
-                ):
-                    self._done = True  # nothing between the start and the stop position
+                if nothing_to_read(mapped):
+                    self._done = True
                     return
-                if not isinstance(mapped, ErrNotLeader | ErrConnection):
+                if not retry_subscribe(mapped):
                     raise mapped from None
                 error = mapped
         raise error or ErrDeadlineExceeded(f"subscribe to {self.stream}[{self.partition}] timed out")
@@ -182,13 +199,13 @@ class Subscription(Iterator[Message]):
         if isinstance(mapped, ErrStopPositionReached):
             self._done = True
             raise StopIteration from None
-        if exc.code() not in _RESUBSCRIBE or self._resubscribe_wait <= 0:
+        if not resubscribable(exc, self._resubscribe_wait):
             self._done = True
             raise mapped from None
         self._resubscribe(mapped)
 
     def _resubscribe(self, cause: LiftbridgeError) -> None:
-        start = Start.at_offset(self.last_offset + 1) if self.last_offset >= 0 else self.start
+        start = resume_position(self.last_offset, self.start)
         log.info(
             "subscription %s[%d] lost (%s); resubscribing from %s", self.stream, self.partition, cause, start
         )

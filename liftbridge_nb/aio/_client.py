@@ -1,0 +1,414 @@
+"""AsyncLift: the asyncio client on grpc.aio, method for method like Lift."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import grpc
+
+from .._convert import ack_from_proto, partition_from_proto
+from .._core import ACTIVITY_STREAM, CURSORS_STREAM, Call, LiftCore
+from .._proto import api_pb2, api_pb2_grpc
+from ..activity import ActivityEvent, decode_activity
+from ..client._client import settle
+from ..client._publisher import async_error
+from ..config import ClientOptions, TLSConfig
+from ..errors import (
+    ErrAckTimeout,
+    ErrConnection,
+    ErrDeadlineExceeded,
+    ErrNoSuchPartition,
+    ErrNotLeader,
+    LiftbridgeError,
+    from_rpc_error,
+)
+from ..models import Ack, AckPolicy, Message, Metadata, PartitionInfo, Start, Stop, Stream
+from ._connections import AsyncConnections
+from ._subscription import AsyncSubscription
+
+log = logging.getLogger("liftbridge_nb")
+
+T = TypeVar("T")
+RpcFn = Callable[[api_pb2_grpc.APIStub, float], Awaitable[T]]
+
+
+class AsyncLift(LiftCore):
+    """The asyncio client: the same methods as :class:`~liftbridge_nb.Lift`, awaited.
+
+    ``async with AsyncLift("localhost:9292") as client: ...`` works in any
+    running event loop, a Jupyter kernel's included. Subscriptions are async
+    iterators; :meth:`publish_async` returns an awaitable future.
+    """
+
+    def __init__(
+        self,
+        ip_address: str | None = None,
+        timeout: float | None = None,
+        *,
+        addresses: Sequence[str] | None = None,
+        tls: TLSConfig | None = None,
+        options: ClientOptions | None = None,
+    ) -> None:
+        super().__init__(ip_address, timeout, addresses, tls, options)
+        self._conns = AsyncConnections(
+            tls.credentials() if tls else None, self.options, tls.server_name if tls else None
+        )
+        self._pipeline: Any = None
+        self._publish_address = ""
+        self._pending: dict[str, tuple[asyncio.Future[Ack | None], int]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._publish_lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        """Close every connection; open subscriptions end, pending acks fail."""
+        if self._pipeline is not None:
+            await self._pipeline.done_writing()
+        await self._conns.close()
+        if self._reader is not None:
+            self._reader.cancel()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # -- routing (the same rules as Lift's) ----------------------------------------------------
+
+    async def _run(self, call: Call, timeout: float | None) -> Any:
+        async def fn(stub: api_pb2_grpc.APIStub, t: float) -> Any:
+            return await getattr(stub, call.rpc)(call.request, timeout=t)
+
+        if call.leader_of is not None:
+            return await self._call_leader(call.op, *call.leader_of, fn, timeout)
+        return (await self._call_any_at(call.op, fn, timeout))[0]
+
+    async def _call_any_at(self, op: str, fn: RpcFn[T], timeout: float | None) -> tuple[T, str]:
+        deadline = time.monotonic() + self._timeout(timeout)
+        addresses = self._cache.addresses()
+        random.shuffle(addresses)
+        tried: list[str] = []
+        for address in addresses:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            tried.append(address)
+            try:
+                return await fn(self._conns.stub(address), remaining), address
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc, op, address=address)
+                if not isinstance(error, ErrConnection):
+                    raise error from None
+        if len(tried) < len(addresses):
+            raise ErrDeadlineExceeded(
+                f"{op} timed out after {self._timeout(timeout):g} s (tried {', '.join(tried)})"
+            )
+        raise ErrConnection(f"{op}: no broker reachable", tried)
+
+    async def _call_leader(
+        self, op: str, stream: str, partition: int, fn: RpcFn[T], timeout: float | None
+    ) -> T:
+        deadline = time.monotonic() + self._timeout(timeout)
+        error: LiftbridgeError | None = None
+        for attempt in range(self.options.retries):
+            if attempt:
+                await asyncio.sleep(
+                    min(self.options.backoff.delay(attempt - 1), max(0.0, deadline - time.monotonic()))
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                address = await self._leader(stream, partition, refresh=attempt > 0, timeout=remaining)
+            except (ErrNoSuchPartition, ErrNotLeader) as exc:
+                error = exc
+                continue
+            try:
+                return await fn(self._conns.stub(address), max(0.001, deadline - time.monotonic()))
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc, op, address=address)
+                if not isinstance(error, ErrNotLeader | ErrConnection):
+                    raise error from None
+        raise error or ErrDeadlineExceeded(f"{op} timed out")
+
+    async def _leader(self, stream: str, partition: int, *, refresh: bool, timeout: float) -> str:
+        if refresh or self._cache.leader_address(stream, partition) is None:
+            await self._refresh([stream], timeout)
+        address = self._cache.leader_address(stream, partition)
+        if address is None:
+            if self._cache.partition(stream, partition) is None:
+                raise ErrNoSuchPartition(f"no partition {partition} in stream {stream!r}")
+            raise ErrNotLeader(f"{stream}[{partition}] has no leader right now")
+        return address
+
+    async def _replica(self, stream: str, partition: int, *, refresh: bool, timeout: float) -> str:
+        if refresh or not self._cache.isr_addresses(stream, partition):
+            await self._refresh([stream], timeout)
+        isr = self._cache.isr_addresses(stream, partition)
+        if not isr:
+            return await self._leader(stream, partition, refresh=False, timeout=timeout)
+        return random.choice(isr)
+
+    async def _refresh(
+        self, streams: list[str] | None, timeout: float | None, groups: Sequence[str] = ()
+    ) -> Metadata:
+        call = self._metadata_call(streams, groups)
+
+        async def fetch(stub: api_pb2_grpc.APIStub, t: float) -> api_pb2.FetchMetadataResponse:
+            resp: api_pb2.FetchMetadataResponse = await stub.FetchMetadata(call.request, timeout=t)  # type: ignore[misc]
+            return resp
+
+        resp, address = await self._call_any_at(call.op, fetch, timeout)
+        return self._take_metadata(resp, address, streams)
+
+    # -- metadata and streams ------------------------------------------------------------------
+
+    async def fetch_metadata(
+        self,
+        streams: Sequence[str] | None = None,
+        groups: Sequence[str] = (),
+        *,
+        timeout: float | None = None,
+    ) -> Metadata:
+        """See :meth:`Lift.fetch_metadata`."""
+        return await self._refresh(list(streams) if streams is not None else None, timeout, groups)
+
+    async def fetch_partition_metadata(
+        self, stream: str, partition: int = 0, *, timeout: float | None = None
+    ) -> PartitionInfo:
+        """See :meth:`Lift.fetch_partition_metadata`."""
+        resp = await self._run(self._partition_metadata_call(stream, partition), timeout)
+        return partition_from_proto(stream, resp.metadata)
+
+    async def partition_count(self, stream: str, *, timeout: float | None = None) -> int:
+        """See :meth:`Lift.partition_count`."""
+        count = self._cache.partition_count(stream)
+        deadline = time.monotonic() + self._timeout(timeout)
+        attempt = 0
+        while count is None:
+            await self._refresh([stream], max(0.001, deadline - time.monotonic()))
+            count = self._cache.partition_count(stream)
+            if count is None:
+                if attempt + 1 >= self.options.retries or time.monotonic() >= deadline:
+                    raise ErrNoSuchPartition(f"no stream named {stream!r}")
+                await asyncio.sleep(self.options.backoff.delay(attempt))
+                attempt += 1
+        return count
+
+    async def create_stream(self, stream: Stream, *, timeout: float | None = None) -> None:
+        """See :meth:`Lift.create_stream`."""
+        await self._run(self._create_call(stream), timeout)
+
+    async def delete_stream(self, name: str, *, timeout: float | None = None) -> None:
+        """See :meth:`Lift.delete_stream`."""
+        await self._run(self._delete_call(name), timeout)
+
+    async def pause_stream(
+        self,
+        name: str,
+        partitions: Iterable[int] | None = None,
+        *,
+        resume_all: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """See :meth:`Lift.pause_stream`."""
+        await self._run(self._pause_call(name, partitions, resume_all), timeout)
+
+    async def set_stream_readonly(
+        self,
+        name: str,
+        partitions: Iterable[int] | None = None,
+        *,
+        readonly: bool = True,
+        timeout: float | None = None,
+    ) -> None:
+        """See :meth:`Lift.set_stream_readonly`."""
+        await self._run(self._readonly_call(name, partitions, readonly), timeout)
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    async def _partition_for(self, message: Message, timeout: float | None) -> tuple[Call, int]:
+        stream, needs_count = self._publish_stream(message)
+        count = await self.partition_count(stream, timeout=timeout) if needs_count else None
+        return self._publish_call(message, stream, count)
+
+    async def publish(self, message: Message, *, timeout: float | None = None) -> Ack | None:
+        """See :meth:`Lift.publish`."""
+        if isinstance(message, Message) and not message.stream and message.subject:
+            return await self.publish_to_subject(message, timeout=timeout)
+        call, partition = await self._partition_for(message, timeout)
+        return self._ack(await self._run(call, timeout), partition)
+
+    async def publish_to_subject(
+        self, message: Message, subject: str | None = None, *, timeout: float | None = None
+    ) -> Ack | None:
+        """See :meth:`Lift.publish_to_subject`."""
+        call = self._publish_subject_call(message, subject)
+        try:
+            return self._ack(await self._run(call, timeout), None)
+        except ErrDeadlineExceeded:
+            if message.ack_policy == AckPolicy.NONE:
+                return None
+            raise
+
+    async def _open_pipeline(self) -> Any:
+        async with self._publish_lock:
+            if self._pipeline is not None and not self._pipeline.done():
+                return self._pipeline
+            addresses = self._cache.addresses()
+            random.shuffle(addresses)
+            for address in addresses:
+                if await self._conns.ready(address, min(self.options.timeout, 2.0)):
+                    self._pipeline = self._conns.stub(address).PublishAsync()  # type: ignore[call-arg]
+                    self._publish_address = address
+                    self._reader = asyncio.get_running_loop().create_task(
+                        self._read_acks(self._pipeline, address)
+                    )
+                    return self._pipeline
+            raise ErrConnection("publish: no broker reachable", addresses)
+
+    async def _read_acks(self, call: Any, address: str) -> None:
+        error: LiftbridgeError = ErrConnection("the publish stream ended", [address])
+        try:
+            async for resp in call:
+                entry = self._pending.pop(resp.correlationId or resp.ack.correlationId, None)
+                if entry is None or entry[0].done():
+                    continue
+                future, partition = entry
+                if resp.HasField("asyncError"):
+                    future.set_exception(async_error(resp.asyncError))
+                else:
+                    future.set_result(ack_from_proto(resp.ack, partition))
+        except grpc.RpcError as exc:
+            error = ErrConnection(f"the publish stream broke: {from_rpc_error(exc, 'publish')}", [address])
+        except asyncio.CancelledError:
+            error = ErrConnection("the client was closed", [address])
+        failed, self._pending = list(self._pending.values()), {}
+        for future, _ in failed:
+            if not future.done():
+                future.set_exception(error)
+
+    async def publish_async(
+        self, message: Message, *, ack_timeout: float | None = None
+    ) -> asyncio.Future[Ack | None]:
+        """Send without waiting; await the returned future for the ack (see :meth:`Lift.publish_async`)."""
+        wait = self.options.ack_timeout if ack_timeout is None else ack_timeout
+        if not wait > 0:
+            raise ValueError(f"ack_timeout must be positive, not {wait!r}")
+        call, partition = await self._partition_for(message, None)
+        request: api_pb2.PublishRequest = call.request
+        if not request.correlationId:
+            request.correlationId = uuid.uuid4().hex
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Ack | None] = loop.create_future()
+        stream = await self._open_pipeline()
+        if request.ackPolicy == api_pb2.NONE:
+            future.set_result(None)
+        else:
+            cid = request.correlationId
+            self._pending[cid] = (future, partition)
+
+            def expire() -> None:
+                entry = self._pending.pop(cid, None)
+                if entry is not None and not entry[0].done():
+                    entry[0].set_exception(ErrAckTimeout("no ack within the ack timeout"))
+
+            handle = loop.call_later(wait, expire)
+            future.add_done_callback(lambda _: handle.cancel())
+        try:
+            await stream.write(request)
+        except (grpc.RpcError, asyncio.InvalidStateError) as exc:
+            self._pending.pop(request.correlationId, None)
+            raise ErrConnection(f"publish stream unusable: {exc}", [self._publish_address]) from None
+        return future
+
+    async def publish_many(
+        self,
+        messages: Iterable[Message],
+        *,
+        ack_timeout: float | None = None,
+        return_exceptions: bool = False,
+    ) -> list[Any]:
+        """See :meth:`Lift.publish_many`."""
+        futures = [await self.publish_async(m, ack_timeout=ack_timeout) for m in messages]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        return settle(list(results), return_exceptions)
+
+    # -- subscribing ---------------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        stream: Stream | str,
+        partition: int = 0,
+        *,
+        start: Start | None = None,
+        stop: Stop | None = None,
+        read_isr_replica: bool = False,
+        resume: bool = False,
+        resubscribe_wait: float | None = None,
+        timeout: float | None = None,
+    ) -> AsyncSubscription:
+        """See :meth:`Lift.subscribe`; iterate the result with ``async for``."""
+        name, begin = self._subscription_start(stream, partition, start, stop)
+        t = self._timeout(timeout)
+
+        async def open_call(request: api_pb2.SubscribeRequest, refresh: bool) -> tuple[Any, str]:
+            pick = self._replica if read_isr_replica else self._leader
+            address = await pick(name, partition, refresh=refresh, timeout=t)
+            return self._conns.stub(address, streaming=True).Subscribe(request), address
+
+        sub = AsyncSubscription(
+            open_call,
+            stream=name, partition=partition, start=begin, stop=stop,
+            read_isr_replica=read_isr_replica, resume=resume, timeout=t,
+            retries=self.options.retries, backoff=self.options.backoff,
+            resubscribe_wait=self.options.resubscribe_wait if resubscribe_wait is None else resubscribe_wait,
+        )  # fmt: skip
+        await sub._subscribe(begin, refresh=False)
+        return sub
+
+    async def activity(
+        self, *, start: Start | None = None, stop: Stop | None = None, timeout: float | None = None
+    ) -> AsyncIterator[ActivityEvent]:
+        """See :meth:`Lift.activity`."""
+        last = -1
+        async with await self.subscribe(
+            ACTIVITY_STREAM, start=start or Start.earliest(), stop=stop, timeout=timeout
+        ) as sub:
+            async for message in sub:
+                event = decode_activity(message.value)
+                if event.id > last:
+                    last = event.id
+                    yield event
+
+    # -- cursors -------------------------------------------------------------------------------
+
+    async def _cursors_partitions(self, timeout: float | None) -> int | None:
+        if self._cache.partition_count(CURSORS_STREAM) is None:
+            await self._refresh([CURSORS_STREAM], timeout)
+        return self._cache.partition_count(CURSORS_STREAM)
+
+    async def set_cursor(
+        self, cursor_id: str, stream: str, partition: int, offset: int, *, timeout: float | None = None
+    ) -> None:
+        """See :meth:`Lift.set_cursor`."""
+        self._cursor_call(cursor_id, stream, partition, 1, offset)
+        count = await self._cursors_partitions(timeout)
+        await self._run(self._cursor_call(cursor_id, stream, partition, count, offset), timeout)
+
+    async def fetch_cursor(
+        self, cursor_id: str, stream: str, partition: int, *, timeout: float | None = None
+    ) -> int:
+        """See :meth:`Lift.fetch_cursor`."""
+        self._cursor_call(cursor_id, stream, partition, 1)
+        count = await self._cursors_partitions(timeout)
+        return int((await self._run(self._cursor_call(cursor_id, stream, partition, count), timeout)).offset)

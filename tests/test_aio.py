@@ -1,0 +1,122 @@
+"""AsyncLift against the real server, inside a running event loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from liftbridge_nb import (
+    AckPolicy,
+    ErrConnection,
+    ErrIncorrectOffset,
+    ErrNoSuchPartition,
+    ErrStreamExists,
+    Message,
+    Start,
+    Stop,
+    Stream,
+)
+from liftbridge_nb.aio import AsyncLift
+from liftbridge_nb.server import LocalCluster, LocalServer
+
+
+def test_async_client_end_to_end(server_address: str, stream_name: str) -> None:
+    async def main() -> None:
+        async with AsyncLift(server_address, timeout=5) as client:
+            await client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=2))
+            with pytest.raises(ErrStreamExists):
+                await client.create_stream(Stream(subject=stream_name, name=stream_name))
+            ack = await client.publish(Message(stream=stream_name, value="a", ack_policy="all"))
+            assert ack is not None and ack.offset == 0 and ack.ack_policy == AckPolicy.ALL
+            assert await client.publish(Message(stream=stream_name, value="b", ack_policy="none")) is None
+            acks = await client.publish_many([Message(stream=stream_name, value=f"m{i}") for i in range(500)])
+            assert [a.offset for a in acks][-1] >= 500
+            future = await client.publish_async(
+                Message(stream=stream_name, value="k", key="k", partitioner="key")
+            )
+            keyed = await future
+            assert keyed is not None and keyed.partition in (0, 1)
+            sub = await client.subscribe(stream_name, start=Start.earliest(), stop=Stop.at_offset(1))
+            async with sub:
+                assert [m.value async for m in sub] == [b"a", b"b"]
+            meta = await client.fetch_metadata([stream_name])
+            assert sorted(meta.streams[stream_name].partitions) == [0, 1]
+            info = await client.fetch_partition_metadata(stream_name, 0)
+            assert info.newest_offset >= 501
+            with pytest.raises(ErrNoSuchPartition):
+                await client.publish(Message(stream=stream_name, value="x", partition=5))
+
+    asyncio.run(main())
+
+
+def test_async_live_subscription_and_occ(server_address: str, stream_name: str) -> None:
+    async def main() -> None:
+        async with AsyncLift(server_address) as client:
+            await client.create_stream(
+                Stream(subject=stream_name, name=stream_name, optimistic_concurrency_control=True)
+            )
+            sub = await client.subscribe(stream_name)  # new messages only
+
+            async def first_two() -> list[int]:
+                got = []
+                async for m in sub:
+                    got.append(m.offset)
+                    if len(got) == 2:
+                        break
+                return got
+
+            reader = asyncio.create_task(first_two())
+            await client.publish(Message(stream=stream_name, value="1", expected_offset=0))
+            await client.publish(Message(stream=stream_name, value="2", expected_offset=1))
+            assert await asyncio.wait_for(reader, 10) == [0, 1]
+            sub.close()
+            with pytest.raises(ErrIncorrectOffset):
+                await client.publish(Message(stream=stream_name, value="stale", expected_offset=0))
+
+    asyncio.run(main())
+
+
+def test_async_cursors_and_unreachable(stream_name: str) -> None:
+    async def main() -> None:
+        from liftbridge_nb.server import ServerOptions
+
+        with LocalServer(ServerOptions(cursors_partitions=1)) as server:
+            async with AsyncLift(server.address) as client:
+                await client.create_stream(Stream(subject=stream_name, name=stream_name))
+                await client.set_cursor("c", stream_name, 0, 3)
+                assert await client.fetch_cursor("c", stream_name, 0) == 3
+        async with AsyncLift("127.0.0.1:1", timeout=1) as down:
+            with pytest.raises(ErrConnection):
+                await down.fetch_metadata()
+
+    asyncio.run(main())
+
+
+@pytest.mark.cluster
+def test_async_subscription_survives_a_leader_kill(cluster: LocalCluster, stream_name: str) -> None:
+    async def main() -> None:
+        async with AsyncLift(addresses=cluster.addresses) as client:
+            await client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+            for i in range(5):
+                await client.publish(Message(stream=stream_name, value=str(i), ack_policy="all"))
+            sub = await client.subscribe(stream_name, start=Start.earliest(), resubscribe_wait=90)
+            got = [await sub.__anext__() for _ in range(5)]
+            leader = cluster.leader_of(stream_name)
+            assert leader is not None
+            await asyncio.to_thread(cluster.kill, leader)
+            for i in range(5, 8):
+                for _ in range(300):
+                    try:
+                        await client.publish(
+                            Message(stream=stream_name, value=str(i), ack_policy="all"), timeout=3
+                        )
+                        break
+                    except Exception:
+                        await asyncio.sleep(0.3)
+            got += [await asyncio.wait_for(sub.__anext__(), 90) for _ in range(3)]
+            sub.close()
+            assert [m.offset for m in got] == list(range(8))
+            await asyncio.to_thread(cluster.restart, leader)
+
+    asyncio.run(main())
