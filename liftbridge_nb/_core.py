@@ -44,6 +44,11 @@ class Call:
     request: Any
     leader_of: tuple[str, int] | None = None
 
+    @property
+    def stream(self) -> str | None:
+        """The stream the call is about, if any (for telemetry)."""
+        return getattr(self.request, "stream", None) or getattr(self.request, "name", None)
+
 
 def check_partition(partition: object) -> int:
     """A partition number: an int >= 0."""

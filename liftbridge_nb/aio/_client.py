@@ -13,6 +13,7 @@ from typing import Any, Self, TypeVar
 
 import grpc
 
+from .. import _telemetry as telemetry
 from .._convert import ack_from_proto, partition_from_proto
 from .._core import ACTIVITY_STREAM, CURSORS_STREAM, Call, LiftCore
 from .._proto import api_pb2, api_pb2_grpc
@@ -88,9 +89,10 @@ class AsyncLift(LiftCore):
         async def fn(stub: api_pb2_grpc.APIStub, t: float) -> Any:
             return await getattr(stub, call.rpc)(call.request, timeout=t)
 
-        if call.leader_of is not None:
-            return await self._call_leader(call.op, *call.leader_of, fn, timeout)
-        return (await self._call_any_at(call.op, fn, timeout))[0]
+        with telemetry.span(call.op, call.rpc, call.stream):
+            if call.leader_of is not None:
+                return await self._call_leader(call.op, *call.leader_of, fn, timeout)
+            return (await self._call_any_at(call.op, fn, timeout))[0]
 
     async def _call_any_at(self, op: str, fn: RpcFn[T], timeout: float | None) -> tuple[T, str]:
         deadline = time.monotonic() + self._timeout(timeout)
@@ -246,7 +248,11 @@ class AsyncLift(LiftCore):
         if isinstance(message, Message) and not message.stream and message.subject:
             return await self.publish_to_subject(message, timeout=timeout)
         call, partition = await self._partition_for(message, timeout)
-        return self._ack(await self._run(call, timeout), partition)
+        started = time.perf_counter()
+        ack = self._ack(await self._run(call, timeout), partition)
+        if ack is not None:
+            telemetry.acked(ack.stream, started)
+        return ack
 
     async def publish_to_subject(
         self, message: Message, subject: str | None = None, *, timeout: float | None = None

@@ -11,6 +11,7 @@ from typing import Any, Self
 
 import grpc
 
+from .. import _telemetry as telemetry
 from .._convert import message_from_proto, subscribe_request
 from .._proto import api_pb2
 from ..client._subscription import nothing_to_read, resubscribable, resume_position, retry_subscribe
@@ -72,6 +73,7 @@ class AsyncSubscription(AsyncIterator[Message]):
         self._done = False
         self.last_offset = -1
         self.resubscribes = 0
+        self._telemetry = telemetry.enabled()
         self.address = ""
 
     async def _subscribe(self, start: Start, *, refresh: bool) -> None:
@@ -139,6 +141,8 @@ class AsyncSubscription(AsyncIterator[Message]):
             if m.offset <= self.last_offset:
                 continue  # already delivered before a resubscription
             self.last_offset = m.offset
+            if self._telemetry:
+                telemetry.delivered(self.stream, 1)
             return message_from_proto(m)
 
     async def _on_error(self, exc: grpc.RpcError) -> None:
@@ -161,6 +165,7 @@ class AsyncSubscription(AsyncIterator[Message]):
             try:
                 await self._subscribe(start, refresh=True)
                 self.resubscribes += 1
+                telemetry.resubscribed(self.stream)
                 return
             except (ErrConnection, ErrNotLeader, ErrDeadlineExceeded, ErrNoSuchPartition) as exc2:
                 mapped = exc2

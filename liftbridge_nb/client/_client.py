@@ -13,6 +13,7 @@ from typing import Any, Self, TypeVar
 
 import grpc
 
+from .. import _telemetry as telemetry
 from .._convert import partition_from_proto
 from .._core import ACTIVITY_STREAM, CURSORS_STREAM, Call, LiftCore
 from .._proto import api_pb2, api_pb2_grpc
@@ -86,9 +87,10 @@ class Lift(LiftCore):
         def fn(stub: api_pb2_grpc.APIStub, t: float) -> Any:
             return getattr(stub, call.rpc)(call.request, timeout=t)
 
-        if call.leader_of is not None:
-            return self._call_leader(call.op, *call.leader_of, fn, timeout)
-        return self._call_any_at(call.op, fn, timeout)[0]
+        with telemetry.span(call.op, call.rpc, call.stream):
+            if call.leader_of is not None:
+                return self._call_leader(call.op, *call.leader_of, fn, timeout)
+            return self._call_any_at(call.op, fn, timeout)[0]
 
     def _call_any_at(self, op: str, fn: RpcFn[T], timeout: float | None) -> tuple[T, str]:
         """Call any broker, known ones in random order, moving on when one is unreachable.
@@ -265,8 +267,12 @@ class Lift(LiftCore):
         if isinstance(message, Message) and not message.stream and message.subject:
             return self.publish_to_subject(message, timeout=timeout)
         call, partition = self._partition_for(message, timeout)
+        started = time.perf_counter()
         # The server waits for the ack only when the call has a deadline: every call here has one.
-        return self._ack(self._run(call, timeout), partition)
+        ack = self._ack(self._run(call, timeout), partition)
+        if ack is not None:
+            telemetry.acked(ack.stream, started)
+        return ack
 
     def publish_to_subject(
         self, message: Message, subject: str | None = None, *, timeout: float | None = None
@@ -304,7 +310,9 @@ class Lift(LiftCore):
         if not wait > 0:
             raise ValueError(f"ack_timeout must be positive, not {wait!r}")
         call, partition = self._partition_for(message, None)
-        return self._publisher.submit(call.request, partition, wait)
+        future = self._publisher.submit(call.request, partition, wait)
+        telemetry.track_ack(future, call.request.stream)
+        return future
 
     def publish_many(
         self,

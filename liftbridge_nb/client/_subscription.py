@@ -11,6 +11,7 @@ from typing import Any, Self
 
 import grpc
 
+from .. import _telemetry as telemetry
 from .._convert import message_from_proto, subscribe_request
 from .._proto import api_pb2
 from ..config import Backoff
@@ -100,6 +101,7 @@ class Subscription(Iterator[Message]):
         self.last_offset = -1
         #: How many times the subscription reconnected after losing its leader or connection.
         self.resubscribes = 0
+        self._telemetry = telemetry.enabled()
         #: Address of the broker currently serving the subscription.
         self.address = ""
         self._subscribe(start, refresh=False)
@@ -190,6 +192,8 @@ class Subscription(Iterator[Message]):
                 # what was already delivered: drop it, so that nothing is seen twice.
                 continue
             self.last_offset = m.offset
+            if self._telemetry:
+                telemetry.delivered(self.stream, 1)
             return message_from_proto(m)
 
     def _on_error(self, exc: grpc.RpcError) -> None:
@@ -215,6 +219,7 @@ class Subscription(Iterator[Message]):
             try:
                 self._subscribe(start, refresh=True)
                 self.resubscribes += 1
+                telemetry.resubscribed(self.stream)
                 return
             except (ErrConnection, ErrNotLeader, ErrDeadlineExceeded) as exc:
                 cause = exc

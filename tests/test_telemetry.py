@@ -1,0 +1,50 @@
+"""OpenTelemetry: spans per call and publish/delivery metrics reach the application's providers."""
+
+from __future__ import annotations
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from liftbridge_nb import Lift, Message, Start, Stop, Stream
+
+_spans = InMemorySpanExporter()
+_reader = InMemoryMetricReader()
+_tracing = TracerProvider()
+_tracing.add_span_processor(SimpleSpanProcessor(_spans))
+trace.set_tracer_provider(_tracing)
+metrics.set_meter_provider(MeterProvider(metric_readers=[_reader]))
+
+
+def _sums() -> dict[str, float]:
+    """Every metric's total (sums for counters, counts for histograms); empty before any is recorded."""
+    data = _reader.get_metrics_data()
+    out: dict[str, float] = {}
+    for rm in data.resource_metrics if data is not None else []:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for point in metric.data.data_points:
+                    value = getattr(point, "value", None)
+                    total = float(value if value is not None else getattr(point, "count", 0))
+                    out[metric.name] = out.get(metric.name, 0.0) + total
+    return out
+
+
+def test_spans_and_metrics(server_address: str, stream_name: str) -> None:
+    before = _sums()
+    with Lift(server_address) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        client.publish(Message(stream=stream_name, value="a"))
+        client.publish_many([Message(stream=stream_name, value="b"), Message(stream=stream_name, value="c")])
+        assert len(list(client.subscribe(stream_name, start=Start.earliest(), stop=Stop.latest()))) == 3
+    names = [s.name for s in _spans.get_finished_spans()]
+    assert "liftbridge create" in names and "liftbridge publish" in names
+    publish_span = next(s for s in _spans.get_finished_spans() if s.name == "liftbridge publish")
+    assert publish_span.attributes is not None and publish_span.attributes["liftbridge.stream"] == stream_name
+    after = _sums()
+    assert after["liftbridge.acks"] - before.get("liftbridge.acks", 0) == 3
+    assert after["liftbridge.publish.duration"] - before.get("liftbridge.publish.duration", 0) == 3
+    assert after["liftbridge.messages.delivered"] - before.get("liftbridge.messages.delivered", 0) == 3
