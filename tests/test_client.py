@@ -395,3 +395,26 @@ def test_activity_stream(stream_name: str) -> None:
             ("set_stream_readonly", stream_name, (0,)),
             ("delete_stream", stream_name, ()),
         ]
+
+
+def test_encryption_without_a_server_key_creates_nothing(client: Lift, stream_name: str) -> None:
+    from liftbridge_nb import ErrEncryptionFailed
+
+    with pytest.raises(ErrEncryptionFailed, match="AES key"):
+        client.create_stream(Stream(subject=stream_name, name=stream_name, encryption=True))
+    assert stream_name not in client.fetch_metadata().streams
+
+
+def test_ctrl_c_while_waiting_closes_the_subscription(client: Lift, stream_name: str) -> None:
+    import os
+    import signal
+
+    client.create_stream(Stream(subject=stream_name, name=stream_name))
+    sub = client.subscribe(stream_name)  # nothing will arrive
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        next(sub)
+    timer.join()
+    assert sub.closed
+    assert client.publish(Message(stream=stream_name, value="still usable")) is not None
