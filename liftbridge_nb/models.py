@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -465,6 +465,34 @@ class StreamInfo:
     partitions: Mapping[int, PartitionInfo]
     created: datetime | None
 
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per partition of this stream (see :func:`partitions_dataframe`)."""
+        return partitions_dataframe(
+            [p for _, p in sorted(self.partitions.items())], {self.name: self.subject}
+        )
+
+
+def partitions_dataframe(partitions: Sequence[PartitionInfo], subjects: Mapping[str, str]) -> pd.DataFrame:
+    """One row per partition: leader, replicas, ISR, offsets, paused, readonly, last message time."""
+    import pandas as pd
+
+    rows = [
+        (
+            p.stream, p.id, subjects.get(p.stream, ""), p.leader, list(p.replicas), list(p.isr),
+            p.under_replicated, p.high_watermark, p.newest_offset, p.paused, p.readonly,
+            p.messages_received.latest,
+        )
+        for p in partitions
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=_PARTITION_COLUMNS)
+    frame["partition"] = frame["partition"].astype("int32")
+    for col in ("high_watermark", "newest_offset"):
+        frame[col] = frame[col].astype("int64")
+    frame["last_message_time"] = pd.to_datetime(frame["last_message_time"], utc=True).astype(
+        "datetime64[ns, UTC]"
+    )
+    return frame
+
 
 @dataclass(frozen=True, slots=True)
 class GroupInfo:
@@ -488,34 +516,8 @@ class Metadata:
         return [p for name in sorted(self.streams) for _, p in sorted(self.streams[name].partitions.items())]
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per partition: leader, replicas, ISR, offsets, paused, readonly, last message time."""
-        import pandas as pd
-
-        rows: list[dict[str, Any]] = [
-            {
-                "stream": p.stream,
-                "partition": p.id,
-                "subject": self.streams[p.stream].subject,
-                "leader": p.leader,
-                "replicas": list(p.replicas),
-                "isr": list(p.isr),
-                "under_replicated": p.under_replicated,
-                "high_watermark": p.high_watermark,
-                "newest_offset": p.newest_offset,
-                "paused": p.paused,
-                "readonly": p.readonly,
-                "last_message_time": p.messages_received.latest,
-            }
-            for p in self.partitions()
-        ]
-        frame = pd.DataFrame(rows, columns=_PARTITION_COLUMNS)
-        frame["partition"] = frame["partition"].astype("int32")
-        for col in ("high_watermark", "newest_offset"):
-            frame[col] = frame[col].astype("int64")
-        frame["last_message_time"] = pd.to_datetime(frame["last_message_time"], utc=True).astype(
-            "datetime64[ns, UTC]"
-        )
-        return frame
+        """One row per partition of every stream (see :func:`partitions_dataframe`)."""
+        return partitions_dataframe(self.partitions(), {n: s.subject for n, s in self.streams.items()})
 
     def brokers_dataframe(self) -> pd.DataFrame:
         """One row per broker: id, host, port, partition and leader counts."""

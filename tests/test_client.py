@@ -285,6 +285,7 @@ def test_metadata(client: Lift, stream_name: str) -> None:
     assert list(frame["newest_offset"]) == [-1, 0, -1]
     assert str(frame["last_message_time"].dtype) == "datetime64[ns, UTC]"
     assert list(meta.brokers_dataframe().columns) == ["id", "host", "port", "partitions", "leaders"]
+    assert info.to_dataframe().equals(frame)
     with pytest.raises(ErrNoSuchPartition):
         client.fetch_partition_metadata(stream_name, 5)
 
