@@ -40,10 +40,10 @@ def test_spans_and_metrics(server_address: str, stream_name: str) -> None:
         client.publish(Message(stream=stream_name, value="a"))
         client.publish_many([Message(stream=stream_name, value="b"), Message(stream=stream_name, value="c")])
         assert len(list(client.subscribe(stream_name, start=Start.earliest(), stop=Stop.latest()))) == 3
-    names = [s.name for s in _spans.get_finished_spans()]
-    assert "liftbridge create" in names and "liftbridge publish" in names
-    publish_span = next(s for s in _spans.get_finished_spans() if s.name == "liftbridge publish")
-    assert publish_span.attributes is not None and publish_span.attributes["liftbridge.stream"] == stream_name
+    ours = [
+        s for s in _spans.get_finished_spans() if (s.attributes or {}).get("liftbridge.stream") == stream_name
+    ]
+    assert {"liftbridge create", "liftbridge publish"} <= {s.name for s in ours}
     after = _sums()
     assert after["liftbridge.acks"] - before.get("liftbridge.acks", 0) == 3
     assert after["liftbridge.publish.duration"] - before.get("liftbridge.publish.duration", 0) == 3
