@@ -120,3 +120,22 @@ def test_async_subscription_survives_a_leader_kill(cluster: LocalCluster, stream
             await asyncio.to_thread(cluster.restart, leader)
 
     asyncio.run(main())
+
+
+def test_async_consumer_group(cursors_server: LocalServer, stream_name: str) -> None:
+    async def main() -> None:
+        async with AsyncLift(cursors_server.address) as client:
+            await client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=2))
+            for i in range(6):
+                await client.publish(Message(stream=stream_name, value=str(i), partition=i % 2))
+            async with await client.consumer(
+                f"g-{stream_name}", [stream_name], auto_offset="earliest"
+            ) as member:
+                got = []
+                async for message in member:
+                    got.append(message.value)
+                    if len(got) == 6:
+                        break
+            assert sorted(got) == [str(i).encode() for i in range(6)]
+
+    asyncio.run(main())

@@ -19,6 +19,7 @@ from .._core import ACTIVITY_STREAM, CURSORS_STREAM, Call, LiftCore
 from .._proto import api_pb2, api_pb2_grpc
 from ..activity import ActivityEvent, decode_activity
 from ..client._client import settle
+from ..client._consumer import AutoOffset
 from ..client._publisher import async_error
 from ..config import ClientOptions, TLSConfig
 from ..errors import (
@@ -32,6 +33,7 @@ from ..errors import (
 )
 from ..models import Ack, AckPolicy, Message, Metadata, PartitionInfo, Start, Stop, Stream
 from ._connections import AsyncConnections
+from ._consumer import AsyncConsumer
 from ._subscription import AsyncSubscription
 
 log = logging.getLogger("liftbridge_nb")
@@ -395,6 +397,21 @@ class AsyncLift(LiftCore):
                 if event.id > last:
                     last = event.id
                     yield event
+
+    async def consumer(
+        self,
+        group_id: str,
+        streams: Sequence[str],
+        *,
+        consumer_id: str | None = None,
+        auto_offset: AutoOffset = "new",
+        checkpoint_interval: float = 5.0,
+    ) -> AsyncConsumer:
+        """Join consumer group ``group_id`` for ``streams``: see :meth:`Lift.consumer`; use ``async for``."""
+        return await asyncio.to_thread(
+            AsyncConsumer, self._cache.seeds, self.tls, self.options, group_id, streams,
+            consumer_id=consumer_id, auto_offset=auto_offset, checkpoint_interval=checkpoint_interval,
+        )  # fmt: skip
 
     # -- cursors -------------------------------------------------------------------------------
 
