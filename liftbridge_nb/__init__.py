@@ -23,6 +23,7 @@ from .errors import (
     ErrConnection,
     ErrCursorsDisabled,
     ErrDeadlineExceeded,
+    ErrDecode,
     ErrEncryptionFailed,
     ErrEndOfReadonlyPartition,
     ErrIncorrectOffset,
@@ -75,6 +76,7 @@ __all__ = [
     "ErrConnection",
     "ErrCursorsDisabled",
     "ErrDeadlineExceeded",
+    "ErrDecode",
     "ErrEncryptionFailed",
     "ErrEndOfReadonlyPartition",
     "ErrIncorrectOffset",
@@ -108,4 +110,14 @@ __all__ = [
     "TLSConfig",
     "__version__",
     "decode_activity",
+    "read_stream",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # pandas-based helpers load on first use: `import liftbridge_nb` stays quick.
+    if name == "read_stream":
+        from .frames import read_stream
+
+        return read_stream
+    raise AttributeError(f"module 'liftbridge_nb' has no attribute {name!r}")

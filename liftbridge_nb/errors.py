@@ -10,6 +10,7 @@ Every error the package raises derives from :class:`LiftbridgeError`::
     ├── ErrConnection                  no broker could be reached (``addresses`` lists those tried)
     ├── ErrDeadlineExceeded            a call ran out of time (also a ``TimeoutError``)
     │   └── ErrAckTimeout              a publish was sent but its ack did not come in time
+    ├── ErrDecode                      read_stream could not decode a key or value (also a ``ValueError``)
     └── ApiError                       the server refused a request (``code``, ``details``)
         ├── ErrStreamExists            create: the name is taken
         ├── ErrNoSuchStream            delete: no stream by that name
@@ -90,6 +91,15 @@ class ErrDeadlineExceeded(LiftbridgeError, TimeoutError):
 
 class ErrAckTimeout(ErrDeadlineExceeded):
     """A message was sent but its ack did not arrive within the ack timeout."""
+
+
+class ErrDecode(LiftbridgeError, ValueError):
+    """A key or value could not be decoded as asked; says where (``partition``, ``offset``) and why."""
+
+    def __init__(self, message: str, partition: int, offset: int) -> None:
+        super().__init__(message)
+        self.partition = partition
+        self.offset = offset
 
 
 class ApiError(LiftbridgeError):

@@ -345,9 +345,18 @@ class AsyncLift(LiftCore):
         *,
         ack_timeout: float | None = None,
         return_exceptions: bool = False,
+        window: int = 1024,
     ) -> list[Any]:
         """See :meth:`Lift.publish_many`."""
-        futures = [await self.publish_async(m, ack_timeout=ack_timeout) for m in messages]
+        if not isinstance(window, int) or window < 1:
+            raise ValueError(f"window must be a positive int, not {window!r}")
+        slots = asyncio.Semaphore(window)
+        futures = []
+        for message in messages:
+            await slots.acquire()
+            future = await self.publish_async(message, ack_timeout=ack_timeout)
+            future.add_done_callback(lambda _: slots.release())
+            futures.append(future)
         results = await asyncio.gather(*futures, return_exceptions=True)
         return settle(list(results), return_exceptions)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
@@ -320,15 +321,25 @@ class Lift(LiftCore):
         *,
         ack_timeout: float | None = None,
         return_exceptions: bool = False,
+        window: int = 1024,
     ) -> list[Any]:
         """Publish pipelined and wait for every ack; results are in the messages' order.
 
-        Each result is an Ack (None with ack policy NONE). If any message failed,
-        the first error is raised once all have settled, with ``results`` (every
-        outcome, errors included) attached; ``return_exceptions=True`` returns
-        the errors in the list instead.
+        At most ``window`` messages are in flight at once, so that the ack
+        timeout measures the server, not the queue. Each result is an Ack (None
+        with ack policy NONE). If any message failed, the first error is raised
+        once all have settled, with ``results`` (every outcome, errors included)
+        attached; ``return_exceptions=True`` returns the errors in the list instead.
         """
-        futures = [self.publish_async(m, ack_timeout=ack_timeout) for m in messages]
+        if not isinstance(window, int) or window < 1:
+            raise ValueError(f"window must be a positive int, not {window!r}")
+        slots = threading.BoundedSemaphore(window)
+        futures = []
+        for message in messages:
+            slots.acquire()
+            future = self.publish_async(message, ack_timeout=ack_timeout)
+            future.add_done_callback(lambda _: slots.release())
+            futures.append(future)
         wait_futures(futures)
         return settle([f.exception() or f.result() for f in futures], return_exceptions)
 

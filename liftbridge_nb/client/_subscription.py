@@ -173,6 +173,10 @@ class Subscription(Iterator[Message]):
         return self
 
     def __next__(self) -> Message:
+        return message_from_proto(self.next_raw())
+
+    def next_raw(self) -> api_pb2.Message:
+        """The next message as the API's protobuf, unconverted (for readers that build columns)."""
         while True:
             if self._done or self._closed:
                 raise StopIteration
@@ -194,7 +198,7 @@ class Subscription(Iterator[Message]):
             self.last_offset = m.offset
             if self._telemetry:
                 telemetry.delivered(self.stream, 1)
-            return message_from_proto(m)
+            return m  # type: ignore[no-any-return]
 
     def _on_error(self, exc: grpc.RpcError) -> None:
         if self._closed:

@@ -1,0 +1,142 @@
+"""Decoding keys and values in bulk: JSON through pyarrow, text, bytes, or a function."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+
+Decoder = Literal["auto", "json", "utf8", "bytes"] | Callable[[bytes], Any]
+DECODERS = ("auto", "json", "utf8", "bytes")
+
+
+@dataclass
+class Decoded:
+    """A decoded column, the flattened JSON fields (``prefix.field``), and the rows that failed."""
+
+    values: list[Any]
+    fields: pd.DataFrame | None = None
+    failures: dict[int, str] = field(default_factory=dict)
+
+
+def check_decoder(decoder: object, what: str) -> None:
+    """Refuse a decoder that is neither a known name nor a callable."""
+    if not (callable(decoder) or decoder in DECODERS):
+        names = ", ".join(DECODERS)
+        raise ValueError(f"{what} must be one of {names} or a function of bytes, not {decoder!r}")
+
+
+def decode(raw: Sequence[bytes | None], decoder: Decoder, *, flatten: bool, prefix: str) -> Decoded:
+    """Decode every item of ``raw`` (None stays None); failures keep the raw bytes and say why."""
+    if decoder == "bytes":
+        return Decoded(list(raw))
+    if decoder == "utf8":
+        return _text(raw)
+    if decoder in ("json", "auto"):
+        return _json(raw, strict=decoder == "json", flatten=flatten, prefix=prefix)
+    assert callable(decoder)
+    out: list[Any] = []
+    failures: dict[int, str] = {}
+    for i, item in enumerate(raw):
+        if item is None:
+            out.append(None)
+            continue
+        try:
+            out.append(decoder(item))
+        except Exception as exc:
+            failures[i] = f"{type(exc).__name__}: {exc}"
+            out.append(item)
+    return Decoded(out, failures=failures)
+
+
+def _text(raw: Sequence[bytes | None]) -> Decoded:
+    out: list[Any] = []
+    failures: dict[int, str] = {}
+    for i, item in enumerate(raw):
+        if item is None:
+            out.append(None)
+            continue
+        try:
+            out.append(item.decode())
+        except UnicodeDecodeError as exc:
+            failures[i] = f"not UTF-8: {exc.reason} at byte {exc.start}"
+            out.append(item)
+    return Decoded(out, failures=failures)
+
+
+def _json(raw: Sequence[bytes | None], *, strict: bool, flatten: bool, prefix: str) -> Decoded:
+    """JSON objects go through pyarrow in one pass; other JSON, and what pyarrow refuses, row by row."""
+    out: list[Any] = [None] * len(raw)
+    failures: dict[int, str] = {}
+    # Fast path (flattening): one-line JSON objects parsed by pyarrow in one go.
+    objects = (
+        [i for i, v in enumerate(raw) if v is not None and v[:1] == b"{" and b"\n" not in v]
+        if flatten
+        else []
+    )
+    fields = _bulk_objects(raw, objects) if objects else None
+    bulk: set[int] = set()
+    if fields is not None:
+        bulk = set(objects)
+        for i in objects:
+            out[i] = raw[i].decode()  # type: ignore[union-attr]
+    rows: dict[int, dict[str, Any]] = {}
+    for i, item in enumerate(raw):
+        if item is None or i in bulk:
+            continue
+        try:
+            parsed = json.loads(item)
+        except (ValueError, UnicodeDecodeError) as exc:
+            if strict:
+                failures[i] = f"not JSON: {exc}"
+                out[i] = item
+            else:
+                try:
+                    out[i] = item.decode()
+                except UnicodeDecodeError:
+                    out[i] = item
+            continue
+        if isinstance(parsed, dict) and flatten:
+            rows[i] = parsed
+            out[i] = item.decode()
+        else:
+            out[i] = parsed
+    if flatten:
+        frames = []
+        if fields is not None:
+            frames.append(fields.set_axis(objects))
+        if rows:
+            frames.append(pd.json_normalize(list(rows.values())).set_axis(list(rows)))
+        if frames:
+            merged = pd.concat(frames) if len(frames) > 1 else frames[0]
+            merged = merged.reindex(range(len(raw))) if len(merged) != len(raw) else merged.sort_index()
+            merged.columns = [f"{prefix}.{c}" for c in merged.columns]
+            return Decoded(out, merged.reset_index(drop=True), failures)
+    return Decoded(out, None, failures)
+
+
+def _bulk_objects(raw: Sequence[bytes | None], rows: list[int]) -> pd.DataFrame | None:
+    """Parse one-line JSON objects with pyarrow and flatten nested fields; None if pyarrow refuses."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    blob = b"\n".join(raw[i] for i in rows)  # type: ignore[misc]
+    longest = max(len(raw[i]) for i in rows)  # type: ignore[arg-type]
+    try:
+        table = pj.read_json(
+            io.BytesIO(blob),
+            read_options=pj.ReadOptions(block_size=max(1 << 20, 2 * longest + 1)),
+            parse_options=pj.ParseOptions(newlines_in_values=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # invalid JSON somewhere, or a field whose type changes: row by row instead
+    if table.num_rows != len(rows):
+        return None
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    frame: pd.DataFrame = table.to_pandas()
+    return frame

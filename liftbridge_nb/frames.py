@@ -1,0 +1,430 @@
+"""read_stream: what a stream held between two points, as a DataFrame."""
+
+from __future__ import annotations
+
+import heapq
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ._decode import Decoder, check_decoder, decode
+from .client import Lift, Subscription
+from .errors import ErrDecode
+from .models import Start, Stop, to_unix_ns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+Position = int | datetime | pd.Timestamp | str | timedelta | None
+Engine = Literal["pandas", "arrow", "polars"]
+
+COLUMNS = [
+    "stream",
+    "partition",
+    "offset",
+    "timestamp",
+    "key",
+    "value",
+    "headers",
+    "subject",
+    "reply_subject",
+]
+_SERVER_HEADERS = ("subject", "reply")
+_PROGRESS_EVERY = 2048
+
+
+@dataclass
+class _Range:
+    """One partition's share of the read: where it starts, and the first offset it must not read."""
+
+    partition: int
+    start: Start
+    end: int  # exclusive
+    first: int | None  # the start offset when known up front (for progress and emptiness)
+
+    @property
+    def empty(self) -> bool:
+        return self.end <= 0 or (self.first is not None and self.first >= self.end)
+
+    @property
+    def expected(self) -> int | None:
+        return None if self.first is None else max(0, self.end - self.first)
+
+
+@dataclass
+class _Columns:
+    """Raw columns of one partition, filled message by message."""
+
+    offset: list[int] = field(default_factory=list)
+    timestamp: list[int] = field(default_factory=list)
+    key: list[bytes | None] = field(default_factory=list)
+    value: list[bytes] = field(default_factory=list)
+    headers: list[dict[str, bytes]] = field(default_factory=list)
+    subject: list[str] = field(default_factory=list)
+    reply: list[str] = field(default_factory=list)
+
+    def add(self, m: Any) -> None:
+        self.offset.append(m.offset)
+        self.timestamp.append(m.timestamp)
+        self.key.append(m.key or None)
+        self.value.append(m.value)
+        h = m.headers
+        self.headers.append({k: v for k, v in h.items() if k not in _SERVER_HEADERS} if len(h) > 2 else {})
+        self.subject.append(m.subject)
+        self.reply.append(m.replySubject)
+
+
+def _as_time(position: Position) -> datetime | None:
+    if isinstance(position, timedelta):
+        return datetime.now(UTC) - position
+    if isinstance(position, datetime):  # pandas.Timestamp included
+        return position
+    if isinstance(position, str) and position not in ("earliest", "latest"):
+        try:
+            stamp = pd.Timestamp(position)
+        except ValueError as exc:
+            raise ValueError(
+                f"not a position: {position!r} (an offset, a time, 'earliest' or 'latest')"
+            ) from exc
+        return stamp.to_pydatetime() if stamp.nanosecond == 0 else stamp
+    return None
+
+
+def _check_position(position: Position, what: str) -> None:
+    if position is None or isinstance(position, timedelta | datetime) or position in ("earliest", "latest"):
+        return
+    if isinstance(position, bool) or not isinstance(position, int | str):
+        raise TypeError(
+            f"{what} takes an offset, a datetime, an ISO string, a timedelta, 'earliest' or 'latest'"
+        )
+    if isinstance(position, int) and position < 0:
+        raise ValueError(f"{what} offset must be >= 0, not {position}")
+    if isinstance(position, str):
+        _as_time(position)
+
+
+def _first_offset_at(client: Lift, stream: str, partition: int, when: datetime, last: int) -> int:
+    """The first offset received at or after ``when`` (``last + 1`` if none)."""
+    sub = client.subscribe(stream, partition, start=Start.at_time(when), stop=Stop.at_offset(last))
+    with sub:
+        for m in sub:
+            return m.offset
+    return last + 1
+
+
+def _plan(
+    client: Lift, stream: str, partition: int, start: Position, end: Position, timeout: float
+) -> _Range:
+    hw = client.fetch_partition_metadata(stream, partition, timeout=timeout).high_watermark
+    if hw < 0:
+        return _Range(partition, Start.earliest(), 0, 0)
+    if end is None or end == "latest":
+        stop = hw + 1
+    elif end == "earliest":
+        stop = 0
+    elif isinstance(end, int):
+        stop = min(end, hw + 1)
+    else:
+        when = _as_time(end)
+        assert when is not None
+        stop = _first_offset_at(client, stream, partition, when, hw)
+    first: int | None
+    if start is None or start == "earliest":
+        begin, first = Start.earliest(), None
+    elif start == "latest":
+        begin, first = Start.at_offset(hw), hw
+    elif isinstance(start, int):
+        begin, first = Start.at_offset(start), start
+    else:
+        when = _as_time(start)
+        assert when is not None
+        begin, first = Start.at_time(when), None
+    return _Range(partition, begin, stop, first)
+
+
+def _read_partition(
+    sub: Subscription,
+    cols: _Columns,
+    cancelled: threading.Event,
+    limit: int | None,
+    tick: Callable[[int], None],
+) -> None:
+    n = 0
+    for m in iter(sub.next_raw, None):
+        cols.add(m)
+        n += 1
+        if n % _PROGRESS_EVERY == 0:
+            tick(_PROGRESS_EVERY)
+            if cancelled.is_set():
+                break
+        if limit is not None and n >= limit:
+            break
+    tick(n % _PROGRESS_EVERY)
+
+
+def _open(client: Lift, stream: str, r: _Range, timeout: float) -> Subscription:
+    return client.subscribe(
+        stream, r.partition, start=r.start, stop=Stop.at_offset(r.end - 1), timeout=timeout
+    )
+
+
+def _frame(
+    stream: str,
+    parts: Sequence[tuple[int, _Columns]],
+    *,
+    value: Decoder,
+    key: Decoder,
+    flatten: bool,
+    errors: str,
+) -> pd.DataFrame:
+    n = sum(len(c.offset) for _, c in parts)
+    offsets = np.fromiter((o for _, c in parts for o in c.offset), dtype="int64", count=n)
+    partition = (
+        np.concatenate([np.full(len(c.offset), p, dtype="int32") for p, c in parts])
+        if parts
+        else np.empty(0, "int32")
+    )
+    stamps = np.fromiter((t for _, c in parts for t in c.timestamp), dtype="int64", count=n)
+
+    def column(name: str) -> list[Any]:
+        return [x for _, c in parts for x in getattr(c, name)]
+
+    raw_values, raw_keys = column("value"), column("key")
+    values = decode(raw_values, value, flatten=flatten, prefix="value")
+    keys = decode(raw_keys, key, flatten=False, prefix="key")
+    failures = {
+        **{i: f"key {why}" for i, why in keys.failures.items()},
+        **{i: f"value {why}" for i, why in values.failures.items()},
+    }
+    if failures and errors == "raise":
+        i = min(failures)
+        raise ErrDecode(
+            f"cannot decode partition {int(partition[i])} offset {int(offsets[i])}: {failures[i]} "
+            "(errors='coerce' keeps the raw bytes and records why in a decode_error column)",
+            int(partition[i]),
+            int(offsets[i]),
+        )
+    frame = pd.DataFrame(
+        {
+            "stream": pd.Series([stream] * n, dtype="object"),
+            "partition": partition,
+            "offset": offsets,
+            "timestamp": pd.to_datetime(stamps, unit="ns", utc=True).astype("datetime64[ns, UTC]"),
+            "key": pd.Series(keys.values, dtype="object"),
+            "value": pd.Series(values.values, dtype="object"),
+            "headers": pd.Series(column("headers"), dtype="object"),
+            "subject": pd.Series(column("subject"), dtype="object"),
+            "reply_subject": pd.Series(column("reply"), dtype="object"),
+        },
+        columns=COLUMNS,
+    )
+    if errors == "coerce":
+        frame["decode_error"] = pd.Series([failures.get(i) for i in range(n)], dtype="object")
+    if values.fields is not None:
+        frame = pd.concat([frame, values.fields], axis=1)
+    order = np.lexsort((frame["offset"].to_numpy(), frame["partition"].to_numpy(), stamps))
+    return frame.take(order).reset_index(drop=True)
+
+
+def _progress(progress: bool | None, total: int | None, stream: str) -> Any:
+    if progress is None:
+        progress = os.environ.get("TQDM_DISABLE", "") in ("", "0")
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=f"read {stream}", unit="msg")
+
+
+def read_stream(
+    stream: str,
+    start: Position = None,
+    end: Position = None,
+    *,
+    partitions: Sequence[int] | None = None,
+    client: Lift | None = None,
+    address: str | None = None,
+    value: Decoder = "auto",
+    key: Decoder = "utf8",
+    flatten: bool = True,
+    max_messages: int | None = None,
+    chunksize: int | None = None,
+    progress: bool | None = None,
+    errors: Literal["raise", "coerce"] = "raise",
+    engine: Engine = "pandas",
+    timeout: float | None = None,
+) -> Any:
+    """Read ``[start, end)`` of every (or each chosen) partition of ``stream`` into a DataFrame.
+
+    ``start`` and ``end`` take an offset, a ``datetime``/``pandas.Timestamp``/ISO
+    string (naive means local time), a ``timedelta`` (that long before now),
+    ``"earliest"`` or ``"latest"``. ``start=None`` is the oldest retained
+    message, ``end=None`` the newest at call time; nothing newer is waited for.
+
+    Partitions are read concurrently, each ended by a server-side stop offset;
+    rows are ordered by (timestamp, partition, offset). Columns: ``stream``,
+    ``partition`` (int32), ``offset`` (int64), ``timestamp`` (datetime64[ns, UTC]),
+    ``key``, ``value``, ``headers``, ``subject``, ``reply_subject``; JSON object
+    values become ``value.<field>`` columns with ``flatten=True``.
+
+    Decoders (``value``, ``key``): ``"auto"`` (JSON, else text, else bytes),
+    ``"json"``, ``"utf8"``, ``"bytes"`` or a function of bytes. A value that
+    fails raises :class:`ErrDecode` naming its partition and offset, or with
+    ``errors="coerce"`` stays raw and a ``decode_error`` column says why.
+
+    ``chunksize=N`` returns an iterator of DataFrames of N rows in the same
+    order; ``engine="arrow"`` returns a ``pyarrow.Table`` and ``"polars"`` a
+    polars DataFrame. A ``tqdm`` bar shows progress (``progress=False`` or
+    ``TQDM_DISABLE`` turns it off). Ctrl-C stops every partition read.
+    """
+    _check_position(start, "start")
+    _check_position(end, "end")
+    check_decoder(value, "value")
+    check_decoder(key, "key")
+    if errors not in ("raise", "coerce"):
+        raise ValueError(f"errors must be 'raise' or 'coerce', not {errors!r}")
+    if engine not in ("pandas", "arrow", "polars"):
+        raise ValueError(f"engine must be pandas, arrow or polars, not {engine!r}")
+    for name, n in (("max_messages", max_messages), ("chunksize", chunksize)):
+        if n is not None and (not isinstance(n, int) or n < 1):
+            raise ValueError(f"{name} must be a positive int, not {n!r}")
+    if isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and start > end:
+        raise ValueError(f"start offset {start} is after end offset {end}")
+    t_start, t_end = _as_time(start), _as_time(end)
+    if t_start is not None and t_end is not None and to_unix_ns(t_start) > to_unix_ns(t_end):
+        raise ValueError(f"start {t_start} is after end {t_end}")
+
+    owned = client is None
+    lift = client or Lift(
+        address or os.environ.get("LIFTBRIDGE_ADDRESS") or "localhost:9292", timeout=timeout
+    )
+    t = lift._timeout(timeout)
+    options = {"value": value, "key": key, "flatten": flatten, "errors": errors}
+    try:
+        count = lift.partition_count(stream, timeout=t)
+        chosen = list(range(count)) if partitions is None else list(partitions)
+        for p in chosen:
+            if not isinstance(p, int) or isinstance(p, bool) or not 0 <= p < count:
+                raise ValueError(f"{stream!r} has partitions 0 to {count - 1}; no partition {p!r}")
+        ranges = [r for r in (_plan(lift, stream, p, start, end, t) for p in chosen) if not r.empty]
+        if chunksize is not None:
+            chunks = _chunks(lift, stream, ranges, chunksize, max_messages, progress, options, t, owned)
+            owned = False  # the generator closes the client when it is done
+            return (_convert(c, engine) for c in chunks)
+        return _convert(_read_all(lift, stream, ranges, max_messages, progress, options, t), engine)
+    finally:
+        if owned:
+            lift.close()
+
+
+def _read_all(
+    lift: Lift,
+    stream: str,
+    ranges: list[_Range],
+    max_messages: int | None,
+    progress: bool | None,
+    options: dict[str, Any],
+    timeout: float,
+) -> pd.DataFrame:
+    known = [r.expected for r in ranges]
+    bar = _progress(progress, sum(k for k in known if k is not None) if None not in known else None, stream)
+    cancelled = threading.Event()
+    subs = [_open(lift, stream, r, timeout) for r in ranges]
+    parts = [(r.partition, _Columns()) for r in ranges]
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, len(subs)), thread_name_prefix="read_stream") as pool:
+            tick = bar.update if bar is not None else (lambda n: None)
+            futures = [
+                pool.submit(_read_partition, sub, cols, cancelled, max_messages, tick)
+                for sub, (_, cols) in zip(subs, parts, strict=True)
+            ]
+            try:
+                pending = set(futures)
+                while pending:  # short waits, so that Ctrl-C reaches this thread promptly
+                    done, pending = wait_futures(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
+                    for f in done:
+                        f.result()
+            except BaseException:
+                cancelled.set()
+                for sub in subs:
+                    sub.close()
+                raise
+    finally:
+        for sub in subs:
+            sub.close()
+        if bar is not None:
+            bar.close()
+    frame = _frame(stream, parts, **options)
+    return frame.head(max_messages) if max_messages is not None else frame
+
+
+def _chunks(
+    lift: Lift,
+    stream: str,
+    ranges: list[_Range],
+    chunksize: int,
+    max_messages: int | None,
+    progress: bool | None,
+    options: dict[str, Any],
+    timeout: float,
+    owned: bool,
+) -> Iterator[pd.DataFrame]:
+    """Merge the partitions by (timestamp, partition, offset) and cut the result every ``chunksize`` rows."""
+    subs = [_open(lift, stream, r, timeout) for r in ranges]
+    known = [r.expected for r in ranges]
+    bar = _progress(progress, sum(k for k in known if k is not None) if None not in known else None, stream)
+
+    def keyed(partition: int, sub: Subscription) -> Iterator[tuple[int, int, int, Any]]:
+        for m in iter(sub.next_raw, None):
+            yield m.timestamp, partition, m.offset, m
+
+    try:
+        merged = heapq.merge(*(keyed(r.partition, s) for r, s in zip(ranges, subs, strict=True)))
+        emitted = 0
+        while max_messages is None or emitted < max_messages:
+            want = chunksize if max_messages is None else min(chunksize, max_messages - emitted)
+            batch: dict[int, _Columns] = {}
+            taken = 0
+            for _, partition, _, m in merged:
+                batch.setdefault(partition, _Columns()).add(m)
+                taken += 1
+                if taken >= want:
+                    break
+            if not taken:
+                return
+            emitted += taken
+            if bar is not None:
+                bar.update(taken)
+            yield _frame(stream, sorted(batch.items()), **options)
+    finally:
+        for sub in subs:
+            sub.close()
+        if bar is not None:
+            bar.close()
+        if owned:
+            lift.close()
+
+
+def _convert(frame: pd.DataFrame, engine: Engine) -> pd.DataFrame | pa.Table | Any:
+    if engine == "pandas":
+        return frame
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if engine == "arrow":
+        return table
+    try:
+        import polars as pl
+    except ImportError as exc:
+        raise ImportError("engine='polars' needs polars: pip install 'liftbridge-nb[polars]'") from exc
+    return pl.from_arrow(table)

@@ -1,0 +1,200 @@
+"""read_stream against the real server: ranges, decoders, ordering, chunks, engines, interruption."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from liftbridge_nb import Ack, ErrDecode, Lift, Message, Stream
+from liftbridge_nb.frames import COLUMNS, read_stream
+from liftbridge_nb.models import from_unix_ns
+from tests.polling import wait_for
+
+
+@dataclass
+class Data:
+    stream: str
+    acks: list[Ack]
+    values: list[bytes]
+
+
+@pytest.fixture(scope="module")
+def data(server_address: str) -> Iterator[Data]:
+    """A 3-partition stream: 30 JSON orders keyed by customer, then a text and a binary value."""
+    name = f"frames-{os.getpid()}-{zlib.crc32(server_address.encode())}"
+    with Lift(server_address) as client:
+        client.create_stream(Stream(subject=name, name=name, partitions=3))
+        messages = [
+            Message(
+                stream=name,
+                key=f"customer-{i % 7}",
+                partitioner="key",
+                value=json.dumps({"order": i, "amount": i * 2.5, "customer": {"id": i % 7, "tier": "gold"}}),
+                headers={"source": "test"},
+            )
+            for i in range(30)
+        ]
+        messages.append(Message(stream=name, value="plain text", partition=1))
+        messages.append(Message(stream=name, value=b"\xff\x00binary", partition=2))
+        acks = [client.publish(m) for m in messages]
+        assert all(a is not None for a in acks)
+        yield Data(name, [a for a in acks if a], [m.value for m in messages])
+
+
+def test_whole_stream_columns_order_and_dtypes(client: Lift, data: Data) -> None:
+    df = read_stream(data.stream, client=client, progress=False)
+    assert list(df.columns[: len(COLUMNS)]) == COLUMNS
+    assert {"value.order", "value.amount", "value.customer.id", "value.customer.tier"} <= set(df.columns)
+    assert len(df) == 32 and list(df.index) == list(range(32))
+    assert str(df["partition"].dtype) == "int32" and str(df["offset"].dtype) == "int64"
+    assert str(df["timestamp"].dtype) == "datetime64[ns, UTC]"
+    ordered = df.sort_values(["timestamp", "partition", "offset"], kind="stable")
+    assert list(ordered.index) == list(range(32))
+    by_offset = {(a.partition, a.offset): a for a in data.acks}
+    for row in df.itertuples():
+        ack = by_offset[(row.partition, row.offset)]
+        assert row.timestamp.value == ack.reception_timestamp
+    json_rows = df[df["value.order"].notna()]
+    assert len(json_rows) == 30 and (json_rows["headers"] == {"source": b"test"}).all()
+    for row in json_rows.itertuples():
+        assert row.partition == zlib.crc32(row.key.encode()) % 3, "the key partitioner's partition"
+        assert json.loads(row.value)["order"] == row._10  # value.order
+    assert "plain text" in set(df["value"])
+    assert b"\xff\x00binary" in set(df["value"].map(lambda v: v if isinstance(v, bytes) else None))
+
+
+def test_offset_ranges_are_half_open_and_exact(client: Lift, data: Data) -> None:
+    df = read_stream(data.stream, 2, 5, client=client, progress=False)
+    assert sorted(df.groupby("partition")["offset"].apply(list).tolist()) == [[2, 3, 4]] * 3
+    assert read_stream(data.stream, 4, 4, client=client, progress=False).empty
+    one = read_stream(data.stream, 0, 1, partitions=[1], client=client, progress=False)
+    assert list(one["offset"]) == [0] and list(one["partition"]) == [1]
+    assert len(read_stream(data.stream, "latest", client=client, progress=False)) == 3
+    assert len(read_stream(data.stream, 0, 10**9, client=client, progress=False)) == 32
+    with pytest.raises(ValueError, match="after end"):
+        read_stream(data.stream, 5, 2, client=client, progress=False)
+
+
+def test_time_and_relative_ranges(client: Lift, data: Data) -> None:
+    stamps = sorted(a.reception_timestamp for a in data.acks)
+    lo, hi = stamps[10], stamps[20]
+    start, end = pd.Timestamp(lo, unit="ns", tz="UTC"), pd.Timestamp(hi, unit="ns", tz="UTC")
+    df = read_stream(data.stream, start, end, client=client, progress=False)
+    assert sorted(t.value for t in df["timestamp"]) == stamps[10:20], "[start, end) to the nanosecond"
+    iso = from_unix_ns(lo).isoformat()
+    assert len(read_stream(data.stream, iso, client=client, progress=False)) >= 22
+    assert len(read_stream(data.stream, timedelta(hours=1), client=client, progress=False)) == 32
+    assert read_stream(
+        data.stream, datetime.now(UTC) + timedelta(hours=1), client=client, progress=False
+    ).empty
+    assert read_stream(data.stream, end="earliest", client=client, progress=False).empty
+    with pytest.raises(ValueError, match="after end"):
+        read_stream(data.stream, timedelta(minutes=1), timedelta(hours=1), client=client, progress=False)
+
+
+def test_empty_results_keep_their_columns(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=2))
+    df = read_stream(stream_name, client=client, progress=False)
+    assert df.empty and list(df.columns) == COLUMNS
+    assert str(df["timestamp"].dtype) == "datetime64[ns, UTC]" and str(df["partition"].dtype) == "int32"
+
+
+def test_decoders_and_errors(client: Lift, data: Data) -> None:
+    with pytest.raises(ErrDecode, match=r"partition 2 offset \d+: value not UTF-8") as info:
+        read_stream(data.stream, client=client, value="utf8", progress=False)
+    assert info.value.partition == 2
+    coerced = read_stream(data.stream, client=client, value="json", errors="coerce", progress=False)
+    bad = coerced[coerced["decode_error"].notna()]
+    assert len(bad) == 2 and all(r.startswith("value not JSON") for r in bad["decode_error"])
+    assert b"\xff\x00binary" in list(bad["value"])
+    raw = read_stream(data.stream, client=client, value="bytes", key="bytes", progress=False)
+    assert all(isinstance(v, bytes) for v in raw["value"]) and "value.order" not in raw
+    nested = read_stream(
+        data.stream, 0, 1, client=client, value="json", flatten=False, errors="coerce", progress=False
+    )
+    assert all(
+        isinstance(v, dict) and v["customer"]["tier"] == "gold"
+        for v in nested["value"]
+        if isinstance(v, dict)
+    )
+    lengths = read_stream(data.stream, client=client, value=len, progress=False)
+    assert set(lengths["value"]) >= {len("plain text")}
+    with pytest.raises(ValueError, match="value must be one of"):
+        read_stream(data.stream, client=client, value="yaml")  # type: ignore[arg-type]
+
+
+def test_chunks_and_engines(client: Lift, data: Data) -> None:
+    whole = read_stream(data.stream, client=client, progress=False)
+    chunks = list(read_stream(data.stream, client=client, chunksize=10, progress=False))
+    assert [len(c) for c in chunks] == [10, 10, 10, 2]
+    joined = pd.concat(chunks, ignore_index=True)
+    assert list(zip(joined["partition"], joined["offset"], strict=True)) == list(
+        zip(whole["partition"], whole["offset"], strict=True)
+    )
+    assert len(read_stream(data.stream, client=client, max_messages=7, progress=False)) == 7
+    assert (
+        sum(
+            len(c)
+            for c in read_stream(data.stream, client=client, chunksize=5, max_messages=12, progress=False)
+        )
+        == 12
+    )
+    table = read_stream(data.stream, client=client, engine="arrow", value="bytes", progress=False)
+    assert (
+        isinstance(table, pa.Table)
+        and table.num_rows == 32
+        and table.schema.field("offset").type == pa.int64()
+    )
+    import polars as pl
+
+    frame = read_stream(data.stream, client=client, engine="polars", value="bytes", progress=False)
+    assert isinstance(frame, pl.DataFrame) and frame.height == 32
+
+
+def test_ctrl_c_stops_every_partition_read(
+    client: Lift, stream_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=3))
+    client.publish_many(
+        [Message(stream=stream_name, value=b"x" * 100, partition=i % 3) for i in range(30000)]
+    )
+    opened = []
+    original = Lift.subscribe
+
+    def recording(self: Lift, *args: object, **kwargs: object) -> object:
+        sub = original(self, *args, **kwargs)  # type: ignore[arg-type]
+        opened.append(sub)
+        return sub
+
+    monkeypatch.setattr(Lift, "subscribe", recording)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        read_stream(stream_name, client=client, progress=False)
+    timer.join()
+    assert len(opened) == 3 and all(s.closed for s in opened)
+    wait_for(lambda: not [t for t in threading.enumerate() if t.name.startswith("read_stream")] or None,
+             timeout=10, what="the partition readers to stop")  # fmt: skip
+
+
+def test_bad_arguments(client: Lift, data: Data) -> None:
+    with pytest.raises(ValueError, match="no partition 3"):
+        read_stream(data.stream, partitions=[3], client=client)
+    with pytest.raises(ValueError):
+        read_stream(data.stream, -1, client=client)
+    with pytest.raises(TypeError):
+        read_stream(data.stream, 1.5, client=client)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a position"):
+        read_stream(data.stream, "yesterday-ish", client=client)
+    with pytest.raises(ValueError, match="engine"):
+        read_stream(data.stream, client=client, engine="excel")  # type: ignore[arg-type]
