@@ -110,6 +110,7 @@ __all__ = [
     "TLSConfig",
     "__version__",
     "decode_activity",
+    "publish_dataframe",
     "read_stream",
 ]
 
@@ -120,4 +121,8 @@ def __getattr__(name: str) -> object:
         from .frames import read_stream
 
         return read_stream
+    if name == "publish_dataframe":
+        from .analysis import publish_dataframe
+
+        return publish_dataframe
     raise AttributeError(f"module 'liftbridge_nb' has no attribute {name!r}")

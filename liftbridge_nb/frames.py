@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from . import analysis  # noqa: F401  (registers the df.lift accessor)
 from ._decode import Decoder, check_decoder, decode
 from .client import Lift, Subscription
 from .errors import ErrDecode
