@@ -13,6 +13,8 @@ The client::
 Real servers for tests and notebooks live in :mod:`liftbridge_nb.server`.
 """
 
+from typing import TYPE_CHECKING
+
 from .activity import ActivityEvent, decode_activity
 from .aio import AsyncLift, AsyncSubscription
 from .client import Consumer, Lift, Subscription
@@ -58,6 +60,10 @@ from .models import (
     Stream,
     StreamInfo,
 )
+
+if TYPE_CHECKING:
+    from .analysis import publish_dataframe
+    from .frames import read_stream
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -245,6 +245,69 @@ def _progress(progress: bool | None, total: int | None, stream: str) -> Any:
     except ImportError:
         return None
     return tqdm(total=total, desc=f"read {stream}", unit="msg")
+
+
+@overload
+def read_stream(
+    stream: str,
+    start: Position = None,
+    end: Position = None,
+    *,
+    partitions: Sequence[int] | None = None,
+    client: Lift | None = None,
+    address: str | None = None,
+    value: Decoder = "auto",
+    key: Decoder = "utf8",
+    flatten: bool = True,
+    max_messages: int | None = None,
+    chunksize: None = None,
+    progress: bool | None = None,
+    errors: Literal["raise", "coerce"] = "raise",
+    engine: Literal["pandas"] = "pandas",
+    timeout: float | None = None,
+) -> pd.DataFrame: ...
+
+
+@overload
+def read_stream(
+    stream: str,
+    start: Position = None,
+    end: Position = None,
+    *,
+    partitions: Sequence[int] | None = None,
+    client: Lift | None = None,
+    address: str | None = None,
+    value: Decoder = "auto",
+    key: Decoder = "utf8",
+    flatten: bool = True,
+    max_messages: int | None = None,
+    chunksize: int,
+    progress: bool | None = None,
+    errors: Literal["raise", "coerce"] = "raise",
+    engine: Engine = "pandas",
+    timeout: float | None = None,
+) -> Iterator[Any]: ...
+
+
+@overload
+def read_stream(
+    stream: str,
+    start: Position = None,
+    end: Position = None,
+    *,
+    partitions: Sequence[int] | None = None,
+    client: Lift | None = None,
+    address: str | None = None,
+    value: Decoder = "auto",
+    key: Decoder = "utf8",
+    flatten: bool = True,
+    max_messages: int | None = None,
+    chunksize: int | None = None,
+    progress: bool | None = None,
+    errors: Literal["raise", "coerce"] = "raise",
+    engine: Engine = "pandas",
+    timeout: float | None = None,
+) -> Any: ...
 
 
 def read_stream(

@@ -34,8 +34,8 @@ def test_replay_a_filtered_frame_into_another_stream(client: Lift, stream_name: 
     assert str(acks["timestamp"].dtype) == "datetime64[ns, UTC]"
     back = read_stream(target, client=client, progress=False)
     assert list(back["value.n"]) == list(paid["value.n"]) and list(back["key"]) == list(paid["key"])
-    rows = publish_dataframe(pd.DataFrame({"a": [1, 2], "when": pd.to_datetime(["2024-01-01", "2024-01-02"])}),
-                             target, client=client)  # fmt: skip
+    plain = pd.DataFrame({"a": [1, 2], "when": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+    rows = publish_dataframe(plain, target, client=client)
     assert list(rows["offset"]) == [3, 4]
     whole = read_stream(target, 3, client=client, progress=False)
     assert list(whole["value.a"]) == [1, 2] and whole["value.when"].iloc[0].startswith("2024-01-01")

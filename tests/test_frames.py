@@ -60,15 +60,16 @@ def test_whole_stream_columns_order_and_dtypes(client: Lift, data: Data) -> None
     assert str(df["timestamp"].dtype) == "datetime64[ns, UTC]"
     ordered = df.sort_values(["timestamp", "partition", "offset"], kind="stable")
     assert list(ordered.index) == list(range(32))
-    by_offset = {(a.partition, a.offset): a for a in data.acks}
-    for row in df.itertuples():
-        ack = by_offset[(row.partition, row.offset)]
-        assert row.timestamp.value == ack.reception_timestamp
+    stamps = {(a.partition, a.offset): a.reception_timestamp for a in data.acks}
+    ns = df["timestamp"].astype("int64")
+    assert [stamps[(int(p), int(o))] for p, o in zip(df["partition"], df["offset"], strict=True)] == list(ns)
     json_rows = df[df["value.order"].notna()]
     assert len(json_rows) == 30 and (json_rows["headers"] == {"source": b"test"}).all()
-    for row in json_rows.itertuples():
-        assert row.partition == zlib.crc32(row.key.encode()) % 3, "the key partitioner's partition"
-        assert json.loads(row.value)["order"] == row._10  # value.order
+    for partition, key, text, order in zip(
+        json_rows["partition"], json_rows["key"], json_rows["value"], json_rows["value.order"], strict=True
+    ):
+        assert partition == zlib.crc32(str(key).encode()) % 3, "the key partitioner's partition"
+        assert json.loads(str(text))["order"] == order
     assert "plain text" in set(df["value"])
     assert b"\xff\x00binary" in set(df["value"].map(lambda v: v if isinstance(v, bytes) else None))
 
@@ -130,7 +131,7 @@ def test_decoders_and_errors(client: Lift, data: Data) -> None:
     lengths = read_stream(data.stream, client=client, value=len, progress=False)
     assert set(lengths["value"]) >= {len("plain text")}
     with pytest.raises(ValueError, match="value must be one of"):
-        read_stream(data.stream, client=client, value="yaml")  # type: ignore[arg-type]
+        read_stream(data.stream, client=client, value="yaml")  # type: ignore[call-overload]
 
 
 def test_chunks_and_engines(client: Lift, data: Data) -> None:
@@ -193,8 +194,8 @@ def test_bad_arguments(client: Lift, data: Data) -> None:
     with pytest.raises(ValueError):
         read_stream(data.stream, -1, client=client)
     with pytest.raises(TypeError):
-        read_stream(data.stream, 1.5, client=client)  # type: ignore[arg-type]
+        read_stream(data.stream, 1.5, client=client)  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="not a position"):
         read_stream(data.stream, "yesterday-ish", client=client)
     with pytest.raises(ValueError, match="engine"):
-        read_stream(data.stream, client=client, engine="excel")  # type: ignore[arg-type]
+        read_stream(data.stream, client=client, engine="excel")  # type: ignore[call-overload]
