@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 Position = int | datetime | pd.Timestamp | str | timedelta | None
-Engine = Literal["pandas", "arrow", "polars"]
+Engine = Literal["pandas", "arrow", "polars", "dask"]
 
 COLUMNS = [
     "stream",
@@ -260,6 +260,27 @@ def read_stream(
     key: Decoder = "utf8",
     flatten: bool = True,
     max_messages: int | None = None,
+    chunksize: int | None = None,
+    progress: bool | None = None,
+    errors: Literal["raise", "coerce"] = "raise",
+    engine: Literal["dask"],
+    timeout: float | None = None,
+) -> Any: ...
+
+
+@overload
+def read_stream(
+    stream: str,
+    start: Position = None,
+    end: Position = None,
+    *,
+    partitions: Sequence[int] | None = None,
+    client: Lift | None = None,
+    address: str | None = None,
+    value: Decoder = "auto",
+    key: Decoder = "utf8",
+    flatten: bool = True,
+    max_messages: int | None = None,
     chunksize: None = None,
     progress: bool | None = None,
     errors: Literal["raise", "coerce"] = "raise",
@@ -284,7 +305,7 @@ def read_stream(
     chunksize: int,
     progress: bool | None = None,
     errors: Literal["raise", "coerce"] = "raise",
-    engine: Engine = "pandas",
+    engine: Literal["pandas", "arrow", "polars"] = "pandas",
     timeout: float | None = None,
 ) -> Iterator[Any]: ...
 
@@ -357,8 +378,8 @@ def read_stream(
     check_decoder(key, "key")
     if errors not in ("raise", "coerce"):
         raise ValueError(f"errors must be 'raise' or 'coerce', not {errors!r}")
-    if engine not in ("pandas", "arrow", "polars"):
-        raise ValueError(f"engine must be pandas, arrow or polars, not {engine!r}")
+    if engine not in ("pandas", "arrow", "polars", "dask"):
+        raise ValueError(f"engine must be pandas, arrow, polars or dask, not {engine!r}")
     for name, n in (("max_messages", max_messages), ("chunksize", chunksize)):
         if n is not None and (not isinstance(n, int) or n < 1):
             raise ValueError(f"{name} must be a positive int, not {n!r}")
@@ -381,6 +402,8 @@ def read_stream(
             if not isinstance(p, int) or isinstance(p, bool) or not 0 <= p < count:
                 raise ValueError(f"{stream!r} has partitions 0 to {count - 1}; no partition {p!r}")
         ranges = [r for r in (_plan(lift, stream, p, start, end, t) for p in chosen) if not r.empty]
+        if engine == "dask":
+            return _read_dask(lift, stream, ranges, chunksize or DASK_CHUNK, options, t)
         if chunksize is not None:
             chunks = _chunks(lift, stream, ranges, chunksize, max_messages, progress, options, t, owned)
             owned = False  # the generator closes the client when it is done
@@ -477,6 +500,68 @@ def _chunks(
             bar.close()
         if owned:
             lift.close()
+
+
+DASK_CHUNK = 100_000
+"""Offsets each Dask task reads unless ``chunksize`` says otherwise."""
+
+
+def _first_offset(lift: Lift, stream: str, r: _Range, timeout: float) -> int | None:
+    """The first offset a range's start position reaches (None if nothing is there)."""
+    with lift.subscribe(
+        stream, r.partition, start=r.start, stop=Stop.at_offset(r.end - 1), timeout=timeout
+    ) as sub:
+        for m in iter(sub.next_raw, None):
+            return int(m.offset)
+    return None
+
+
+def _read_task(
+    seeds: list[str], tls: Any, client_options: Any, stream: str, partition: int, lo: int, hi: int,
+    options: dict[str, Any], columns: list[str],
+) -> pd.DataFrame:  # fmt: skip
+    """One Dask task: offsets [lo, hi) of one partition, over the task's own connection."""
+    with Lift(addresses=seeds, tls=tls, options=client_options) as lift:
+        frame: pd.DataFrame = read_stream(
+            stream, lo, hi, partitions=[partition], client=lift, progress=False, **options
+        )
+    return frame.reindex(columns=columns)
+
+
+def _read_dask(
+    lift: Lift, stream: str, ranges: list[_Range], chunk: int, options: dict[str, Any], timeout: float
+) -> Any:
+    """A dask DataFrame of delayed tasks, one per (partition, ``chunk`` offsets)."""
+    try:
+        import dask.config
+        import dask.dataframe as dd
+        from dask.delayed import delayed
+    except ImportError as exc:
+        raise ImportError("engine='dask' needs dask: pip install 'liftbridge-nb[dask]'") from exc
+    pieces: list[tuple[int, int, int]] = []
+    for r in ranges:
+        first = r.first if r.first is not None else _first_offset(lift, stream, r, timeout)
+        if first is None or first >= r.end:
+            continue
+        pieces += [(r.partition, lo, min(lo + chunk, r.end)) for lo in range(first, r.end, chunk)]
+    # The columns come from a small sample (JSON fields included); every task returns exactly these.
+    sample = (
+        read_stream(stream, pieces[0][1], min(pieces[0][1] + 100, pieces[0][2]), partitions=[pieces[0][0]],
+                    client=lift, progress=False, **options)
+        if pieces else _frame(stream, [], **options)
+    )  # fmt: skip
+    columns = list(sample.columns)
+    meta = sample.iloc[:0]
+    seeds, tls, client_options = lift._cache.seeds, lift.tls, lift.options
+    tasks = [
+        delayed(_read_task)(seeds, tls, client_options, stream, p, lo, hi, options, columns)
+        for p, lo, hi in pieces
+    ]
+    # Keep read_stream's dtypes (object columns), not Dask's default conversion to Arrow strings.
+    with dask.config.set({"dataframe.convert-string": False}):
+        if not tasks:
+            return dd.from_pandas(meta, npartitions=1)  # type: ignore[no-untyped-call]
+        return dd.from_delayed(tasks, meta=meta, verify_meta=False)
 
 
 def _convert(frame: pd.DataFrame, engine: Engine) -> pd.DataFrame | pa.Table | Any:

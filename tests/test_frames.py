@@ -199,3 +199,23 @@ def test_bad_arguments(client: Lift, data: Data) -> None:
         read_stream(data.stream, "yesterday-ish", client=client)
     with pytest.raises(ValueError, match="engine"):
         read_stream(data.stream, client=client, engine="excel")  # type: ignore[call-overload]
+
+
+def test_dask_engine_on_a_two_worker_cluster(client: Lift, data: Data) -> None:
+    from distributed import Client, LocalCluster
+
+    lazy = read_stream(data.stream, client=client, engine="dask", value="bytes", chunksize=4)
+    sizes = pd.Series([a.partition for a in data.acks]).value_counts()
+    assert lazy.npartitions == sum(-(-n // 4) for n in sizes), "a task per partition and 4 offsets"
+    two_workers = LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with two_workers as cluster, Client(cluster):  # type: ignore[no-untyped-call]
+        computed = lazy.compute()
+    expected = read_stream(data.stream, client=client, value="bytes", progress=False)
+    key = ["partition", "offset"]
+    got = computed.sort_values(key).reset_index(drop=True)
+    want = expected.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[want.columns], want)
+    empty = read_stream(data.stream, 10**6, client=client, engine="dask")
+    assert len(empty.compute()) == 0
