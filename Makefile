@@ -42,4 +42,4 @@ server: server-bin
 	$(BIN)/liftbridge-nb server --nodes $(or $(NODES),1)
 
 bench: server-bin
-	@echo "No benchmarks yet: bench/ arrives with the performance issue." >&2; exit 2
+	$(BIN)/python bench/read_stream.py $(BENCH_ARGS)

@@ -70,9 +70,13 @@ def _text(raw: Sequence[bytes | None]) -> Decoded:
 
 def _json(raw: Sequence[bytes | None], *, strict: bool, flatten: bool, prefix: str) -> Decoded:
     """JSON objects go through pyarrow in one pass; other JSON, and what pyarrow refuses, row by row."""
+    if flatten and raw:
+        whole = _all_objects(raw, prefix)
+        if whole is not None:
+            return whole
     out: list[Any] = [None] * len(raw)
     failures: dict[int, str] = {}
-    # Fast path (flattening): one-line JSON objects parsed by pyarrow in one go.
+    # Mixed values: the one-line JSON objects parsed by pyarrow in one go, the rest row by row.
     objects = (
         [i for i, v in enumerate(raw) if v is not None and v[:1] == b"{" and b"\n" not in v]
         if flatten
@@ -119,13 +123,26 @@ def _json(raw: Sequence[bytes | None], *, strict: bool, flatten: bool, prefix: s
     return Decoded(out, None, failures)
 
 
-def _bulk_objects(raw: Sequence[bytes | None], rows: list[int]) -> pd.DataFrame | None:
+def _all_objects(raw: Sequence[bytes | None], prefix: str) -> Decoded | None:
+    """The common case, tried first: every value is a one-line JSON object (None if not so)."""
+    fields = _bulk_objects(raw, range(len(raw)))  # fails unless each line is exactly one object
+    if fields is None:
+        return None
+    fields.columns = [f"{prefix}.{c}" for c in fields.columns]
+    return Decoded([v.decode() for v in raw], fields)  # type: ignore[union-attr]
+
+
+def _bulk_objects(raw: Sequence[bytes | None], rows: Sequence[int]) -> pd.DataFrame | None:
     """Parse one-line JSON objects with pyarrow and flatten nested fields; None if pyarrow refuses."""
     import pyarrow as pa
     import pyarrow.json as pj
 
-    blob = b"\n".join(raw[i] for i in rows)  # type: ignore[misc]
-    longest = max(len(raw[i]) for i in rows)  # type: ignore[arg-type]
+    chosen = raw if len(rows) == len(raw) else [raw[i] for i in rows]
+    try:
+        blob = b"\n".join(chosen)  # type: ignore[arg-type]
+    except TypeError:  # a None among them
+        return None
+    longest = max(map(len, chosen))  # type: ignore[arg-type]
     try:
         table = pj.read_json(
             io.BytesIO(blob),

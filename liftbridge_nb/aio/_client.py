@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
@@ -68,6 +69,7 @@ class AsyncLift(LiftCore):
         self._pending: dict[str, tuple[asyncio.Future[Ack | None], int]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._publish_lock = asyncio.Lock()
+        self._ids = map(f"{uuid.uuid4().hex[:12]}{{:x}}".format, itertools.count())
 
     async def close(self) -> None:
         """Close every connection; open subscriptions end, pending acks fail."""
@@ -315,7 +317,7 @@ class AsyncLift(LiftCore):
         call, partition = await self._partition_for(message, None)
         request: api_pb2.PublishRequest = call.request
         if not request.correlationId:
-            request.correlationId = uuid.uuid4().hex
+            request.correlationId = next(self._ids)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Ack | None] = loop.create_future()
         stream = await self._open_pipeline()

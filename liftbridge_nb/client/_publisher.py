@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import queue
 import threading
@@ -76,8 +77,11 @@ class AsyncPublisher:
         self._deadlines: list[tuple[float, str]] = []
         self._requests: queue.SimpleQueue[object] | None = None
         self._wake = threading.Event()
+        self._sweep_at: float | None = None  # when the sweeper wakes next (None: when woken)
         self._closed = False
         self._sweeper: threading.Thread | None = None
+        # Correlation ids: a random prefix once, then a counter (uuid4 per message costs a urandom call).
+        self._ids = map(f"{uuid.uuid4().hex[:12]}{{:x}}".format, itertools.count())
 
     def _requests_iter(self, q: queue.SimpleQueue[object]) -> Iterator[api_pb2.PublishRequest]:
         while True:
@@ -111,7 +115,7 @@ class AsyncPublisher:
         future: Future[Ack | None] = Future()
         future.set_running_or_notify_cancel()
         if not request.correlationId:
-            request.correlationId = uuid.uuid4().hex
+            request.correlationId = next(self._ids)
         with self._lock:
             q = self._ensure_open()
             if request.ackPolicy == api_pb2.NONE:
@@ -119,9 +123,13 @@ class AsyncPublisher:
                 future.set_result(None)
                 return future
             self._pending[request.correlationId] = (future, partition)
-            heapq.heappush(self._deadlines, (time.monotonic() + ack_timeout, request.correlationId))
+            deadline = time.monotonic() + ack_timeout
+            heapq.heappush(self._deadlines, (deadline, request.correlationId))
             q.put(request)
-        self._wake.set()
+            # Wake the sweeper only if it sleeps past this deadline (deadlines mostly grow).
+            wake = self._sweep_at is None or deadline < self._sweep_at
+        if wake:
+            self._wake.set()
         return future
 
     def _read(
@@ -169,6 +177,7 @@ class AsyncPublisher:
                     if entry is not None:
                         expired.append(entry[0])
                 wait = self._deadlines[0][0] - now if self._deadlines else None
+                self._sweep_at = None if wait is None else now + wait
             for future in expired:
                 future.set_exception(ErrAckTimeout("no ack within the ack timeout"))
             self._wake.wait(wait)
