@@ -121,6 +121,20 @@ __all__ = [
 ]
 
 
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext liftbridge_nb``: register the %lift_* magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    """``%unload_ext liftbridge_nb``: close connections and remove the magics."""
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 def __getattr__(name: str) -> object:
     # pandas-based helpers load on first use: `import liftbridge_nb` stays quick.
     if name == "read_stream":

@@ -1,0 +1,170 @@
+"""The %lift_* magics on an in-process IPython shell against the real server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from liftbridge_nb import ErrStreamExists, Lift, Start, Stop
+from liftbridge_nb.magics import MagicError
+
+
+@pytest.fixture
+def ip(server_address: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[InteractiveShell]:
+    monkeypatch.chdir(tmp_path)  # no pyproject.toml settings leak in
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "liftbridge_nb")
+    with capture_output():
+        shell.run_line_magic("lift_connect", f"{server_address} --alias test")
+    yield shell
+    shell.run_line_magic("unload_ext", "liftbridge_nb")
+
+
+def run(ip: InteractiveShell, magic: str, line: str = "", cell: str | None = None) -> tuple[object, str]:
+    with capture_output() as out:
+        cell_magic: Any = ip.run_cell_magic
+        result = cell_magic(magic, line, cell) if cell is not None else ip.run_line_magic(magic, line)
+    return result, out.stdout
+
+
+def test_connect_list_switch_close(ip: InteractiveShell, server_address: str) -> None:
+    _, text = run(ip, "lift_connect", f"{server_address} --alias second --timeout 3")
+    assert text.startswith(f"Connected to {server_address} as 'second'; brokers: node0")
+    _, listing = run(ip, "lift_connect", "--list")
+    assert listing.splitlines() == [f"  test: {server_address}", f"* second: {server_address}"]
+    _, switched = run(ip, "lift_connect", "test")
+    assert switched.strip() == "current connection: test"
+    run(ip, "lift_connect", "--close second")
+    with pytest.raises(MagicError, match="no connection named 'second'"):
+        run(ip, "lift_connect", "--close second")
+    _, info = run(ip, "lift_info")
+    assert info.startswith(f"connection: test -> {server_address}") and "timeout=5.0" in info
+
+
+def test_create_publish_read_admin(ip: InteractiveShell, stream_name: str, server_address: str) -> None:
+    _, text = run(
+        ip, "lift_create", f"{stream_name} --partitions 2 --retention-max-age 7d --compact --min-isr 1"
+    )
+    assert text.strip() == f"created stream '{stream_name}' (subject '{stream_name}', 2 partition(s))"
+    with pytest.raises(ErrStreamExists):
+        run(ip, "lift_create", stream_name)
+    ip.user_ns["order_id"] = 42
+    _, text = run(ip, "lift_publish", f"{stream_name} --key c1 --header source=nb --ack all --json",
+                  '{"order": {{ order_id }}, "note": "{x} stays"}')  # fmt: skip
+    assert text.strip() == f"published 1 message(s) to '{stream_name}' partition 0: offsets [0]"
+    _, text = run(ip, "lift_publish", f"{stream_name} --lines --partition 1", "a\nb\n\nc\n")
+    assert text.strip() == f"published 3 message(s) to '{stream_name}' partition 1: offsets [0, 1, 2]"
+    _, text = run(ip, "lift_publish", f"{stream_name} hello from a line")
+    assert "offsets [1]" in text
+    _, text = run(ip, "lift_publish", f"{stream_name} fire and forget --ack none")
+    assert "ack policy none" in text
+    df, _ = run(ip, "lift_read", f"{stream_name} --partition 0 --to 2 --no-progress")
+    assert isinstance(df, pd.DataFrame) and list(df["offset"]) == [0, 1]
+    assert df["value.order"].iloc[0] == 42 and df["headers"].iloc[0] == {"source": b"nb"}
+    assert df["key"].iloc[0] == "c1"
+    assert "{x} stays" in df["value"].iloc[0], "IPython's own expansion is off"
+    raw, _ = run(
+        ip, "lift_read", f"{stream_name} --from 1 --partition 1 --decode bytes --limit 1 --no-progress"
+    )
+    assert isinstance(raw, pd.DataFrame) and list(raw["value"]) == [b"b"]
+    streams, _ = run(ip, "lift_streams", f"{stream_name[:-3]}*")
+    assert isinstance(streams, pd.DataFrame) and set(streams["stream"]) == {stream_name}
+    brokers, _ = run(ip, "lift_brokers")
+    assert isinstance(brokers, pd.DataFrame) and list(brokers["id"]) == ["node0"]
+    _, text = run(ip, "lift_readonly", f"{stream_name} --partitions 1")
+    assert "readonly" in text
+    _, text = run(ip, "lift_readonly", f"{stream_name} --partitions 1 --off")
+    assert "writable" in text
+    _, text = run(ip, "lift_pause", f"{stream_name} --partitions 0 --resume-all")
+    assert text.strip() == f"paused '{stream_name}' partitions [0]"
+    _, text = run(ip, "lift_delete", stream_name)
+    assert text.strip() == f"deleted stream '{stream_name}'"
+    with Lift(server_address) as client:
+        assert stream_name not in client.fetch_metadata().streams
+
+
+def test_errors_are_one_line_and_fail_the_cell(ip: InteractiveShell, stream_name: str) -> None:
+    run(ip, "lift_create", stream_name)
+    with pytest.raises(MagicError, match=f"did you mean '{stream_name}'"):
+        run(ip, "lift_delete", stream_name + "x")
+    with pytest.raises(MagicError, match="did you mean --partitions"):
+        run(ip, "lift_create", "s --partitoins 3")
+    with pytest.raises(MagicError, match="not a duration"):
+        run(ip, "lift_create", "s --retention-max-age 7days")
+    with pytest.raises(MagicError, match=r"not JSON.*nothing was published"):
+        run(ip, "lift_publish", f"{stream_name} --json", "{not json")
+    with pytest.raises(MagicError, match="no variable 'ordr_id' in the notebook; did you mean order_id"):
+        ip.user_ns["order_id"] = 1
+        run(ip, "lift_publish", stream_name, "{{ ordr_id }}")
+    with pytest.raises(MagicError, match="nothing to publish"):
+        run(ip, "lift_publish", stream_name, "\n")
+    with pytest.raises(MagicError, match="subject"):
+        run(ip, "lift_create", "bad --subject 'a..b'")
+    with Lift(ip.magics_manager.registry["LiftMagics"].client.addresses[0]) as client:
+        assert list(client.subscribe(stream_name, start=Start.earliest(), stop=Stop.latest())) == []
+    result = ip.run_cell(f"%lift_delete {stream_name}-missing")  # type: ignore[no-untyped-call]
+    assert result.error_in_exec is not None, "the cell fails, so nbval and nbclient see it"
+    lines = result.error_in_exec._render_traceback_()
+    assert len(lines) == 1 and lines[0].startswith("MagicError: delete failed")
+
+
+def test_not_connected_and_placeholders(server_address: str) -> None:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "liftbridge_nb")
+    try:
+        with pytest.raises(MagicError, match="not connected"):
+            shell.run_line_magic("lift_streams", "")
+        with capture_output() as out:
+            shell.run_line_magic("lift_tail", "orders")
+            shell.run_line_magic("lift_browse", "")
+        assert "not available yet" in out.stdout
+    finally:
+        shell.run_line_magic("unload_ext", "liftbridge_nb")
+
+
+def test_settings_from_config_environment_and_pyproject(
+    server_address: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.liftbridge_nb]\ntimeout = 7.5\ndisplay_limit = 3\n")
+    (tmp_path / "nb").mkdir()
+    monkeypatch.chdir(tmp_path / "nb")
+    monkeypatch.setenv("LIFTBRIDGE_ADDRESS", server_address)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("reload_ext", "liftbridge_nb")
+    try:
+        magics = shell.magics_manager.registry["LiftMagics"]
+        assert (magics.timeout, magics.display_limit) == (7.5, 3)
+        with capture_output() as out:
+            shell.run_line_magic("lift_connect", "")
+        assert f"Connected to {server_address}" in out.stdout
+        shell.run_line_magic("config", "LiftMagics.decode = 'bytes'")
+        assert magics.decode == "bytes"
+        shell.run_line_magic("config", "LiftMagics.decode = 'yaml'")  # %config logs the refusal
+        assert magics.decode == "bytes"
+        assert sum(type(c).__name__ == "LiftMagics" for c in shell.configurables) == 1
+        assert "--partitions" in magics.complete("lift_create", type("E", (), {"symbol": "--par"})())
+    finally:
+        shell.run_line_magic("unload_ext", "liftbridge_nb")
+        shell.config.pop("LiftMagics", None)  # the shell is shared by the tests
+
+
+def test_local_server_from_a_magic() -> None:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "liftbridge_nb")
+    try:
+        with capture_output() as out:
+            shell.run_line_magic("lift_connect", "--local --alias mine")
+        assert "as 'mine'" in out.stdout
+        conn = shell.magics_manager.registry["LiftMagics"].connections.get()
+        server = conn.server
+        assert server is not None and server.pid is not None
+        shell.run_line_magic("lift_connect", "--close mine")
+        assert server._nodes == []
+    finally:
+        shell.run_line_magic("unload_ext", "liftbridge_nb")
