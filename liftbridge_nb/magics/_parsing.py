@@ -39,7 +39,7 @@ class Parser(argparse.ArgumentParser):
             words = shlex.split(line)
         except ValueError as exc:
             raise MagicError(f"{self.prog}: cannot parse the line: {exc}") from None
-        return self.parse_args(words)
+        return self.parse_intermixed_args(words)
 
 
 def duration(text: str) -> timedelta:
