@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from IPython.core.completer import provisionalcompleter
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
@@ -31,6 +32,12 @@ def run(ip: InteractiveShell, magic: str, line: str = "", cell: str | None = Non
         cell_magic: Any = ip.run_cell_magic
         result = cell_magic(magic, line, cell) if cell is not None else ip.run_line_magic(magic, line)
     return result, out.stdout
+
+
+def completions(shell: InteractiveShell, text: str) -> list[str]:
+    """The lines the kernel's completions make of ``text`` (the API front ends use)."""
+    with provisionalcompleter():
+        return [text[: c.start] + c.text for c in shell.Completer.completions(text, len(text))]
 
 
 def test_connect_list_switch_close(ip: InteractiveShell, server_address: str) -> None:
@@ -128,8 +135,8 @@ def test_not_connected_and_placeholders(server_address: str) -> None:
         shell.run_line_magic("unload_ext", "liftbridge_nb")
 
 
-def test_settings_from_config_environment_and_pyproject(
-    server_address: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_settings_pyproject_and_completion(
+    server_address: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stream_name: str
 ) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.liftbridge_nb]\ntimeout = 7.5\ndisplay_limit = 3\n")
     (tmp_path / "nb").mkdir()
@@ -148,7 +155,11 @@ def test_settings_from_config_environment_and_pyproject(
         shell.run_line_magic("config", "LiftMagics.decode = 'yaml'")  # %config logs the refusal
         assert magics.decode == "bytes"
         assert sum(type(c).__name__ == "LiftMagics" for c in shell.configurables) == 1
-        assert "--partitions" in magics.complete("lift_create", type("E", (), {"symbol": "--par"})())
+        with capture_output():
+            shell.run_line_magic("lift_create", f"{stream_name} --partitions 2")
+        assert f"%lift_read {stream_name}" in completions(shell, f"%lift_read {stream_name[:12]}")
+        assert "%lift_create x --partitions" in completions(shell, "%lift_create x --parti")
+        assert "%lift_connect --list" in completions(shell, "%lift_connect --lis")
     finally:
         shell.run_line_magic("unload_ext", "liftbridge_nb")
         shell.config.pop("LiftMagics", None)  # the shell is shared by the tests

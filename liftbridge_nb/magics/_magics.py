@@ -461,9 +461,13 @@ class LiftMagics(Magics, Configurable):
     def complete(self, magic: str, event: Any) -> list[str]:
         """Completions of a magic's flags and of stream names (from the kernel, for any front end)."""
         symbol = getattr(event, "symbol", "") or ""
-        if symbol.startswith("-"):
+        line = getattr(event, "line", "") or symbol
+        token = "" if line.endswith(" ") else (line.split() or [""])[-1]
+        if token.startswith("-"):
+            # IPython completes the text after the last delimiter ("-" is one): return that part.
+            cut = len(token) - len(symbol)
             parser = self._parsers[magic]
-            return sorted(o for a in parser._actions for o in a.option_strings if o.startswith(symbol))
+            return sorted(o[cut:] for a in parser._actions for o in a.option_strings if o.startswith(token))
         if magic == "lift_connect":
             return sorted(a for a in self.connections.connections if a.startswith(symbol))
         return [n for n in self._stream_names() if n.startswith(symbol)]
