@@ -82,7 +82,8 @@ def _json(raw: Sequence[bytes | None], *, strict: bool, flatten: bool, prefix: s
         if flatten
         else []
     )
-    fields = _bulk_objects(raw, objects) if objects else None
+    parsed = _bulk_objects(raw, objects) if objects else None
+    fields = parsed[0] if parsed is not None else None
     bulk: set[int] = set()
     if fields is not None:
         bulk = set(objects)
@@ -125,15 +126,20 @@ def _json(raw: Sequence[bytes | None], *, strict: bool, flatten: bool, prefix: s
 
 def _all_objects(raw: Sequence[bytes | None], prefix: str) -> Decoded | None:
     """The common case, tried first: every value is a one-line JSON object (None if not so)."""
-    fields = _bulk_objects(raw, range(len(raw)))  # fails unless each line is exactly one object
-    if fields is None:
+    parsed = _bulk_objects(raw, range(len(raw)))  # fails unless each line is exactly one object
+    if parsed is None:
         return None
+    fields, blob = parsed
     fields.columns = [f"{prefix}.{c}" for c in fields.columns]
-    return Decoded([v.decode() for v in raw], fields)  # type: ignore[union-attr]
+    # One line per value (pyarrow counted them), so the texts are the blob's lines.
+    return Decoded(blob.decode().split("\n"), fields)
 
 
-def _bulk_objects(raw: Sequence[bytes | None], rows: Sequence[int]) -> pd.DataFrame | None:
-    """Parse one-line JSON objects with pyarrow and flatten nested fields; None if pyarrow refuses."""
+def _bulk_objects(raw: Sequence[bytes | None], rows: Sequence[int]) -> tuple[pd.DataFrame, bytes] | None:
+    """Parse one-line JSON objects with pyarrow, nested fields flattened; None if pyarrow refuses.
+
+    Returns the fields and the newline-joined input.
+    """
     import pyarrow as pa
     import pyarrow.json as pj
 
@@ -146,6 +152,7 @@ def _bulk_objects(raw: Sequence[bytes | None], rows: Sequence[int]) -> pd.DataFr
     try:
         table = pj.read_json(
             io.BytesIO(blob),
+            # Blocks of 1 MiB are parsed in parallel; one must still hold the longest line.
             read_options=pj.ReadOptions(block_size=max(1 << 20, 2 * longest + 1)),
             parse_options=pj.ParseOptions(newlines_in_values=False),
         )
@@ -156,4 +163,4 @@ def _bulk_objects(raw: Sequence[bytes | None], rows: Sequence[int]) -> pd.DataFr
     while any(pa.types.is_struct(f.type) for f in table.schema):
         table = table.flatten()
     frame: pd.DataFrame = table.to_pandas()
-    return frame
+    return frame, blob

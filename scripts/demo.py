@@ -1,40 +1,69 @@
-"""`make demo` until the notebooks exist: a real local server, a stream, messages there and back.
+"""`make demo`: a real local server, the quickstart and replay notebooks run headless, a summary.
 
-It goes through the generated gRPC stubs (tests/stub_path.py); the client and
-the quickstart notebook replace it.
+Executed notebooks (with all outputs) and their HTML go to build/demo/; the server and its
+data are gone when this ends.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import nbformat
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter
 
-from liftbridge_nb.server import SERVER_VERSION, LocalServer
-from tests import stub_path
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from liftbridge_nb import Lift, read_stream  # noqa: E402
+from liftbridge_nb.server import SERVER_VERSION, LocalServer  # noqa: E402
+
+NOTEBOOKS = ("quickstart", "replay_analysis")
+
+
+def run_notebook(name: str, out_dir: Path) -> Path:
+    source = ROOT / "notebooks" / f"{name}.ipynb"
+    nb = nbformat.read(source, as_version=4)  # type: ignore[no-untyped-call]
+    started = time.monotonic()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out_dir)}}
+    ).execute()
+    nbformat.write(nb, out_dir / f"{name}.ipynb")  # type: ignore[no-untyped-call]
+    html, _ = HTMLExporter().from_notebook_node(nb)  # type: ignore[no-untyped-call]
+    target = out_dir / f"{name}.html"
+    target.write_text(html)
+    print(f"  {name}.ipynb: {len(nb.cells)} cells run in {time.monotonic() - started:.1f} s")
+    return target
 
 
 def main() -> int:
+    out_dir = ROOT / "build" / "demo"
+    out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with LocalServer() as server:
         print(
             f"Liftbridge {SERVER_VERSION} is ready at {server.address} ({time.monotonic() - started:.1f} s)"
         )
-        print(f"  data: {server.data_dir}\n  log:  {server.log_path}")
-        stream = "demo-orders"
-        channel, api = stub_path.stub(server.address)
-        with channel:
-            stub_path.create_stream(api, stream)
-            values = [f'{{"order": {i}, "item": "widget-{i}"}}'.encode() for i in range(5)]
-            offsets = stub_path.publish(api, stream, values)
-            print(f"Created stream {stream!r}; published {len(values)} messages, acked at offsets {offsets}")
-            for message in stub_path.read_all(api, stream):
-                print(f"  read offset {message.offset}: {message.value.decode()}")
-            meta = stub_path.partition_metadata(api, stream)
-            isr = ", ".join(meta.isr)
-            print(f"Partition 0: leader {meta.leader}, ISR [{isr}], high watermark {meta.highWatermark}")
+        os.environ["LIFTBRIDGE_ADDRESS"] = server.address
+        os.environ["TQDM_DISABLE"] = "1"
+        print("Running the notebooks headless:")
+        pages = [run_notebook(name, out_dir) for name in NOTEBOOKS]
+        with Lift(server.address) as client:
+            meta = client.fetch_metadata()
+            print("\nStreams:")
+            for name, info in sorted(meta.streams.items()):
+                stored = sum(p.newest_offset + 1 for p in info.partitions.values())
+                print(f"  {name}: {len(info.partitions)} partition(s), {stored} message(s)")
+            replay = read_stream("replay-orders", client=client, progress=False)
+            print(f"\nRead back {len(replay)} messages of replay-orders; the first rows:")
+            columns = ["partition", "offset", "key", "value.order", "value.status", "value.amount"]
+            print(replay[columns].head().to_string(index=False))
+    print("\nExecuted notebooks, as HTML:")
+    for page in pages:
+        print(f"  {page}")
     print("Server stopped; its data directory is removed.")
     return 0
 
