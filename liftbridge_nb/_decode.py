@@ -35,10 +35,20 @@ def decode(raw: Sequence[bytes | None], decoder: Decoder, *, flatten: bool, pref
     if decoder == "bytes":
         return Decoded(list(raw))
     if decoder == "utf8":
-        return _text(raw)
+        return _per_row(raw, bytes.decode)
     if decoder in ("json", "auto"):
         return _json(raw, strict=decoder == "json", flatten=flatten, prefix=prefix)
     assert callable(decoder)
+    return _per_row(raw, decoder)
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8: {exc.reason} at byte {exc.start}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _per_row(raw: Sequence[bytes | None], fn: Callable[[bytes], Any]) -> Decoded:
     out: list[Any] = []
     failures: dict[int, str] = {}
     for i, item in enumerate(raw):
@@ -46,24 +56,9 @@ def decode(raw: Sequence[bytes | None], decoder: Decoder, *, flatten: bool, pref
             out.append(None)
             continue
         try:
-            out.append(decoder(item))
+            out.append(fn(item))
         except Exception as exc:
-            failures[i] = f"{type(exc).__name__}: {exc}"
-            out.append(item)
-    return Decoded(out, failures=failures)
-
-
-def _text(raw: Sequence[bytes | None]) -> Decoded:
-    out: list[Any] = []
-    failures: dict[int, str] = {}
-    for i, item in enumerate(raw):
-        if item is None:
-            out.append(None)
-            continue
-        try:
-            out.append(item.decode())
-        except UnicodeDecodeError as exc:
-            failures[i] = f"not UTF-8: {exc.reason} at byte {exc.start}"
+            failures[i] = _why(exc)
             out.append(item)
     return Decoded(out, failures=failures)
 
