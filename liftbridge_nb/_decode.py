@@ -77,8 +77,7 @@ def _json(raw: Sequence[bytes | None], *, strict: bool, flatten: bool, prefix: s
         if flatten
         else []
     )
-    parsed = _bulk_objects(raw, objects) if objects else None
-    fields = parsed[0] if parsed is not None else None
+    fields = _bulk_objects(raw, objects) if objects else None
     bulk: set[int] = set()
     if fields is not None:
         bulk = set(objects)
@@ -121,41 +120,44 @@ def _json(raw: Sequence[bytes | None], *, strict: bool, flatten: bool, prefix: s
 
 def _all_objects(raw: Sequence[bytes | None], prefix: str) -> Decoded | None:
     """The common case, tried first: every value is a one-line JSON object (None if not so)."""
-    parsed = _bulk_objects(raw, range(len(raw)))  # fails unless each line is exactly one object
-    if parsed is None:
+    fields = _bulk_objects(raw, range(len(raw)))  # fails unless each line is exactly one object
+    if fields is None:
         return None
-    fields, blob = parsed
     fields.columns = [f"{prefix}.{c}" for c in fields.columns]
-    # One line per value (pyarrow counted them), so the texts are the blob's lines.
-    return Decoded(blob.decode().split("\n"), fields)
+    return Decoded([v.decode() for v in raw], fields)  # type: ignore[union-attr]
 
 
-def _bulk_objects(raw: Sequence[bytes | None], rows: Sequence[int]) -> tuple[pd.DataFrame, bytes] | None:
-    """Parse one-line JSON objects with pyarrow, nested fields flattened; None if pyarrow refuses.
-
-    Returns the fields and the newline-joined input.
-    """
+def _bulk_objects(raw: Sequence[bytes | None], rows: Sequence[int]) -> pd.DataFrame | None:
+    """Parse one-line JSON objects with pyarrow, nested fields flattened; None if pyarrow refuses."""
     import pyarrow as pa
-    import pyarrow.json as pj
 
     chosen = raw if len(rows) == len(raw) else [raw[i] for i in rows]
     try:
         blob = b"\n".join(chosen)  # type: ignore[arg-type]
     except TypeError:  # a None among them
         return None
-    longest = max(map(len, chosen))  # type: ignore[arg-type]
-    try:
-        table = pj.read_json(
-            io.BytesIO(blob),
-            # Blocks of 1 MiB are parsed in parallel; one must still hold the longest line.
-            read_options=pj.ReadOptions(block_size=max(1 << 20, 2 * longest + 1)),
-            parse_options=pj.ParseOptions(newlines_in_values=False),
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    table = _read_json(blob, 1 << 20)  # blocks of 1 MiB are parsed in parallel
+    if table is None and max(map(len, chosen)) >= 1 << 19:  # type: ignore[arg-type]
+        table = _read_json(blob, 2 * max(map(len, chosen)) + 1)  # type: ignore[arg-type]
+    if table is None:
         return None  # invalid JSON somewhere, or a field whose type changes: row by row instead
     if table.num_rows != len(rows):
         return None
     while any(pa.types.is_struct(f.type) for f in table.schema):
         table = table.flatten()
     frame: pd.DataFrame = table.to_pandas()
-    return frame, blob
+    return frame
+
+
+def _read_json(blob: bytes, block: int) -> Any:
+    """A pyarrow Table of the JSON lines in ``blob``, or None if pyarrow cannot read them."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    options = pj.ParseOptions(newlines_in_values=False)
+    try:
+        return pj.read_json(
+            io.BytesIO(blob), read_options=pj.ReadOptions(block_size=block), parse_options=options
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
