@@ -14,6 +14,7 @@ from IPython.utils.capture import capture_output
 
 from liftbridge_nb import ErrStreamExists, Lift, Start, Stop
 from liftbridge_nb.magics import MagicError
+from tests.polling import wait_for
 
 
 @pytest.fixture
@@ -121,18 +122,34 @@ def test_errors_are_one_line_and_fail_the_cell(ip: InteractiveShell, stream_name
     assert len(lines) == 1 and lines[0].startswith("MagicError: delete failed")
 
 
-def test_not_connected_and_placeholders(server_address: str) -> None:
+def test_not_connected(server_address: str) -> None:
     shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "liftbridge_nb")
     try:
         with pytest.raises(MagicError, match="not connected"):
             shell.run_line_magic("lift_streams", "")
-        with capture_output() as out:
-            shell.run_line_magic("lift_tail", "orders")
-            shell.run_line_magic("lift_browse", "")
-        assert "not available yet" in out.stdout
     finally:
         shell.run_line_magic("unload_ext", "liftbridge_nb")
+
+
+def test_widget_magics(ip: InteractiveShell, stream_name: str) -> None:
+    from liftbridge_nb.widgets import ClusterView, LiveTail, StreamBrowser
+
+    run(ip, "lift_create", stream_name)
+    tail, _ = run(ip, "lift_tail", f"{stream_name} --window 3 --seconds 30 --messages 2")
+    assert isinstance(tail, LiveTail) and tail.window == 3
+    run(ip, "lift_publish", f"{stream_name} one")
+    run(ip, "lift_publish", f"{stream_name} two")
+    wait_for(lambda: (not tail.running) or None, timeout=20, what="the tail's message bound")
+    assert tail.received == 2
+    browser, _ = run(ip, "lift_browse", f"{stream_name} --page-size 5")
+    assert isinstance(browser, StreamBrowser) and len(browser.to_dataframe()) == 2
+    view, _ = run(ip, "lift_cluster")
+    assert isinstance(view, ClusterView) and stream_name in view.partitions.value
+    with pytest.raises(MagicError, match="did you mean"):
+        run(ip, "lift_tail", f"{stream_name}x")
+    with pytest.raises(MagicError, match="must be positive"):
+        run(ip, "lift_tail", f"{stream_name} --window 0")
 
 
 def test_settings_pyproject_and_completion(

@@ -9,8 +9,10 @@ from ._magics import LiftMagics
 
 __all__ = ["Connection", "ConnectionManager", "LiftMagics", "MagicError", "load_ipython_extension"]
 
-_MAGICS = ("lift_connect", "lift_streams", "lift_brokers", "lift_create", "lift_delete", "lift_pause",
-           "lift_readonly", "lift_publish", "lift_read", "lift_tail", "lift_browse", "lift_info")  # fmt: skip
+_MAGICS = (
+    "lift_connect", "lift_streams", "lift_brokers", "lift_create", "lift_delete", "lift_pause",
+    "lift_readonly", "lift_publish", "lift_read", "lift_tail", "lift_browse", "lift_cluster", "lift_info",
+)  # fmt: skip
 
 
 def load_ipython_extension(ipython: Any) -> None:

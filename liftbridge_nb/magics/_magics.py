@@ -104,9 +104,17 @@ def _parsers() -> dict[str, Parser]:
     rd.add_argument("--limit", type=int)
     rd.add_argument("--decode", choices=["auto", "json", "utf8", "bytes"])
     rd.add_argument("--no-progress", action="store_true")
-    for name in ("lift_tail", "lift_browse"):
-        p[name] = Parser(name)
-        p[name].add_argument("stream", nargs="?")
+    tail = p["lift_tail"] = Parser("lift_tail")
+    tail.add_argument("stream")
+    tail.add_argument("--partition", type=int, nargs="+")
+    tail.add_argument("--window", type=int, default=50)
+    tail.add_argument("--seconds", type=float, default=600.0)
+    tail.add_argument("--messages", type=int, default=100_000)
+    browse = p["lift_browse"] = Parser("lift_browse")
+    browse.add_argument("stream", nargs="?")
+    browse.add_argument("--page-size", type=int, default=20)
+    p["lift_cluster"] = Parser("lift_cluster")
+    p["lift_cluster"].add_argument("--auto-refresh", type=float)
     p["lift_info"] = Parser("lift_info")
     return p
 
@@ -418,24 +426,47 @@ class LiftMagics(Magics, Configurable):
         )
 
     @line_magic
-    def lift_tail(self, line: str) -> None:
-        """Follow new messages in a live widget (arrives with the widgets).
+    @_friendly
+    def lift_tail(self, line: str) -> Any:
+        """Follow new messages of a stream in a live widget; other cells keep running.
 
-        Usage: ``%lift_tail orders``
+        Usage::
+
+            %lift_tail orders
+            %lift_tail orders --partition 0 --window 100 --seconds 120 --messages 1000
         """
-        self._parsers["lift_tail"].parse(line)
-        print(
-            "%lift_tail: the live tail widget is not available yet; meanwhile use %lift_read STREAM --from 5m"
-        )
+        from ..widgets import LiveTail
+
+        a = self._parsers["lift_tail"].parse(line)
+        if a.window < 1 or a.seconds <= 0 or a.messages < 1:
+            raise MagicError("%lift_tail: --window, --seconds and --messages must be positive")
+        self.client.partition_count(a.stream)  # an unknown stream fails here, with a suggestion
+        return LiveTail(
+            self.client, a.stream, partitions=a.partition, window=a.window,
+            max_seconds=a.seconds, max_messages=a.messages,
+        )  # fmt: skip
 
     @line_magic
-    def lift_browse(self, line: str) -> None:
-        """Browse streams in a widget (arrives with the widgets).
+    def lift_browse(self, line: str) -> Any:
+        """Browse a stream page by page in a widget.
 
-        Usage: ``%lift_browse [orders]``
+        Usage: ``%lift_browse``, ``%lift_browse orders --page-size 50``
         """
-        self._parsers["lift_browse"].parse(line)
-        print("%lift_browse: the stream browser widget is not available yet; meanwhile use %lift_streams")
+        from ..widgets import StreamBrowser
+
+        a = self._parsers["lift_browse"].parse(line)
+        return StreamBrowser(self.client, a.stream, page_size=max(1, a.page_size))
+
+    @line_magic
+    def lift_cluster(self, line: str) -> Any:
+        """Brokers and partitions in a widget; under-replicated partitions stand out.
+
+        Usage: ``%lift_cluster``, ``%lift_cluster --auto-refresh 2``
+        """
+        from ..widgets import ClusterView
+
+        a = self._parsers["lift_cluster"].parse(line)
+        return ClusterView(self.client, auto_refresh=a.auto_refresh)
 
     @line_magic
     def lift_info(self, line: str) -> None:

@@ -1,0 +1,224 @@
+"""StreamBrowser: page through a stream, a page at a time from the server."""
+
+from __future__ import annotations
+
+import ipywidgets as w
+import pandas as pd
+
+from ..client import Lift
+from ..errors import LiftbridgeError
+from ..frames import _first_offset_at, read_stream
+from ._common import error_html, hexdump, pretty, preview, table, text_of
+
+ALL = "all"
+MODES = ("earliest", "newest", "offset", "time")
+
+
+class StreamBrowser(w.VBox):  # type: ignore[misc]
+    """Browse a stream page by page: pick stream, partition and start, filter, inspect a message.
+
+    Each page is read from the server (``page_size`` offsets of each chosen
+    partition), never the whole stream. ``to_dataframe()`` returns what the
+    page shows; ``code`` holds the ``read_stream(...)`` line that reads it.
+    """
+
+    def __init__(self, client: Lift, stream: str | None = None, *, page_size: int = 20) -> None:
+        self.client = client
+        self.stream = w.Dropdown(description="stream")
+        self.refresh_button = w.Button(description="refresh", icon="refresh")
+        self.partition = w.Dropdown(description="partition", options=[ALL])
+        self.mode = w.Dropdown(description="start", options=list(MODES), value="earliest")
+        self.start_offset = w.IntText(description="offset", value=0)
+        self.newest = w.IntText(description="newest N", value=page_size)
+        self.start_time = w.Text(description="time", placeholder="2026-11-30T08:00")
+        self.page_size = w.BoundedIntText(description="page size", value=page_size, min=1, max=10_000)
+        self.go_button = w.Button(description="read", button_style="primary")
+        self.prev_button = w.Button(description="previous page", icon="arrow-left")
+        self.next_button = w.Button(description="next page", icon="arrow-right")
+        self.filter = w.Text(description="filter", placeholder="text in key or value")
+        self.status = w.HTML()
+        self.table = w.HTML()
+        self.message = w.Dropdown(description="message", options=[])
+        self.detail = w.HTML()
+        self.code = w.Text(description="code", layout=w.Layout(width="100%"))
+        self._starts: dict[int, int] = {}
+        self._page = pd.DataFrame()
+        self._shown = pd.DataFrame()
+        self.refresh_button.on_click(lambda _: self.refresh_streams())
+        self.go_button.on_click(lambda _: self.first_page())
+        self.next_button.on_click(lambda _: self.next_page())
+        self.prev_button.on_click(lambda _: self.previous_page())
+        self.stream.observe(lambda _: self._stream_changed(), names="value")
+        self.filter.observe(lambda _: self._render(), names="value")
+        self.message.observe(lambda _: self._show_detail(), names="value")
+        super().__init__(
+            [
+                w.HBox([self.stream, self.refresh_button, self.partition]),
+                w.HBox([self.mode, self.start_offset, self.newest, self.start_time]),
+                w.HBox([self.page_size, self.go_button, self.prev_button, self.next_button]),
+                self.filter,
+                self.status,
+                self.table,
+                self.message,
+                self.detail,
+                self.code,
+            ]
+        )
+        self.refresh_streams()
+        if stream is not None:
+            if stream not in self.stream.options:
+                self.status.value = error_html(LiftbridgeError(f"no stream named {stream!r}"))
+            else:
+                self.stream.value = stream
+                self.first_page()
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def refresh_streams(self) -> None:
+        """Reload the stream list from the server."""
+        try:
+            names = sorted(self.client.fetch_metadata().streams)
+        except LiftbridgeError as exc:
+            self.status.value = error_html(exc)
+            return
+        current = self.stream.value
+        self.stream.options = names
+        self.stream.value = current if current in names else (names[0] if names else None)
+
+    def _stream_changed(self) -> None:
+        name = self.stream.value
+        if name is None:
+            return
+        try:
+            count = self.client.partition_count(name)
+        except LiftbridgeError as exc:
+            self.status.value = error_html(exc)
+            return
+        self.partition.options = [ALL, *range(count)]
+        self.partition.value = ALL
+
+    def _partitions(self) -> list[int]:
+        if self.partition.value == ALL:
+            return [p for p in self.partition.options if p != ALL]
+        return [int(self.partition.value)]
+
+    def first_page(self) -> None:
+        """Read the first page from the chosen start position."""
+        try:
+            self._starts = {p: self._start_of(p) for p in self._partitions()}
+        except (LiftbridgeError, ValueError) as exc:
+            self.status.value = error_html(exc)
+            return
+        self._load()
+
+    def next_page(self) -> None:
+        """Read the page after the one shown."""
+        self._starts = {p: s + self.page_size.value for p, s in self._starts.items()}
+        self._load()
+
+    def previous_page(self) -> None:
+        """Read the page before the one shown."""
+        self._starts = {p: max(0, s - self.page_size.value) for p, s in self._starts.items()}
+        self._load()
+
+    def _start_of(self, partition: int) -> int:
+        name = self.stream.value
+        hw = self.client.fetch_partition_metadata(name, partition).high_watermark
+        mode = self.mode.value
+        if mode == "earliest":
+            return 0
+        if mode == "newest":
+            return max(0, hw + 1 - max(1, int(self.newest.value)))
+        if mode == "offset":
+            if self.start_offset.value < 0:
+                raise ValueError("the start offset must be >= 0")
+            return int(self.start_offset.value)
+        when = pd.Timestamp(self.start_time.value)  # naive means local time, as everywhere
+        return _first_offset_at(self.client, name, partition, when, hw) if hw >= 0 else 0
+
+    def _load(self) -> None:
+        name, size = self.stream.value, self.page_size.value
+        if name is None or not self._starts:
+            return
+        frames = []
+        try:
+            for partition, start in self._starts.items():
+                frames.append(
+                    read_stream(
+                        name, start, start + size, partitions=[partition], client=self.client,
+                        value="bytes", key="bytes", progress=False,
+                    )
+                )  # fmt: skip
+        except LiftbridgeError as exc:
+            self.status.value = error_html(exc)
+            return
+        page = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        self._page = page.sort_values(["timestamp", "partition", "offset"], kind="stable").reset_index(
+            drop=True
+        )
+        starts = ", ".join(f"{p}: {s}" for p, s in self._starts.items())
+        parts = list(self._starts)
+        self.code.value = (
+            f"read_stream({name!r}, {min(self._starts.values())}, {max(self._starts.values()) + size}, "
+            f"partitions={parts})"
+            if len(set(self._starts.values())) == 1
+            else f"read_stream({name!r}, partitions={parts})  # page starts {starts}"
+        )
+        self._render()
+
+    def _render(self) -> None:
+        page = self._page
+        needle = self.filter.value.strip()
+        if needle and not page.empty:
+            hay = page["key"].map(text_of) + "\u0000" + page["value"].map(text_of)
+            shown = page[hay.str.contains(needle, regex=False)]
+        else:
+            shown = page
+        self._shown = shown.reset_index(drop=True)
+        self.status.value = f"{len(page)} scanned, {len(self._shown)} matched" + (
+            f" — page starts {dict(self._starts)}" if self._starts else ""
+        )
+        if self._shown.empty:
+            self.table.value = "<i>no messages</i>"
+            self.message.options = []
+            self.detail.value = ""
+            return
+        view = pd.DataFrame(
+            {
+                "partition": self._shown["partition"],
+                "offset": self._shown["offset"],
+                "time": self._shown["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                "key": self._shown["key"].map(preview),
+                "value": self._shown["value"].map(preview),
+                "headers": self._shown["headers"].map(
+                    lambda h: ", ".join(f"{k}={preview(v, 20)}" for k, v in h.items())
+                ),
+            }
+        )
+        self.table.value = table(view)
+        self.message.options = [
+            (f"{p}/{o}", i) for i, (p, o) in enumerate(zip(view["partition"], view["offset"], strict=True))
+        ]
+        self.message.value = 0
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        i = self.message.value
+        if i is None or self._shown.empty:
+            self.detail.value = ""
+            return
+        row = self._shown.iloc[i]
+        import html as h
+
+        headers = "\n".join(f"{k}: {text_of(v)}" for k, v in row["headers"].items()) or "(none)"
+        self.detail.value = (
+            f"<b>partition {row['partition']} offset {row['offset']}</b> at {row['timestamp']}<br>"
+            f"<b>key</b> <pre>{h.escape(text_of(row['key']))}</pre>"
+            f"<b>value</b><pre class='lift-pretty'>{h.escape(pretty(row['value']))}</pre>"
+            f"<b>headers</b><pre>{h.escape(headers)}</pre>"
+            f"<b>raw value</b><pre class='lift-hex'>{h.escape(hexdump(row['value']))}</pre>"
+        )
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The messages shown (after the filter), as read_stream returns them (raw bytes)."""
+        return self._shown.copy()

@@ -1,0 +1,71 @@
+"""What the widgets share: previews, HTML tables, error display."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import pandas as pd
+
+PREVIEW = 80
+"""Characters of a key or value shown in a table cell; the detail pane shows more."""
+
+
+def text_of(data: Any) -> str:
+    """A readable form of a key or value: text if it decodes, else ``0x…`` hex."""
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        try:
+            return data.decode()
+        except UnicodeDecodeError:
+            return "0x" + data.hex()
+    return str(data)
+
+
+def preview(data: Any, limit: int = PREVIEW) -> str:
+    """At most ``limit`` characters of :func:`text_of`, with an ellipsis when cut."""
+    text = text_of(data).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def pretty(data: Any) -> str:
+    """Indented JSON when the data is JSON, else its text."""
+    text = text_of(data)
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def hexdump(data: bytes | None, limit: int = 256) -> str:
+    """The first ``limit`` bytes as an offset / hex / ASCII dump."""
+    if not data:
+        return ""
+    lines = []
+    for at in range(0, min(len(data), limit), 16):
+        chunk = data[at : at + 16]
+        ascii_ = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{at:08x}  {chunk.hex(' '):<47}  {ascii_}")
+    if len(data) > limit:
+        lines.append(f"… {len(data) - limit} more bytes")
+    return "\n".join(lines)
+
+
+def table(frame: pd.DataFrame, highlight: pd.Series | None = None) -> str:
+    """An HTML table (escaped); rows where ``highlight`` is true are marked."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for i, (_, row) in enumerate(frame.iterrows()):
+        marked = highlight is not None and bool(highlight.iloc[i])
+        style = ' style="background:#fdd" class="lift-warn"' if marked else ""
+        cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in row)
+        rows.append(f"<tr{style}>{cells}</tr>")
+    return f'<table class="lift-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def error_html(exc: BaseException) -> str:
+    """An error as one readable line for a widget's status area."""
+    message = f"{type(exc).__name__}: {exc}"
+    return f'<span style="color:#b00" class="lift-error">{html.escape(message)}</span>'
