@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DOCKER_DIR := build/docker
 
-.PHONY: demo test lint proto server server-bin bench install
+.PHONY: demo test lint proto server server-bin bench install lab
 
 install: $(INSTALLED)
 
@@ -31,9 +31,13 @@ lint: $(INSTALLED)
 	$(BIN)/mypy
 
 test: server-bin lint
+	scripts/chromium.sh
 	@host=$$(scripts/docker-engine.sh start $(DOCKER_DIR)) || exit 1; \
 	trap 'scripts/docker-engine.sh stop $(DOCKER_DIR)' EXIT; \
 	DOCKER_HOST=$$host TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest $(PYTEST_ARGS)
+
+lab: server-bin
+	$(BIN)/python scripts/lab.py
 
 proto: $(INSTALLED)
 	$(BIN)/python tools/gen_proto.py

@@ -1,0 +1,113 @@
+"""End to end in a real browser: JupyterLab on 127.0.0.1, Debian's Chromium driven by Playwright.
+
+Opens notebooks/browsing.ipynb, runs it, clicks "next page" in the stream browser and checks that
+the offsets shown changed. Screenshots go to build/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from liftbridge_nb.server._process import free_port
+from tests.polling import wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "build" / "screenshots"
+CHROMIUM = os.environ.get("LIFTBRIDGE_NB_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture
+def lab(server_address: str, tmp_path: Path) -> Iterator[str]:
+    """JupyterLab serving a copy of the notebook, its kernels talking to the test server."""
+    shutil.copy(ROOT / "notebooks" / "browsing.ipynb", tmp_path / "browsing.ipynb")
+    port, token = free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "LIFTBRIDGE_ADDRESS": server_address,
+        "TQDM_DISABLE": "1",
+        "JUPYTER_PLATFORM_DIRS": "1",
+    }
+    log = (tmp_path / "lab.log").open("w")
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+        f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
+        "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--ServerApp.open_browser=False",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool | None:
+        try:
+            with urllib.request.urlopen(f"{base}/lab?token={token}", timeout=2) as resp:
+                return resp.status == 200 or None
+        except OSError:
+            assert proc.poll() is None, (tmp_path / "lab.log").read_text()[-2000:]
+            return None
+
+    try:
+        wait_for(answers, timeout=120, what="JupyterLab to answer", interval=0.5)
+        yield f"{base}/lab/tree/browsing.ipynb?token={token}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _offsets(page: Page) -> list[str]:
+    """The offsets column of the stream browser's table, as shown."""
+    offsets: list[str] = page.evaluate(
+        """() => {
+            const table = document.querySelector('.jp-OutputArea-output table.lift-table');
+            if (!table) return [];
+            return Array.from(table.querySelectorAll('tbody tr')).map(r => r.cells[1].innerText);
+        }"""
+    )
+    return offsets
+
+
+def test_next_page_in_a_real_browser(lab: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(lab)
+            page.wait_for_selector(".jp-Notebook", timeout=120_000)
+            page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            next_page = page.locator("button", has_text="next page").first
+            next_page.wait_for(timeout=120_000)
+            wait_for(lambda: _offsets(page) or None, timeout=60, what="the first page in the browser")
+            first = _offsets(page)
+            assert first == ["0", "1", "2", "3", "4"]
+            for toast in page.locator(".jp-Notification-Toast-Close").all():
+                toast.click()
+            page.screenshot(path=str(SHOTS / "browsing-first-page.png"), full_page=True)
+            next_page.click()
+            wait_for(lambda: (_offsets(page) != first) or None, timeout=60, what="the offsets to change")
+            assert _offsets(page) == ["5", "6", "7", "8", "9"]
+            widget = page.locator(".jp-OutputArea-output").filter(
+                has=page.locator("button", has_text="next page")
+            )
+            widget.first.screenshot(path=str(SHOTS / "stream-browser.png"))
+            page.screenshot(path=str(SHOTS / "browsing-next-page.png"), full_page=True)
+        finally:
+            browser.close()
