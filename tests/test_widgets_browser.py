@@ -46,6 +46,9 @@ def lab(server_address: str, tmp_path: Path) -> Iterator[str]:
         sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
         "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--ServerApp.open_browser=False",
+        # A fresh workspace and settings each time: nothing restored from an earlier run gets in the way.
+        f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+        f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
     ]  # fmt: skip
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -76,10 +79,17 @@ def _offsets(page: Page) -> list[str]:
         """() => {
             const table = document.querySelector('.jp-OutputArea-output table.lift-table');
             if (!table) return [];
-            return Array.from(table.querySelectorAll('tbody tr')).map(r => r.cells[1].innerText);
+            return Array.from(table.querySelectorAll('tbody tr')).map(r => r.cells[1].textContent.trim());
         }"""
     )
     return offsets
+
+
+def _dismiss_news(page: Page) -> None:
+    """Answer JupyterLab's "Jupyter news?" question, kept out of the pictures."""
+    for answer in page.get_by_role("button", name="No", exact=True).all():
+        if answer.is_visible():
+            answer.click()
 
 
 def test_next_page_in_a_real_browser(lab: str) -> None:
@@ -92,18 +102,33 @@ def test_next_page_in_a_real_browser(lab: str) -> None:
             page.wait_for_selector(".jp-Notebook", timeout=120_000)
             page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.click(".jp-Notebook .jp-Cell")  # make the notebook the current widget: run-all acts on it
+
+            def ran() -> bool | None:
+                # Start running every cell (without waiting on the command's promise) until one has run.
+                if page.locator(".jp-InputPrompt", has_text="[1]").count():
+                    return True
+                page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+                return None
+
+            wait_for(ran, timeout=120, what="the notebook's cells to run", interval=3)
             next_page = page.locator("button", has_text="next page").first
-            next_page.wait_for(timeout=120_000)
-            wait_for(lambda: _offsets(page) or None, timeout=60, what="the first page in the browser")
+            try:
+                next_page.wait_for(timeout=120_000)
+            except Exception:
+                page.screenshot(path=str(SHOTS / "failure.png"), full_page=True)
+                raise
+            wait_for(
+                lambda: _offsets(page) == ["0", "1", "2", "3", "4"] or None, timeout=60, what="the first page"
+            )
             first = _offsets(page)
             assert first == ["0", "1", "2", "3", "4"]
-            for toast in page.locator(".jp-Notification-Toast-Close").all():
-                toast.click()
+            _dismiss_news(page)
             page.screenshot(path=str(SHOTS / "browsing-first-page.png"), full_page=True)
             next_page.click()
             wait_for(lambda: (_offsets(page) != first) or None, timeout=60, what="the offsets to change")
             assert _offsets(page) == ["5", "6", "7", "8", "9"]
+            _dismiss_news(page)
             widget = page.locator(".jp-OutputArea-output").filter(
                 has=page.locator("button", has_text="next page")
             )
