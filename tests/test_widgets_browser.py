@@ -6,6 +6,7 @@ the offsets shown changed. Screenshots go to build/screenshots/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, sync_playwright
 
 from liftbridge_nb.server._process import free_port
@@ -88,8 +90,8 @@ def _offsets(page: Page) -> list[str]:
 def _dismiss_news(page: Page) -> None:
     """Answer JupyterLab's "Jupyter news?" question, kept out of the pictures."""
     for answer in page.get_by_role("button", name="No", exact=True).all():
-        if answer.is_visible():
-            answer.click()
+        with contextlib.suppress(PlaywrightError):  # gone already: nothing to keep out of the picture
+            answer.click(timeout=5_000, force=True)  # it slides in: do not wait for it to settle
 
 
 def test_next_page_in_a_real_browser(lab: str) -> None:
