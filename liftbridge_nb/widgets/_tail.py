@@ -46,6 +46,7 @@ class LiveTail(w.VBox):  # type: ignore[misc]
         self.received = 0
         self.paused = False
         self._lock = threading.Lock()
+        self._render_lock = threading.Lock()
         self._subs: list[Subscription] = []
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -113,6 +114,12 @@ class LiveTail(w.VBox):  # type: ignore[misc]
         self.rate.value = f"{recent / 5.0:.1f} msg/s, {self.received} received"
 
     def _render(self) -> None:
+        # One render at a time, each from the window as it is then: a slow render from one partition's
+        # thread cannot overwrite a newer one from another's.
+        with self._render_lock:
+            self._render_now()
+
+    def _render_now(self) -> None:
         with self._lock:
             rows = list(self.messages)
         view = pd.DataFrame(
