@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from tests.tooling import ROOT, load_tool
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("notebook_tools", ROOT / "tools" / "notebooks.py")
-assert spec and spec.loader
-notebook_tools = importlib.util.module_from_spec(spec)
-sys.modules["notebook_tools"] = notebook_tools
-spec.loader.exec_module(notebook_tools)
+notebook_tools = load_tool("notebooks")
 
 
 def test_notebooks_are_stored_clean() -> None:

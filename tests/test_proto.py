@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import filecmp
-import importlib.util
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("gen_proto", ROOT / "tools" / "gen_proto.py")
-assert spec and spec.loader
-gen_proto = importlib.util.module_from_spec(spec)
-sys.modules["gen_proto"] = gen_proto
-spec.loader.exec_module(gen_proto)
+from tests.tooling import load_tool
+
+gen_proto = load_tool("gen_proto")
 
 
 def test_committed_stubs_match_a_fresh_generation(tmp_path: Path) -> None:
