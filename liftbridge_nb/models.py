@@ -96,6 +96,14 @@ def check_subject(subject: object) -> str:
     return subject
 
 
+def _offset(offset: object, what: str) -> int:
+    if not isinstance(offset, int) or isinstance(offset, bool):
+        raise TypeError(f"{what} must be an int, not {type(offset).__name__}")
+    if offset < 0:
+        raise ValueError(f"{what} must be >= 0, not {offset}")
+    return offset
+
+
 class StartKind(enum.IntEnum):
     """Where a subscription starts (the API's StartPosition)."""
 
@@ -141,11 +149,7 @@ class Start:
     @classmethod
     def at_offset(cls, offset: int) -> Start:
         """The message at ``offset`` (0 included), or the oldest retained one after it."""
-        if not isinstance(offset, int) or isinstance(offset, bool):
-            raise TypeError(f"offset must be an int, not {type(offset).__name__}")
-        if offset < 0:
-            raise ValueError(f"offset must be >= 0, not {offset}")
-        return cls(StartKind.OFFSET, offset=offset)
+        return cls(StartKind.OFFSET, offset=_offset(offset, "offset"))
 
     @classmethod
     def at_time(cls, when: datetime) -> Start:
@@ -171,11 +175,7 @@ class Stop:
     @classmethod
     def at_offset(cls, offset: int) -> Stop:
         """End after delivering ``offset``."""
-        if not isinstance(offset, int) or isinstance(offset, bool):
-            raise TypeError(f"offset must be an int, not {type(offset).__name__}")
-        if offset < 0:
-            raise ValueError(f"stop offset must be >= 0, not {offset}")
-        return cls(StopKind.OFFSET, offset=offset)
+        return cls(StopKind.OFFSET, offset=_offset(offset, "stop offset"))
 
     @classmethod
     def at_time(cls, when: datetime) -> Stop:

@@ -105,3 +105,16 @@ def cursors_server() -> Iterator[LocalServer]:
     """A single node with a 2-partition cursors stream (cursors and consumer groups)."""
     with LocalServer(ServerOptions(cursors_partitions=2)) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def mutual_tls(tls_files: dict[str, Path]) -> ServerOptions:
+    """A server that requires client certificates from the test CA (its probe presents the client's)."""
+    return ServerOptions(
+        tls_cert=tls_files["server_crt"],
+        tls_key=tls_files["server_key"],
+        tls_client_ca=tls_files["ca_crt"],
+        tls_ca=tls_files["ca_crt"],
+        tls_client_cert=tls_files["client_crt"],
+        tls_client_key=tls_files["client_key"],
+    )

@@ -31,7 +31,7 @@ from liftbridge_nb import (
     Stop,
     Stream,
 )
-from liftbridge_nb.server import LocalServer
+from liftbridge_nb.server import LocalServer, ServerOptions
 from tests.polling import wait_for
 
 
@@ -341,9 +341,8 @@ def test_bad_arguments_raise_before_sending(client: Lift) -> None:
         client.fetch_metadata(timeout=0)
 
 
-def test_tls_and_mutual_tls(tls_files: dict[str, Path], stream_name: str) -> None:
+def test_tls_and_mutual_tls(tls_files: dict[str, Path], mutual_tls: ServerOptions, stream_name: str) -> None:
     from liftbridge_nb import TLSConfig
-    from liftbridge_nb.server import ServerOptions
 
     server_tls = ServerOptions(
         tls_cert=tls_files["server_crt"], tls_key=tls_files["server_key"], tls_ca=tls_files["ca_crt"]
@@ -355,15 +354,7 @@ def test_tls_and_mutual_tls(tls_files: dict[str, Path], stream_name: str) -> Non
             assert [m.value for m in read(client, stream_name)] == [b"over tls"]
         with Lift(server.address, timeout=2) as plain, pytest.raises(ErrConnection):
             plain.fetch_metadata()
-    mutual = ServerOptions(
-        tls_cert=tls_files["server_crt"],
-        tls_key=tls_files["server_key"],
-        tls_client_ca=tls_files["ca_crt"],
-        tls_ca=tls_files["ca_crt"],
-        tls_client_cert=tls_files["client_crt"],
-        tls_client_key=tls_files["client_key"],
-    )
-    with LocalServer(mutual) as server:
+    with LocalServer(mutual_tls) as server:
         pem = TLSConfig(
             ca=tls_files["ca_crt"].read_bytes(),
             cert=tls_files["client_crt"].read_bytes(),

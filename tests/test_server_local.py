@@ -143,16 +143,10 @@ def test_start_failure_names_the_cause_and_keeps_the_log() -> None:
     kept.unlink()
 
 
-def test_tls_with_client_certificates(tls_files: dict[str, Path], stream_name: str) -> None:
-    options = ServerOptions(
-        tls_cert=tls_files["server_crt"],
-        tls_key=tls_files["server_key"],
-        tls_client_ca=tls_files["ca_crt"],
-        tls_ca=tls_files["ca_crt"],
-        tls_client_cert=tls_files["client_crt"],
-        tls_client_key=tls_files["client_key"],
-    )
-    with LocalServer(options) as server:  # ready means the probe got through with the client cert
+def test_tls_with_client_certificates(
+    tls_files: dict[str, Path], mutual_tls: ServerOptions, stream_name: str
+) -> None:
+    with LocalServer(mutual_tls) as server:  # ready means the probe got through with the client cert
         plain = grpc.insecure_channel(server.address)
         with plain, pytest.raises(grpc.RpcError):
             stub_path.create_stream(api_pb2_grpc.APIStub(plain), stream_name)

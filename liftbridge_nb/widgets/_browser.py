@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html as h
+
 import ipywidgets as w
 import pandas as pd
 
@@ -208,8 +210,6 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
             self.detail.value = ""
             return
         row = self._shown.iloc[i]
-        import html as h
-
         headers = "\n".join(f"{k}: {text_of(v)}" for k, v in row["headers"].items()) or "(none)"
         self.detail.value = (
             f"<b>partition {row['partition']} offset {row['offset']}</b> at {row['timestamp']}<br>"
