@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -15,8 +16,9 @@ import pytest
 
 from liftbridge_nb._proto import api_pb2, api_pb2_grpc
 from liftbridge_nb.errors import ServerStartError
-from liftbridge_nb.server import LocalCluster, LocalServer, ServerOptions
+from liftbridge_nb.server import LocalCluster, LocalServer, ServerOptions, _local
 from liftbridge_nb.server._local import sweep_orphans
+from liftbridge_nb.server._process import free_port
 from tests import stub_path
 from tests.polling import listening_addresses, process_gone, wait_for
 
@@ -82,6 +84,18 @@ def test_server_dies_with_a_killed_parent() -> None:
     assert root.is_dir(), "nobody could remove it yet"
     assert root in sweep_orphans(), "the next launcher removes what a killed one left"
     assert not root.exists()
+
+
+def test_a_port_taken_meanwhile_is_replaced(monkeypatch: pytest.MonkeyPatch, stream_name: str) -> None:
+    # Another process binds a port between our pick and the server's bind: start picks again.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        picks = iter([taken.getsockname()[1]])
+        monkeypatch.setattr(_local, "free_port", lambda: next(picks, None) or free_port())
+        with LocalServer() as server:
+            assert server.address != f"127.0.0.1:{taken.getsockname()[1]}"
+            stub_path.roundtrip(server.address, stream_name, count=1)
 
 
 def test_restart_keeps_data_and_address(stream_name: str) -> None:

@@ -9,7 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import NoReturn, Self
 
 import grpc
 
@@ -33,6 +33,8 @@ half a minute; these make it take seconds, which tests and demos need.
 
 
 _ROOT_PREFIX = "liftbridge-nb-"
+_START_ATTEMPTS = 3
+_ADDRESS_IN_USE = "address already in use"
 _OWNER_FILE = "owner.pid"
 
 
@@ -148,23 +150,36 @@ class _Launcher:
         """Start every process and wait until the server is ready; cleans up if that fails."""
         if self._root is not None:
             raise RuntimeError(f"{type(self).__name__} is already started")
-        try:
-            self._start()
-        except ServerStartError as exc:
-            # The directory goes; the logs stay in the temp dir, and the error names their new place.
-            kept = self._keep_logs()
-            self.close()
-            message = str(exc)
-            for old, new in kept.items():
-                message = message.replace(str(old), str(new))
-            listing = "".join(f"\n  {new}" for new in kept.values())
-            raise ServerStartError(
-                f"{message}\nLogs kept:{listing}", kept.get(exc.log_path) if exc.log_path else None
-            ) from exc
-        except BaseException:
-            self.close()
-            raise
-        return self
+        attempt = 1
+        while True:
+            try:
+                self._start()
+                return self
+            except ServerStartError as exc:
+                if attempt < _START_ATTEMPTS and self._ports_are_ours and _ADDRESS_IN_USE in str(exc):
+                    self.close()  # another process took a port we picked: pick again
+                    attempt += 1
+                    continue
+                self._fail(exc)
+            except BaseException:
+                self.close()
+                raise
+
+    @property
+    def _ports_are_ours(self) -> bool:
+        return True
+
+    def _fail(self, exc: ServerStartError) -> NoReturn:
+        # The directory goes; the logs stay in the temp dir, and the error names their new place.
+        kept = self._keep_logs()
+        self.close()
+        message = str(exc)
+        for old, new in kept.items():
+            message = message.replace(str(old), str(new))
+        listing = "".join(f"\n  {new}" for new in kept.values())
+        raise ServerStartError(
+            f"{message}\nLogs kept:{listing}", kept.get(exc.log_path) if exc.log_path else None
+        ) from exc
 
     def _keep_logs(self) -> dict[Path, Path]:
         kept = {}
@@ -224,6 +239,10 @@ class LocalServer(_Launcher):
     ) -> None:
         super().__init__(options, binary, startup_timeout)
         self._port = port
+
+    @property
+    def _ports_are_ours(self) -> bool:
+        return self._port is None
 
     def _start(self) -> None:
         root = self._make_root()

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
-import ctypes.util
-import signal
+import queue
+import random
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 from ..errors import ServerStartError
@@ -22,11 +24,43 @@ STOP_TIMEOUT = 10.0
 _live: set[ServerProcess] = set()
 
 
+_PORTS_BELOW = 32768
+"""Linux hands out client ports from 32768 up (``ip_local_port_range``); ours come from below."""
+_PORT_SPAN = 12000
+_handed_out: set[int] = set()
+_ports_lock = threading.Lock()
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _PORTS_BELOW
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on right now, for a server to bind.
+
+    It is picked at random below the kernel's range of client ports, so that a
+    connection some other code opens meanwhile cannot take it before the
+    server binds it; this process never hands out the same port twice. A
+    server that still loses the race fails with "address already in use",
+    which the launchers answer by trying fresh ports.
+    """
+    top = _ephemeral_floor()
+    with _ports_lock:
+        for _ in range(200):
+            port = random.randrange(max(1024, top - _PORT_SPAN), top)
+            if port in _handed_out:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+    raise ServerStartError(f"no free TCP port found on 127.0.0.1 below {top}")
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -38,13 +72,51 @@ def log_tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _die_with_parent() -> None:
-    # Linux: the child gets SIGTERM when the process that started it dies, even by
-    # SIGKILL, so a crashed test run or kernel leaves no server behind.
-    libc_name = ctypes.util.find_library("c")
-    if sys.platform.startswith("linux") and libc_name:
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(libc_name, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+class _Spawner:
+    """Starts every server process from one long-lived thread, tied to our life.
+
+    The child asks the kernel (``setpriv --pdeathsig TERM``, util-linux) for
+    SIGTERM when its parent goes, so a crashed test run or kernel, even one
+    killed by SIGKILL, leaves no server behind. Linux sends that signal when
+    the *thread* that forked the child ends, so all forks happen on this
+    thread, which lives as long as the process. Nothing runs in Python between
+    fork and exec (no ``preexec_fn``), which keeps gRPC's fork handlers out.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]]
+        self._jobs = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._prefix: list[str] | None = None
+
+    def prefix(self) -> list[str]:
+        """The argv prefix that makes a child die with us (empty where setpriv is missing)."""
+        if self._prefix is None:
+            setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+            self._prefix = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+        return self._prefix
+
+    def popen(self, start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        """Run ``start`` (which calls Popen) on the spawner thread and return its process."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="liftbridge-nb-spawner", daemon=True)
+                self._thread.start()
+        done: Future[subprocess.Popen[bytes]] = Future()
+        self._jobs.put((start, done))
+        return done.result()
+
+    def _run(self) -> None:
+        while True:
+            start, done = self._jobs.get()
+            try:
+                done.set_result(start())
+            except BaseException as exc:  # handed to the caller's thread
+                done.set_exception(exc)
+
+
+_spawner = _Spawner()
 
 
 class ServerProcess:
@@ -74,13 +146,15 @@ class ServerProcess:
         with self.log_path.open("ab") as log:
             log.write(f"--- liftbridge-nb: starting {self.name}: {' '.join(self.argv)}\n".encode())
             log.flush()
-            self._proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it cleanly
-                preexec_fn=_die_with_parent,
+            argv = [*_spawner.prefix(), *self.argv]
+            self._proc = _spawner.popen(
+                lambda: subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it cleanly
+                )
             )
         _live.add(self)
 
