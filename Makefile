@@ -1,6 +1,8 @@
 # make demo: a real local Liftbridge server and an end-to-end run against it.
-# make test: lint, then every test against real servers (local node, 3-node cluster, Docker).
-# Both install what they need on first use and cache it: the Python venv in .venv/, the
+# make docs: the API reference and the notebooks, run against a real local server, as HTML in
+#   build/docs/html/ (Sphinx warnings and failing cells are errors).
+# make test: lint, docs, then every test against real servers (local node, 3-node cluster, Docker).
+# They install what they need on first use and cache it: the Python venv in .venv/, the
 # Go-built server in ~/.cache/liftbridge-nb/ (LIFTBRIDGE_NB_CACHE), a Docker engine in build/docker/.
 
 PYTHON ?= python3
@@ -9,7 +11,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DOCKER_DIR := build/docker
 
-.PHONY: demo test lint proto server server-bin bench install lab
+.PHONY: demo docs test lint proto server server-bin bench install lab
 
 install: $(INSTALLED)
 
@@ -30,7 +32,10 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: server-bin lint
+docs: server-bin
+	$(BIN)/python scripts/docs.py
+
+test: server-bin lint docs
 	scripts/chromium.sh
 	@host=$$(scripts/docker-engine.sh start $(DOCKER_DIR)) || exit 1; \
 	trap 'scripts/docker-engine.sh stop $(DOCKER_DIR)' EXIT; \

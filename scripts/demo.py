@@ -6,7 +6,6 @@ data are gone when this ends.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -14,12 +13,10 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
+from notebook_server import ROOT, notebook_server
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from liftbridge_nb import Lift, read_stream  # noqa: E402
-from liftbridge_nb.server import SERVER_VERSION, LocalServer  # noqa: E402
+from liftbridge_nb import Lift, read_stream
+from liftbridge_nb.server import SERVER_VERSION
 
 NOTEBOOKS = ("quickstart", "replay_analysis")
 
@@ -43,12 +40,10 @@ def main() -> int:
     out_dir = ROOT / "build" / "demo"
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    with LocalServer() as server:
+    with notebook_server() as server:
         print(
             f"Liftbridge {SERVER_VERSION} is ready at {server.address} ({time.monotonic() - started:.1f} s)"
         )
-        os.environ["LIFTBRIDGE_ADDRESS"] = server.address
-        os.environ["TQDM_DISABLE"] = "1"
         print("Running the notebooks headless:")
         pages = [run_notebook(name, out_dir) for name in NOTEBOOKS]
         with Lift(server.address) as client:

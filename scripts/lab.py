@@ -8,18 +8,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from notebook_server import ROOT, notebook_server
 
-from liftbridge_nb.server import LocalServer, ServerOptions  # noqa: E402
+from liftbridge_nb.server import ServerOptions
 
 
 def main() -> int:
-    with LocalServer(ServerOptions(cursors_partitions=1, activity_stream=True)) as server:
+    with notebook_server(ServerOptions(cursors_partitions=1, activity_stream=True), progress=True) as server:
         print(f"Liftbridge is running at {server.address} (LIFTBRIDGE_ADDRESS in the notebooks)", flush=True)
-        env = {**os.environ, "LIFTBRIDGE_ADDRESS": server.address}
         command = [
             sys.executable,
             "-m",
@@ -31,7 +28,7 @@ def main() -> int:
         if os.geteuid() == 0:
             command.append("--allow-root")
         try:
-            return subprocess.call(command, env=env)
+            return subprocess.call(command)
         except KeyboardInterrupt:
             return 0
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import ServerBuildError, ServerNotInstalledError
 
 SERVER_VERSION = "v1.9.0"
+"""The Liftbridge release the local launchers run: :func:`build_server` builds this tag with Go."""
 SERVER_MODULE = "github.com/liftbridge-io/liftbridge"
 # The NATS server a LocalCluster shares: built from the version Liftbridge itself embeds.
 NATS_PACKAGE = "github.com/nats-io/nats-server/v2"
