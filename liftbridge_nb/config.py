@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +37,11 @@ class Backoff:
 class TLSConfig:
     """TLS for the client: the CA to trust and, for mutual TLS, a client certificate and key.
 
-    Each may be a path or the PEM bytes. ``ca=None`` trusts the system's roots.
-    ``server_name`` overrides the name checked in the server's certificate.
+    Each may be a path or the PEM itself (bytes, or text with a ``-----BEGIN`` line).
+    ``ca=None`` trusts the system's roots. ``server_name`` overrides the name
+    checked in the server's certificate. The repr shows paths, never PEM
+    contents (``<N bytes of PEM>``). Files are read when a client is created
+    (:meth:`credentials`); one that cannot be read raises ``ValueError`` naming it.
     """
 
     ca: Path | str | bytes | None = None
@@ -46,18 +50,51 @@ class TLSConfig:
     server_name: str | None = None
 
     def __post_init__(self) -> None:
+        for name in _PEM_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str | bytes | os.PathLike):
+                raise TypeError(f"TLSConfig {name} takes a path or PEM bytes, not {type(value).__name__}")
         if (self.cert is None) != (self.key is None):
             raise ValueError("TLS cert and key go together: give both or neither")
 
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={_shown(getattr(self, name))}" for name in _PEM_FIELDS)
+        return f"TLSConfig({shown}, server_name={self.server_name!r})"
+
     def credentials(self) -> grpc.ChannelCredentials:
-        """GRPC channel credentials."""
-        return grpc.ssl_channel_credentials(_pem(self.ca), _pem(self.key), _pem(self.cert))
+        """GRPC channel credentials (reads the files named)."""
+        ca, key, cert = (_pem(self.ca, "ca"), _pem(self.key, "key"), _pem(self.cert, "cert"))
+        return grpc.ssl_channel_credentials(ca, key, cert)
 
 
-def _pem(value: Path | str | bytes | None) -> bytes | None:
+_PEM_FIELDS = ("ca", "cert", "key")
+
+
+def _is_pem_text(value: object) -> bool:
+    # A path holds no line break; text that does is PEM (or a mangled key), never to be shown.
+    return isinstance(value, str) and ("-----BEGIN" in value or "\n" in value)
+
+
+def _shown(value: Path | str | bytes | None) -> str:
+    """How the repr shows a TLS setting: a path as it is, PEM contents only by their size."""
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes of PEM>"
+    if isinstance(value, str) and _is_pem_text(value):
+        return f"<{len(value.encode())} bytes of PEM>"
+    return "None" if value is None else repr(os.fspath(value))
+
+
+def _pem(value: Path | str | bytes | None, what: str) -> bytes | None:
     if value is None or isinstance(value, bytes):
         return value
-    return Path(value).expanduser().read_bytes()
+    if isinstance(value, str) and _is_pem_text(value):
+        return value.encode()
+    path = Path(value).expanduser()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise ValueError(f"cannot read the TLS {what} file {os.fspath(path)!r}: {why}") from None
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,15 @@ Bad arguments caught before anything is sent raise ``ValueError`` or ``TypeError
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import grpc
+
+if TYPE_CHECKING:
+    from .config import TLSConfig
 
 
 class LiftbridgeError(Exception):
@@ -73,16 +77,89 @@ class ServerStartError(ServerError):
         self.log_path = log_path
 
 
+class _Unknown(enum.Enum):
+    TLS = "unknown"
+
+
+_ClientTLS: TypeAlias = "TLSConfig | Literal[_Unknown.TLS] | None"  # None: plaintext
+_UNKNOWN_TLS: Literal[_Unknown.TLS] = _Unknown.TLS
+
+
+def connection_hint(reason: str, tls: _ClientTLS = _UNKNOWN_TLS, *, options: bool = False) -> str:
+    """What to do about a connection gRPC gave up on, read from its ``reason``; "" if it tells nothing.
+
+    The reasons recognised are TLS set-up mistakes: a broker certificate the client
+    does not trust or that names another host, a client certificate missing or
+    refused, TLS against a plaintext broker and the other way round. ``tls`` is the
+    client's TLS settings (None: plaintext) when known; it tells a missing client
+    certificate from a refused one. ``options=True`` words the advice for
+    ``ServerOptions`` (a launcher's readiness probe) rather than ``TLSConfig``.
+    """
+    r = reason.lower()
+    if options:
+        ca = "ServerOptions(tls_ca=...)"
+        pair = "ServerOptions(tls_client_cert=..., tls_client_key=...)"
+        rename = "ServerOptions(tls_cert=...) must name 127.0.0.1"
+    else:
+        ca = "TLSConfig(ca=...) (%lift_connect --tls-ca)"
+        pair = "TLSConfig(cert=..., key=...) (%lift_connect --tls-cert/--tls-key)"
+        rename = "connect by a name or IP address its subjectAltName lists, or set TLSConfig(server_name=...)"
+    client_ca = "the broker's client CA (its tls.client.auth.ca)"
+    if "wrong_version_number" in r:
+        return "the broker does not speak TLS: connect without TLS, or start it with tls.cert and tls.key"
+    if "hostname verification" in r:
+        return f"the broker's certificate does not name the host or IP address connected to: {rename}"
+    if "certificate_verify_failed" in r or "certificate verify failed" in r:
+        if "expired" in r or "not yet valid" in r:
+            return "the broker's certificate has expired or is not yet valid: renew it (and check the clock)"
+        return f"the broker's certificate is not trusted: pass the CA that signed it as {ca}"
+    refused = ("tsi_data_corrupted", "certificate_required", "unknown_ca", "bad_certificate")
+    if any(s in r for s in refused):
+        if tls is _UNKNOWN_TLS:
+            return (
+                "the broker ended the TLS connection after the handshake, as it does when it requires a "
+                f"client certificate and got none, or one not signed by {client_ca}: pass {pair} signed by it"
+            )
+        if tls is None or tls.cert is None:
+            return f"the broker requires a client certificate: pass {pair} signed by {client_ca}"
+        return f"the broker refused the client certificate: pass {pair} signed by {client_ca}"
+    if ("socket closed" in r or "connection reset" in r) and (tls is None or tls is _UNKNOWN_TLS):
+        advice = f"connect with TLS, trusting the CA that signed its certificate: {ca}"
+        if tls is None:
+            return f"the broker hung up at once, as a TLS broker does on a plaintext client: {advice}"
+        return f"if the broker speaks TLS, {advice}"
+    return ""
+
+
 class ErrConnection(LiftbridgeError):
-    """No broker could be reached; ``addresses`` are the ones tried."""
+    """No broker could be reached; ``addresses`` are the ones tried.
+
+    ``reason`` is gRPC's own account of the (last) failure, "" when there is none;
+    ``hint`` says what to do about it when the reason tells (TLS set-up mistakes,
+    see :func:`connection_hint`; ``tls`` is the client's settings), else it is "".
+    Both are in the message.
+    """
 
     def __init__(
-        self, message: str, addresses: Sequence[str] = (), code: grpc.StatusCode | None = None
+        self,
+        message: str,
+        addresses: Sequence[str] = (),
+        code: grpc.StatusCode | None = None,
+        *,
+        reason: str = "",
+        tls: _ClientTLS = _UNKNOWN_TLS,
+        hint: str | None = None,
     ) -> None:
-        tried = f" (tried {', '.join(addresses)})" if addresses else ""
-        super().__init__(f"{message}{tried}")
         self.addresses = list(addresses)
         self.code = code
+        self.reason = reason
+        self.hint = connection_hint(reason, tls) if hint is None else hint
+        text = f"{message} (tried {', '.join(addresses)})" if addresses else message
+        if self.hint:
+            text += f": {self.hint} (gRPC: {reason})"
+        elif reason:
+            text += f": {reason}"
+        super().__init__(text)
 
 
 class ErrDeadlineExceeded(LiftbridgeError, TimeoutError):
@@ -185,19 +262,26 @@ def _text(exc: grpc.RpcError) -> tuple[grpc.StatusCode | None, str]:
 
 
 def from_rpc_error(
-    exc: grpc.RpcError, op: str, *, address: str = "", mid_stream: bool = False
+    exc: grpc.RpcError,
+    op: str,
+    *,
+    address: str = "",
+    mid_stream: bool = False,
+    tls: _ClientTLS = _UNKNOWN_TLS,
 ) -> LiftbridgeError:
     """The one place a gRPC error becomes ours: the most specific class for what ``op`` was doing.
 
     ``op`` names the call (``create``, ``delete``, ``pause``, ``readonly``, ``publish``,
     ``subscribe``, ``metadata``, ``cursor``, ``group``); ``mid_stream`` says a
-    subscription failed after its handshake, where codes mean other things.
+    subscription failed after its handshake, where codes mean other things; ``tls``
+    (the client's settings, None for plaintext) sharpens an ErrConnection's hint.
     """
     code, details = _text(exc)
     text = f"{op} failed: {details or code}"
     c = grpc.StatusCode
     if code in (c.UNAVAILABLE, c.CANCELLED):
-        return ErrConnection(f"{op}: broker unreachable: {details}", [address] if address else [], code)
+        where = [address] if address else []
+        return ErrConnection(f"{op}: broker unreachable", where, code, reason=details, tls=tls)
     if code == c.DEADLINE_EXCEEDED:
         return ErrDeadlineExceeded(f"{op} timed out: {details}")
     lowered = details.lower()

@@ -8,13 +8,18 @@ run). A test that needs a server and gets none fails; nothing here skips.
 
 from __future__ import annotations
 
+import ipaddress
 import os
-import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from liftbridge_nb import Lift
 from liftbridge_nb.server import LiftbridgeContainer, LocalCluster, LocalServer, ServerOptions, build_image
@@ -71,26 +76,89 @@ def stream_name(request: pytest.FixtureRequest) -> str:
     return f"t-{base}-{uuid.uuid4().hex[:8]}"
 
 
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    usage: x509.ObjectIdentifier | None = None,
+    names: Sequence[x509.GeneralName] = (),
+) -> x509.Certificate:
+    """A certificate valid for two days: a CA's own (``issuer=None``) or a leaf signed by ``issuer``."""
+    now = datetime.now(UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
+        )
+    )
+    if issuer is None:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )  # fmt: skip
+    if usage is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A test CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
+    """Certificates and keys (PEM files) for TLS tests, made with ``cryptography``.
+
+    ``ca``: the test CA. ``server``: signed by it, for IP 127.0.0.1 and DNS localhost.
+    ``client``: a client certificate signed by it. ``rogue_ca``: another CA with the
+    test CA's very name, and ``rogue_client``: a client certificate it signed.
+    Keys are ``<name>_key`` (PKCS#8, unencrypted, mode 0600), certificates ``<name>_crt``.
+    """
     d = tmp_path_factory.mktemp("tls")
+    out: dict[str, Path] = {}
 
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+    def save(name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
+        crt, pem_key = d / f"{name}.crt", d / f"{name}.key"
+        crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        pem_key.touch(mode=0o600)
+        pem_key.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        out[f"{name}_crt"], out[f"{name}_key"] = crt, pem_key
 
-    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl(
-        "req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=lbnb-test-ca"
-    )
-    for name, san in (("server", "IP:127.0.0.1,DNS:localhost"), ("client", "DNS:client")):
-        openssl("req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
-        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
-        openssl(
-            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext",
+    for prefix in ("", "rogue_"):
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = _certificate("lbnb-test-ca", ca_key, None, ca_key)
+        save(f"{prefix}ca", ca, ca_key)
+        client_key = ec.generate_private_key(ec.SECP256R1())
+        client = _certificate(
+            f"{prefix}client", client_key, ca, ca_key,
+            usage=ExtendedKeyUsageOID.CLIENT_AUTH, names=[x509.DNSName(f"{prefix.replace('_', '-')}client")],
         )  # fmt: skip
-    return {p.stem + p.suffix.replace(".", "_"): p for p in d.iterdir()}
+        save(f"{prefix}client", client, client_key)
+        if not prefix:
+            server_key = ec.generate_private_key(ec.SECP256R1())
+            names = [x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")), x509.DNSName("localhost")]
+            server = _certificate(
+                "server", server_key, ca, ca_key, usage=ExtendedKeyUsageOID.SERVER_AUTH, names=names
+            )
+            save("server", server, server_key)
+    return out
 
 
 @pytest.fixture
@@ -118,3 +186,20 @@ def mutual_tls(tls_files: dict[str, Path]) -> ServerOptions:
         tls_client_cert=tls_files["client_crt"],
         tls_client_key=tls_files["client_key"],
     )
+
+
+@pytest.fixture(scope="module")
+def tls_server(tls_files: dict[str, Path]) -> Iterator[LocalServer]:
+    """A single node speaking TLS with the test CA's server certificate (no client certificates)."""
+    options = ServerOptions(
+        tls_cert=tls_files["server_crt"], tls_key=tls_files["server_key"], tls_ca=tls_files["ca_crt"]
+    )
+    with LocalServer(options) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mtls_server(mutual_tls: ServerOptions) -> Iterator[LocalServer]:
+    """A single node that requires client certificates signed by the test CA."""
+    with LocalServer(mutual_tls) as server:
+        yield server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -137,5 +138,38 @@ def test_async_consumer_group(cursors_server: LocalServer, stream_name: str) -> 
                     if len(got) == 6:
                         break
             assert sorted(got) == [str(i).encode() for i in range(6)]
+
+    asyncio.run(main())
+
+
+def test_async_mutual_tls_and_its_refusals(
+    tls_files: dict[str, Path], mtls_server: LocalServer, stream_name: str
+) -> None:
+    from liftbridge_nb import TLSConfig
+
+    ca, cert, key = tls_files["ca_crt"], tls_files["client_crt"], tls_files["client_key"]
+
+    async def main() -> None:
+        async with AsyncLift(mtls_server.address, tls=TLSConfig(ca=ca, cert=cert, key=key)) as client:
+            await client.create_stream(Stream(subject=stream_name, name=stream_name))
+            ack = await client.publish(Message(stream=stream_name, value="sealed", ack_policy=AckPolicy.ALL))
+            assert ack is not None and ack.offset == 0
+            sub = await client.subscribe(stream_name, start=Start.earliest(), stop=Stop.latest())
+            got = [m.value async for m in sub]
+            assert got == [b"sealed"]
+        refusals = {
+            "requires a client certificate": TLSConfig(ca=ca),
+            "refused the client certificate": TLSConfig(
+                ca=ca, cert=tls_files["rogue_client_crt"], key=tls_files["rogue_client_key"]
+            ),
+            "not trusted: pass the CA that signed it": TLSConfig(
+                ca=tls_files["rogue_ca_crt"], cert=cert, key=key
+            ),
+        }
+        for hint, tls in refusals.items():
+            async with AsyncLift(mtls_server.address, tls=tls, timeout=3) as outsider:
+                with pytest.raises(ErrConnection, match=hint) as info:
+                    await outsider.fetch_metadata()
+                assert info.value.reason and info.value.reason in str(info.value)
 
     asyncio.run(main())

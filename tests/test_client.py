@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import zlib
@@ -31,7 +32,7 @@ from liftbridge_nb import (
     Stop,
     Stream,
 )
-from liftbridge_nb.server import LocalServer, ServerOptions
+from liftbridge_nb.server import LocalServer
 from tests.polling import wait_for
 
 
@@ -341,30 +342,88 @@ def test_bad_arguments_raise_before_sending(client: Lift) -> None:
         client.fetch_metadata(timeout=0)
 
 
-def test_tls_and_mutual_tls(tls_files: dict[str, Path], mutual_tls: ServerOptions, stream_name: str) -> None:
+def test_tls_and_mutual_tls(
+    tls_files: dict[str, Path], tls_server: LocalServer, mtls_server: LocalServer, stream_name: str
+) -> None:
     from liftbridge_nb import TLSConfig
 
-    server_tls = ServerOptions(
-        tls_cert=tls_files["server_crt"], tls_key=tls_files["server_key"], tls_ca=tls_files["ca_crt"]
+    ca = tls_files["ca_crt"]
+    in_memory = TLSConfig(
+        ca=ca.read_bytes(),
+        cert=tls_files["client_crt"].read_bytes(),
+        key=tls_files["client_key"].read_bytes(),
     )
-    with LocalServer(server_tls) as server:
-        with Lift(server.address, tls=TLSConfig(ca=tls_files["ca_crt"])) as client:
+    for server, tls in ((tls_server, TLSConfig(ca=ca)), (mtls_server, in_memory)):
+        with Lift(server.address, tls=tls) as client:
             client.create_stream(Stream(subject=stream_name, name=stream_name))
-            assert client.publish(Message(stream=stream_name, value="over tls")) is not None
+            ack = client.publish(Message(stream=stream_name, value="over tls", ack_policy=AckPolicy.ALL))
+            assert ack is not None and ack.offset == 0 and ack.ack_policy == AckPolicy.ALL
             assert [m.value for m in read(client, stream_name)] == [b"over tls"]
-        with Lift(server.address, timeout=2) as plain, pytest.raises(ErrConnection):
-            plain.fetch_metadata()
-    with LocalServer(mutual_tls) as server:
-        pem = TLSConfig(
-            ca=tls_files["ca_crt"].read_bytes(),
-            cert=tls_files["client_crt"].read_bytes(),
-            key=tls_files["client_key"].read_bytes(),
+    # The server certificate names DNS localhost as well as IP 127.0.0.1.
+    with Lift(tls_server.address.replace("127.0.0.1", "localhost"), tls=TLSConfig(ca=ca)) as client:
+        assert len(client.fetch_metadata().brokers) == 1
+
+
+# A refused TLS set-up: the server, the client's TLS (files by tls_files key; None: plaintext),
+# words of gRPC's own reason (kept as ErrConnection.reason) and of the hint that says what to do.
+TLS_REFUSALS = {
+    "plaintext client, TLS broker": (
+        "tls_server", None, "Socket closed", "hung up at once, as a TLS broker does on a plaintext client",
+    ),
+    "plaintext client, mTLS broker": (
+        "mtls_server", None, "Socket closed", "connect with TLS, trusting the CA that signed its certificate",
+    ),
+    "TLS client, plaintext broker": (
+        "local_server", {"ca": "ca_crt"}, "WRONG_VERSION_NUMBER", "the broker does not speak TLS",
+    ),
+    "broker certificate from another CA": (
+        "tls_server", {"ca": "rogue_ca_crt"}, "CERTIFICATE_VERIFY_FAILED",
+        "not trusted: pass the CA that signed it as TLSConfig(ca=...)",
+    ),
+    "broker certificate for another host": (
+        "tls_server", {"ca": "ca_crt", "server_name": "elsewhere.example"},
+        "Hostname Verification Check failed", "does not name the host or IP address connected to",
+    ),
+    "no client certificate": (
+        "mtls_server", {"ca": "ca_crt"}, "TSI_DATA_CORRUPTED",
+        "requires a client certificate: pass TLSConfig(cert=..., key=...)",
+    ),
+    "client certificate from a rogue CA": (
+        "mtls_server", {"ca": "ca_crt", "cert": "rogue_client_crt", "key": "rogue_client_key"},
+        "TSI_DATA_CORRUPTED",
+        "refused the client certificate: pass TLSConfig(cert=..., key=...) "
+        "(%lift_connect --tls-cert/--tls-key) signed by the broker's client CA",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", TLS_REFUSALS)
+def test_tls_refusals_keep_the_reason_and_say_what_to_do(
+    case: str, tls_files: dict[str, Path], request: pytest.FixtureRequest, stream_name: str
+) -> None:
+    from liftbridge_nb import TLSConfig
+
+    fixture, settings, reason, hint = TLS_REFUSALS[case]
+    server: LocalServer = request.getfixturevalue(fixture)
+    tls = None
+    if settings is not None:
+        files = {k: tls_files[v] for k, v in settings.items() if k != "server_name"}
+        tls = TLSConfig(
+            ca=files.get("ca"),
+            cert=files.get("cert"),
+            key=files.get("key"),
+            server_name=settings.get("server_name"),
         )
-        with Lift(server.address, tls=pem) as client:
-            assert len(client.fetch_metadata().brokers) == 1
-        no_cert = TLSConfig(ca=tls_files["ca_crt"])
-        with Lift(server.address, tls=no_cert, timeout=2) as anonymous, pytest.raises(ErrConnection):
-            anonymous.fetch_metadata()
+    with Lift(server.address, tls=tls, timeout=3) as client:
+        with pytest.raises(ErrConnection) as info:
+            client.fetch_metadata()
+        error = info.value
+        assert reason in error.reason and hint in error.hint
+        assert error.addresses == [server.address] and error.code == grpc.StatusCode.UNAVAILABLE
+        assert str(error).startswith(f"metadata: no broker reachable (tried {server.address}): {error.hint}")
+        assert str(error).endswith(f"(gRPC: {error.reason})")
+        with pytest.raises(ErrConnection, match=re.escape(hint)):  # a publish first looks up the leader
+            client.publish(Message(stream=stream_name, value="refused", ack_policy=AckPolicy.ALL))
 
 
 def test_activity_stream(stream_name: str) -> None:

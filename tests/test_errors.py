@@ -66,3 +66,63 @@ def test_timeouts_are_timeout_errors_and_render_in_one_line() -> None:
     assert err._render_traceback_() == ["ErrDeadlineExceeded: publish timed out: late"]
     conn = e.from_rpc_error(_Rpc(C.UNAVAILABLE, "down"), "metadata", address="h:1")
     assert isinstance(conn, e.ErrConnection) and conn.addresses == ["h:1"] and "h:1" in str(conn)
+
+
+# gRPC's own reasons, as the real server gave them (tests/test_client.py provokes each one).
+_LAST = "failed to connect to all addresses; last error: "
+_HANDSHAKE = "UNKNOWN: ipv4:127.0.0.1:9292: Tls handshake failed (TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: "
+_PLAIN_TO_TLS = _LAST + "UNAVAILABLE: ipv4:127.0.0.1:9292: Socket closed"
+_TLS_TO_PLAIN = (
+    _LAST + _HANDSHAKE + "error:100000f7:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER: "
+    "Invalid certificate verification context"
+)
+_UNTRUSTED = (
+    _LAST + _HANDSHAKE + "error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED: "
+    "unable to get local issuer certificate"
+)
+_OTHER_HOST = (
+    _LAST + "UNKNOWN: ipv4:127.0.0.1:9292: Custom verification check failed with error: UNAUTHENTICATED: "
+    "Hostname Verification Check failed."
+)
+_CLIENT_CERT = _LAST + "UNAVAILABLE: ipv4:127.0.0.1:9292: Unwrap failed (TSI_DATA_CORRUPTED)"
+_PAIR = "TLSConfig(cert=..., key=...)"
+
+
+@pytest.mark.parametrize(
+    ("reason", "tls", "hint"),
+    [
+        (_PLAIN_TO_TLS, "plaintext", "as a TLS broker does on a plaintext client: connect with TLS"),
+        (_PLAIN_TO_TLS, "unknown", "if the broker speaks TLS, connect with TLS"),
+        (_PLAIN_TO_TLS, "ca", ""),  # a TLS client: the broker went away, nothing about TLS to say
+        (_TLS_TO_PLAIN, "ca", "the broker does not speak TLS: connect without TLS"),
+        (_UNTRUSTED, "ca", "not trusted: pass the CA that signed it as TLSConfig(ca=...)"),
+        (_OTHER_HOST, "ca", "does not name the host or IP address connected to"),
+        (_CLIENT_CERT, "ca", f"the broker requires a client certificate: pass {_PAIR}"),
+        (_CLIENT_CERT, "ca+cert", f"the broker refused the client certificate: pass {_PAIR}"),
+        (_CLIENT_CERT, "unknown", "requires a client certificate and got none, or one not signed by"),
+        (_LAST + "connection refused", "plaintext", ""),
+    ],
+)
+def test_connection_hints_from_real_reasons(reason: str, tls: str, hint: str) -> None:
+    from liftbridge_nb import TLSConfig
+
+    where = ("metadata: no broker reachable", ["127.0.0.1:9292"], C.UNAVAILABLE)
+    if tls == "unknown":
+        conn = e.ErrConnection(*where, reason=reason)
+    else:
+        known = {"ca": TLSConfig(ca=b"ca"), "ca+cert": TLSConfig(ca=b"ca", cert=b"c", key=b"k")}
+        conn = e.ErrConnection(*where, reason=reason, tls=known.get(tls))
+    assert conn.reason == reason
+    head = "metadata: no broker reachable (tried 127.0.0.1:9292)"
+    if hint:
+        assert hint in conn.hint and str(conn) == f"{head}: {conn.hint} (gRPC: {reason})"
+    else:
+        assert conn.hint == "" and str(conn) == f"{head}: {reason}"
+
+
+def test_probe_hints_name_the_server_options() -> None:
+    pair = "ServerOptions(tls_client_cert=..., tls_client_key=...)"
+    assert pair in e.connection_hint(_CLIENT_CERT, options=True)
+    assert "ServerOptions(tls_ca=...)" in e.connection_hint(_UNTRUSTED, options=True)
+    rpc = e.from_rpc_error(_Rpc(C.UNAVAILABLE, _UNTRUSTED), "metadata", address="h:1")
+    assert isinstance(rpc, e.ErrConnection) and rpc.reason == _UNTRUSTED and "TLSConfig(ca=...)" in rpc.hint

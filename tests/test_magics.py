@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,11 @@ from IPython.core.completer import provisionalcompleter
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from liftbridge_nb import ErrStreamExists, Lift, Start, Stop
+from liftbridge_nb import ErrConnection, ErrStreamExists, Lift, Start, Stop, TLSConfig
+from liftbridge_nb.aio import AsyncLift
+from liftbridge_nb.errors import ServerStartError
 from liftbridge_nb.magics import MagicError
+from liftbridge_nb.server import LocalServer, ServerOptions
 from tests.polling import wait_for
 
 
@@ -196,3 +201,72 @@ def test_local_server_from_a_magic() -> None:
         assert server._nodes == []
     finally:
         shell.run_line_magic("unload_ext", "liftbridge_nb")
+
+
+def test_no_private_key_shows_anywhere(
+    ip: InteractiveShell,
+    tls_files: dict[str, Path],
+    mutual_tls: ServerOptions,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    """Reprs, errors, the DEBUG log, the server's log and the magics show key paths, never key contents."""
+    caplog.set_level(logging.DEBUG, logger="liftbridge_nb")
+    keys = {name: path for name, path in tls_files.items() if name.endswith("_key")}
+    pem = {name: path.read_bytes() for name, path in tls_files.items()}
+    texts: list[str] = []
+    options = replace(mutual_tls, log_level="debug")
+    in_memory = TLSConfig(ca=pem["ca_crt"], cert=pem["client_crt"], key=pem["client_key"])
+    as_text = TLSConfig(ca=pem["ca_crt"], cert=pem["client_crt"].decode(), key=pem["client_key"].decode())
+    texts += [repr(options), str(options), repr(in_memory), repr(as_text)]
+    with LocalServer(options) as server:
+        with Lift(server.address, tls=in_memory) as client:
+            client.fetch_metadata()
+            texts.append(repr(client))
+        texts.append(repr(AsyncLift(server.address, tls=as_text)))
+        refused = [
+            TLSConfig(ca=pem["ca_crt"]),
+            TLSConfig(ca=pem["ca_crt"], cert=pem["rogue_client_crt"], key=pem["rogue_client_key"]),
+            TLSConfig(ca=pem["rogue_ca_crt"], cert=pem["client_crt"], key=pem["client_key"]),
+            None,
+        ]
+        for tls in refused:
+            with Lift(server.address, tls=tls, timeout=3) as outsider, pytest.raises(ErrConnection) as info:
+                outsider.fetch_metadata()
+            texts += [str(info.value), repr(info.value), "".join(info.value._render_traceback_())]
+        with pytest.raises(ValueError) as unreadable:
+            Lift(server.address, tls=TLSConfig(ca=pem["ca_crt"], cert=pem["client_crt"], key=tmp_path))
+        texts.append(str(unreadable.value))
+        rogue_probe = replace(
+            options, tls_client_cert=tls_files["rogue_client_crt"], tls_client_key=keys["rogue_client_key"]
+        )
+        with pytest.raises(ServerStartError) as probe:
+            LocalServer(rogue_probe).start()
+        texts.append(str(probe.value))
+        if probe.value.log_path is not None:
+            texts.append(probe.value.log_path.read_text())
+            probe.value.log_path.unlink()
+
+        def flags(name: str, key: Path) -> str:
+            return f"--tls-ca {tls_files['ca_crt']} --tls-cert {tls_files[name + '_crt']} --tls-key {key}"
+
+        secure = f"{server.address} --alias secure {flags('client', keys['client_key'])}"
+        _, connected = run(ip, "lift_connect", secure)
+        _, info_text = run(ip, "lift_info")
+        _, listing = run(ip, "lift_connect", "--list")
+        texts += [connected, info_text, listing]
+        assert f"key='{keys['client_key']}'" in info_text, "key paths may show"
+        for bad in (flags("rogue_client", keys["rogue_client_key"]), flags("client", tmp_path)):
+            with pytest.raises((ErrConnection, MagicError)) as magic_error:
+                run(ip, "lift_connect", f"{server.address} --alias bad {bad}")
+            texts.append(str(magic_error.value))
+        texts += [server.log_path.read_text(), (server.log_path.parent / "liftbridge.yaml").read_text()]
+    texts += [record.getMessage() for record in caplog.records]
+    assert any(record.levelno == logging.DEBUG for record in caplog.records)
+
+    seen = "\n".join(texts)
+    assert f"<{len(pem['client_key'])} bytes of PEM>" in seen and str(keys["server_key"]) in seen
+    for name, body in pem.items():
+        if name.endswith("_key"):
+            lines = [line for line in body.decode().splitlines() if line and not line.startswith("-----")]
+            assert lines and not [line for line in lines if line in seen], f"{name}'s PEM shows"

@@ -83,3 +83,11 @@ def test_single_node_and_cluster_files() -> None:
     ]
     assert render_config({"a.b": "x", "n": [1], "t": True}) == 'a.b: "x"\nn: [1]\nt: true\n'
     assert nats_config(42) == 'listen: "127.0.0.1:42"\n'
+
+
+def test_tls_files_are_paths_in_pairs(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="tls_client_cert and tls_client_key go together"):
+        ServerOptions(tls_cert=tmp_path / "s.crt", tls_key=tmp_path / "s.key", tls_client_cert=tmp_path / "c")
+    with pytest.raises(TypeError, match="ServerOptions tls_key takes a file path, not bytes") as info:
+        ServerOptions(tls_cert=tmp_path / "s.crt", tls_key=b"-----BEGIN PRIVATE KEY-----\nsecret\n")  # type: ignore[arg-type]
+    assert "secret" not in str(info.value)

@@ -8,12 +8,15 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import grpc
 import pytest
 
+from liftbridge_nb import AckPolicy, ErrConnection, Lift, Message, Start, Stop, Stream, TLSConfig
 from liftbridge_nb._proto import api_pb2, api_pb2_grpc
 from liftbridge_nb.errors import ServerStartError
 from liftbridge_nb.server import LocalCluster, LocalServer, ServerOptions, _local
@@ -158,20 +161,22 @@ def test_start_failure_names_the_cause_and_keeps_the_log() -> None:
 
 
 def test_tls_with_client_certificates(
-    tls_files: dict[str, Path], mutual_tls: ServerOptions, stream_name: str
+    tls_files: dict[str, Path], mtls_server: LocalServer, stream_name: str
 ) -> None:
-    with LocalServer(mutual_tls) as server:  # ready means the probe got through with the client cert
-        plain = grpc.insecure_channel(server.address)
-        with plain, pytest.raises(grpc.RpcError):
-            stub_path.create_stream(api_pb2_grpc.APIStub(plain), stream_name)
-        no_cert = grpc.ssl_channel_credentials(tls_files["ca_crt"].read_bytes())
-        with grpc.secure_channel(server.address, no_cert) as channel, pytest.raises(grpc.RpcError):
+    server = mtls_server  # ready means the probe got through with the client cert
+    plain = grpc.insecure_channel(server.address)
+    with plain, pytest.raises(grpc.RpcError):
+        stub_path.create_stream(api_pb2_grpc.APIStub(plain), stream_name)
+    ca = tls_files["ca_crt"].read_bytes()
+    rogue_pair = (tls_files["rogue_client_key"].read_bytes(), tls_files["rogue_client_crt"].read_bytes())
+    for refused in (grpc.ssl_channel_credentials(ca), grpc.ssl_channel_credentials(ca, *rogue_pair)):
+        with grpc.secure_channel(server.address, refused) as channel, pytest.raises(grpc.RpcError):
             stub_path.create_stream(api_pb2_grpc.APIStub(channel), stream_name)
-        assert server.credentials is not None
-        with grpc.secure_channel(server.address, server.credentials) as channel:
-            api = api_pb2_grpc.APIStub(channel)
-            stub_path.create_stream(api, stream_name)
-            assert stub_path.publish(api, stream_name, [b"secret"]) == [0]
+    assert server.credentials is not None
+    with grpc.secure_channel(server.address, server.credentials) as channel:
+        api = api_pb2_grpc.APIStub(channel)
+        stub_path.create_stream(api, stream_name)
+        assert stub_path.publish(api, stream_name, [b"secret"]) == [0]
 
 
 def test_options_are_validated() -> None:
@@ -228,3 +233,52 @@ def _partition(cluster: LocalCluster, node: int, stream: str) -> api_pb2.Partiti
     channel, api = stub_path.stub(cluster.addresses[node])
     with channel:
         return stub_path.partition_metadata(api, stream)
+
+
+def test_a_refused_tls_probe_fails_the_start_at_once_and_says_why(
+    tls_files: dict[str, Path], mutual_tls: ServerOptions
+) -> None:
+    started = time.monotonic()
+    cases = {
+        "ServerOptions(tls_client_cert=..., tls_client_key=...)": replace(
+            mutual_tls, tls_client_cert=None, tls_client_key=None
+        ),
+        "not trusted: pass the CA that signed it as ServerOptions(tls_ca=...)": replace(
+            mutual_tls, tls_ca=tls_files["rogue_ca_crt"]
+        ),
+        "or one not signed by the broker's client CA": replace(
+            mutual_tls,
+            tls_client_cert=tls_files["rogue_client_crt"],
+            tls_client_key=tls_files["rogue_client_key"],
+        ),
+    }
+    for hint, options in cases.items():
+        with pytest.raises(ServerStartError, match="refused the launcher's TLS probe") as info:
+            LocalServer(options).start()
+        assert hint in str(info.value)
+        if info.value.log_path is not None:
+            info.value.log_path.unlink()
+    assert time.monotonic() - started < 30, "each start should fail at the first refusal, not time out"
+
+
+@pytest.mark.cluster
+def test_mutual_tls_cluster(tls_files: dict[str, Path], mutual_tls: ServerOptions, stream_name: str) -> None:
+    member = TLSConfig(ca=tls_files["ca_crt"], cert=tls_files["client_crt"], key=tls_files["client_key"])
+    values = [b"one", b"two", b"three"]
+    with LocalCluster(3, mutual_tls) as cluster, Lift(addresses=cluster.addresses, tls=member) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        acks = [
+            client.publish(Message(stream=stream_name, value=v, ack_policy=AckPolicy.ALL)) for v in values
+        ]
+        assert [a.offset if a else None for a in acks] == [0, 1, 2]
+        got = client.subscribe(stream_name, start=Start.earliest(), stop=Stop.latest())
+        assert [m.value for m in got] == values
+        leader = cluster.leader_of(stream_name)  # asked through the probe's client certificate
+        assert leader is not None and len(client.fetch_partition_metadata(stream_name, 0).isr) == 3
+        rogue = TLSConfig(
+            ca=tls_files["ca_crt"], cert=tls_files["rogue_client_crt"], key=tls_files["rogue_client_key"]
+        )
+        with Lift(addresses=cluster.addresses, tls=rogue, timeout=3) as outsider:
+            with pytest.raises(ErrConnection, match="refused the client certificate") as info:
+                outsider.fetch_metadata()
+            assert sorted(info.value.addresses) == sorted(cluster.addresses)

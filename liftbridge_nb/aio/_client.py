@@ -103,6 +103,7 @@ class AsyncLift(LiftCore):
         addresses = self._cache.addresses()
         random.shuffle(addresses)
         tried: list[str] = []
+        last: ErrConnection | None = None
         for address in addresses:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -111,12 +112,17 @@ class AsyncLift(LiftCore):
             try:
                 return await fn(self._conns.stub(address), remaining), address
             except grpc.RpcError as exc:
-                error = from_rpc_error(exc, op, address=address)
+                error = from_rpc_error(exc, op, address=address, tls=self.tls)
                 if not isinstance(error, ErrConnection):
                     raise error from None
+                last = error
         if len(tried) < len(addresses):
             raise ErrDeadlineExceeded(
                 f"{op} timed out after {self._timeout(timeout):g} s (tried {', '.join(tried)})"
+            )
+        if last is not None:  # gRPC's reason for the last one, and what to do about it
+            raise ErrConnection(
+                f"{op}: no broker reachable", tried, last.code, reason=last.reason, hint=last.hint
             )
         raise ErrConnection(f"{op}: no broker reachable", tried)
 
@@ -141,7 +147,7 @@ class AsyncLift(LiftCore):
             try:
                 return await fn(self._conns.stub(address), max(0.001, deadline - time.monotonic()))
             except grpc.RpcError as exc:
-                error = from_rpc_error(exc, op, address=address)
+                error = from_rpc_error(exc, op, address=address, tls=self.tls)
                 if not isinstance(error, ErrNotLeader | ErrConnection):
                     raise error from None
         raise error or ErrDeadlineExceeded(f"{op} timed out")

@@ -102,6 +102,7 @@ class Lift(LiftCore):
         addresses = self._cache.addresses()
         random.shuffle(addresses)
         tried: list[str] = []
+        last: ErrConnection | None = None
         for address in addresses:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -110,13 +111,18 @@ class Lift(LiftCore):
             try:
                 return fn(self._conns.stub(address), remaining), address
             except grpc.RpcError as exc:
-                error = from_rpc_error(exc, op, address=address)
+                error = from_rpc_error(exc, op, address=address, tls=self.tls)
                 if not isinstance(error, ErrConnection):
                     raise error from None
+                last = error
                 log.debug("%s: %s unreachable: %s", op, address, error)
         if len(tried) < len(addresses):
             raise ErrDeadlineExceeded(
                 f"{op} timed out after {self._timeout(timeout):g} s (tried {', '.join(tried)})"
+            )
+        if last is not None:  # gRPC's reason for the last one, and what to do about it
+            raise ErrConnection(
+                f"{op}: no broker reachable", tried, last.code, reason=last.reason, hint=last.hint
             )
         raise ErrConnection(f"{op}: no broker reachable", tried)
 
@@ -125,7 +131,7 @@ class Lift(LiftCore):
         try:
             return fn(self._conns.stub(address), self._timeout(timeout))
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, op, address=address) from None
+            raise from_rpc_error(exc, op, address=address, tls=self.tls) from None
 
     def _call_leader(self, op: str, stream: str, partition: int, fn: RpcFn[T], timeout: float | None) -> T:
         """Call the partition's leader, refreshing metadata and retrying when it moved or is unreachable."""
@@ -148,7 +154,7 @@ class Lift(LiftCore):
             try:
                 return fn(self._conns.stub(address), max(0.001, deadline - time.monotonic()))
             except grpc.RpcError as exc:
-                error = from_rpc_error(exc, op, address=address)
+                error = from_rpc_error(exc, op, address=address, tls=self.tls)
                 if not isinstance(error, ErrNotLeader | ErrConnection):
                     raise error from None
                 log.debug("%s: %s (attempt %d)", op, error, attempt + 1)

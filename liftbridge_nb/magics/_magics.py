@@ -482,6 +482,7 @@ class LiftMagics(Magics, Configurable):
         meta = conn.client.fetch_metadata(timeout=self.timeout)
         local = " (local server)" if conn.server else ""
         print(f"connection: {conn.alias} -> {', '.join(conn.addresses)}{local}")
+        print(f"tls: {conn.client.tls!r}" if conn.client.tls else "tls: off")  # paths only, never PEM
         print(f"brokers: {len(meta.brokers)}; streams: {len(meta.streams)}")
         print(f"liftbridge-nb {__version__}; local servers run Liftbridge {SERVER_VERSION}")
         print(f"settings: timeout={self.timeout} decode={self.decode} progress={self.progress} "

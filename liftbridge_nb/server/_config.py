@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
+_TLS_FILES = ("tls_cert", "tls_key", "tls_client_ca", "tls_ca", "tls_client_cert", "tls_client_key")
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,9 @@ class ServerOptions:
     additionally requires client certificates signed by that CA. The
     launcher's own readiness probe connects like a client does, trusting
     ``tls_ca`` (default: ``tls_cert`` itself, for a self-signed certificate)
-    and presenting ``tls_client_cert``/``tls_client_key`` when given.
+    and presenting ``tls_client_cert``/``tls_client_key`` when given (which
+    ``tls_client_ca`` needs). Each is a file path, never the PEM itself: the
+    repr and the configuration files show paths only.
     """
 
     cursors_partitions: int = 0
@@ -52,6 +56,13 @@ class ServerOptions:
             raise ValueError("tls_cert and tls_key go together: give both or neither")
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise ValueError("tls_client_ca needs tls_cert and tls_key: client auth runs over TLS")
+        if (self.tls_client_cert is None) != (self.tls_client_key is None):
+            raise ValueError("tls_client_cert and tls_client_key go together: give both or neither")
+        for name in _TLS_FILES:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str | os.PathLike):
+                # A path, never the PEM itself: the repr and the config file show these.
+                raise TypeError(f"ServerOptions {name} takes a file path, not {type(value).__name__}")
 
     @property
     def tls(self) -> bool:

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 import grpc
 
 from .._proto import api_pb2, api_pb2_grpc
-from ..errors import ServerStartError
+from ..config import TLSConfig
+from ..errors import ServerStartError, connection_hint
 from ._config import ServerOptions
 
 PROBE_RPC_TIMEOUT = 2.0
@@ -20,14 +21,28 @@ _POLL_INTERVAL = 0.1
 
 
 def channel_credentials(options: ServerOptions) -> grpc.ChannelCredentials | None:
-    """Client credentials for a server run with ``options`` (``None`` without TLS)."""
+    """Client credentials for a server run with ``options`` (``None`` without TLS).
+
+    A file that cannot be read raises ``ValueError`` naming it.
+    """
     if not options.tls:
         return None
     ca = options.tls_ca or options.tls_cert
-    assert ca is not None
-    cert = options.tls_client_cert.read_bytes() if options.tls_client_cert else None
-    key = options.tls_client_key.read_bytes() if options.tls_client_key else None
-    return grpc.ssl_channel_credentials(ca.read_bytes(), key, cert)
+    return TLSConfig(ca=ca, cert=options.tls_client_cert, key=options.tls_client_key).credentials()
+
+
+def tls_refusal(exc: grpc.RpcError, credentials: grpc.ChannelCredentials | None) -> str:
+    """What to change when a TLS probe failed for its settings, which no wait cures; "" otherwise.
+
+    Only a probe with TLS is judged: a closed or reset connection may also be a
+    server still starting, so that one is left to the readiness timeout.
+    """
+    details = exc.details() or ""
+    if credentials is None or exc.code() != grpc.StatusCode.UNAVAILABLE:
+        return ""
+    if "socket closed" in details.lower() or "connection reset" in details.lower():
+        return ""
+    return connection_hint(details, options=True)
 
 
 @contextmanager
@@ -81,6 +96,12 @@ def wait_ready(
                 last = f"{len(meta.brokers)} of {brokers} brokers known"
             except grpc.RpcError as exc:
                 last = f"{exc.code()}: {exc.details()}"
+                hint = tls_refusal(exc, credentials)
+                if hint:
+                    why = f"{hint} (gRPC: {exc.details()})"
+                    raise ServerStartError(
+                        f"{what} at {address} refused the launcher's TLS probe: {why}"
+                    ) from None
             if time.monotonic() >= deadline:
                 raise ServerStartError(f"{what} at {address} was not ready after {timeout:g} s ({last})")
             time.sleep(_POLL_INTERVAL)
