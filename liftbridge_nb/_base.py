@@ -7,6 +7,7 @@ import zlib
 from collections import defaultdict
 
 from .config import DEFAULT_PORT
+from .errors import ErrNoSuchPartition, no_such
 from .models import Message, Metadata, PartitionInfo
 
 _UNROUTABLE = {"", "0.0.0.0", "::", "[::]"}
@@ -133,6 +134,10 @@ class MetadataCache:
         with self._lock:
             parts = self._partitions.get(stream)
             return len(parts) if parts is not None else None
+
+    def missing(self, stream: str, partition: int) -> ErrNoSuchPartition:
+        """The error for a partition not in the cache: ErrNoSuchStream when its stream is not either."""
+        return no_such(stream, partition, self.partition_count(stream))
 
     def leader_address(self, stream: str, partition: int) -> str | None:
         """Where the partition's leader is, if known."""

@@ -28,6 +28,7 @@ from .models import (
     Stream,
     check_name,
     check_subject,
+    from_unix_ns,
 )
 
 ACTIVITY_STREAM = "__activity"
@@ -147,6 +148,10 @@ class LiftCore:
             raise ValueError(
                 "the message names no stream (set Message(stream=...), or subject= for a NATS subject)"
             )
+        if message.stream in RESERVED_STREAMS:
+            raise ValueError(
+                f"{message.stream!r} is reserved for the server's own use; publish to your own streams"
+            )
         return check_name(message.stream), message.partition is None and message.partitioner is not None
 
     def _publish_call(self, message: Message, stream: str, count: int | None) -> tuple[Call, int]:
@@ -164,6 +169,8 @@ class LiftCore:
         if not isinstance(message, Message):
             raise TypeError(f"expected a Message, not {type(message).__name__}")
         target = check_subject(subject or message.subject or "")
+        if any(token in ("*", ">") for token in target.split(".")):
+            raise ValueError(f"cannot publish to the wildcard subject {target!r}: name one subject")
         return Call("publish", "PublishToSubject", publish_to_subject_request(message, target))
 
     def _subscription_start(
@@ -179,6 +186,13 @@ class LiftCore:
         explicit = begin.kind == StartKind.OFFSET and stop is not None and stop.kind == StopKind.OFFSET
         if explicit and stop is not None and stop.offset < begin.offset:
             raise ValueError(f"stop offset {stop.offset} is before start offset {begin.offset}")
+        timed = begin.kind == StartKind.TIMESTAMP and stop is not None and stop.kind == StopKind.TIMESTAMP
+        if timed and stop is not None and stop.timestamp_ns < begin.timestamp_ns:
+            first, last = from_unix_ns(begin.timestamp_ns), from_unix_ns(stop.timestamp_ns)
+            raise ValueError(
+                f"stop time {last:%Y-%m-%d %H:%M:%S} UTC is before start time {first:%Y-%m-%d %H:%M:%S} UTC "
+                "(naive datetimes are local time)"
+            )
         return name, begin
 
     def _cursor_call(

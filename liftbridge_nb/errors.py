@@ -13,8 +13,8 @@ Every error the package raises derives from :class:`LiftbridgeError`::
     ├── ErrDecode                      read_stream could not decode a key or value (also a ``ValueError``)
     └── ApiError                       the server refused a request (``code``, ``details``)
         ├── ErrStreamExists            create: the name is taken
-        ├── ErrNoSuchStream            delete: no stream by that name
         ├── ErrNoSuchPartition         no such stream or partition (publish, subscribe, pause, ...)
+        │   └── ErrNoSuchStream        no stream by that name
         ├── ErrStreamDeleted           the stream was deleted under a subscription
         ├── ErrPartitionPaused         the partition was paused under a subscription
         ├── ErrReadonlyPartition       publish to a readonly partition
@@ -28,7 +28,9 @@ Every error the package raises derives from :class:`LiftbridgeError`::
         ├── ErrEncryptionFailed        the server could not encrypt the message
         └── ErrInvalidArgument         the server rejected an argument
 
-Errors from the server keep its gRPC status code (``code``) and text (``details``).
+Errors from the server keep its gRPC status code (``code``) and text (``details``); where there
+is something to do about one (a paused, readonly or optimistic concurrency partition, a message too
+large, an unknown stream), its message ends with what (:func:`hint`).
 Bad arguments caught before anything is sent raise ``ValueError`` or ``TypeError``.
 """
 
@@ -195,12 +197,12 @@ class ErrStreamExists(ApiError):
     """A stream with that name already exists."""
 
 
-class ErrNoSuchStream(ApiError):
-    """No stream by that name exists."""
-
-
 class ErrNoSuchPartition(ApiError):
     """The stream or the partition does not exist."""
+
+
+class ErrNoSuchStream(ErrNoSuchPartition):
+    """No stream by that name exists (an :class:`ErrNoSuchPartition`, so either ``except`` catches it)."""
 
 
 class ErrStreamDeleted(ApiError):
@@ -253,6 +255,62 @@ class ErrInvalidArgument(ApiError):
     """The server rejected an argument."""
 
 
+def too_large(details: str) -> bool:
+    """Whether the server's text says a message was over a size limit.
+
+    The one test for it, for gRPC errors and for in-band PublishAsync errors alike: NATS'
+    ``maximum payload exceeded`` (1 MiB by default) and the replication limit's ``exceeds max``.
+    """
+    lowered = details.lower()
+    return "maximum payload exceeded" in lowered or "exceeds max" in lowered
+
+
+def stream_missing(details: str) -> bool:
+    """Whether the server's "not found" text is about the stream (not one of its partitions)."""
+    lowered = details.lower()
+    return any(s in lowered for s in ("no such stream", "stream not found", "stream does not exist"))
+
+
+_HINTS: dict[type[ApiError], str] = {
+    ErrNoSuchStream: "check the name (fetch_metadata() or %lift_streams lists streams) or create it first",
+    ErrStreamExists: "choose another name, or delete the stream first",
+    ErrPartitionPaused: "the partition is paused; subscribe with resume=True or publish to it to resume it",
+    ErrReadonlyPartition: (
+        "the partition is readonly; make it writable with set_stream_readonly(name, readonly=False) "
+        "(%lift_readonly NAME --off), or publish elsewhere"
+    ),
+    ErrIncorrectOffset: (
+        "the stream uses optimistic concurrency: expected_offset must be the partition's next offset "
+        "(newest_offset + 1, see fetch_partition_metadata), or None to publish without the check"
+    ),
+    ErrMessageTooLarge: (
+        "the message is over the server's size limit (NATS max_payload, 1 MiB by default); "
+        "send less per message (split it, or store the data elsewhere and publish a reference)"
+    ),
+    ErrCursorsDisabled: (
+        "the server has no cursors stream: start it with cursors.stream.partitions > 0 "
+        "(ServerOptions(cursors_partitions=1) for a LocalServer)"
+    ),
+}
+
+
+def hint(cls: type[ApiError], details: str = "") -> str:
+    """What to do about a server error of class ``cls`` (exactly), as ``"; ..."`` to append, or ``""``."""
+    if cls is ErrInvalidArgument and "concurrency control" in details.lower():
+        return "; a stream with optimistic concurrency control needs an ack: use ack policy leader or all"
+    text = _HINTS.get(cls)
+    return f"; {text}" if text else ""
+
+
+def no_such(stream: str, partition: int, partitions: int | None) -> ErrNoSuchPartition:
+    """The error for a partition the metadata lacks: ``partitions`` is the stream's count, None if unknown."""
+    if partitions is None:
+        return ErrNoSuchStream(f"no stream named {stream!r}{hint(ErrNoSuchStream)}")
+    return ErrNoSuchPartition(
+        f"no partition {partition} in stream {stream!r}: it has partitions 0 to {partitions - 1}"
+    )
+
+
 def _text(exc: grpc.RpcError) -> tuple[grpc.StatusCode | None, str]:
     call: Any = exc
     try:
@@ -291,7 +349,7 @@ def from_rpc_error(
     elif code == c.NOT_FOUND:
         if mid_stream:
             cls = ErrStreamDeleted
-        elif op == "delete":
+        elif op == "delete" or stream_missing(details):
             cls = ErrNoSuchStream
         else:
             cls = ErrNoSuchPartition
@@ -310,22 +368,17 @@ def from_rpc_error(
         elif "readonly" in lowered:
             cls = ErrEndOfReadonlyPartition
     elif code == c.INTERNAL and "segment has been closed" in lowered:  # subscribe to a paused partition
-        return ErrPartitionPaused(
-            f"{op} failed: the partition is paused; subscribe with resume=True or publish to it to resume it "
-            f"(server: {details})",
-            code,
-            details,
-        )
+        cls = ErrPartitionPaused
     elif code == c.INTERNAL and "cursors stream does not exist" in lowered:
         cls = ErrCursorsDisabled
     elif code == c.INTERNAL and "encrypt" in lowered:
         cls = ErrEncryptionFailed
-    elif code == c.INVALID_ARGUMENT:
-        cls = ErrMessageTooLarge if "exceeds max" in lowered else ErrInvalidArgument
-    elif code == c.UNKNOWN and "maximum payload exceeded" in lowered:  # over NATS' max_payload
+    elif too_large(details):  # over the replication limit, or NATS' max_payload
         cls = ErrMessageTooLarge
+    elif code == c.INVALID_ARGUMENT:
+        cls = ErrInvalidArgument
     elif code == c.UNKNOWN and "incorrect expected offset" in lowered:
         cls = ErrIncorrectOffset
     elif code in (c.UNKNOWN, c.PERMISSION_DENIED) and "not authorized" in lowered:
         cls = ErrPermissionDenied
-    return cls(text, code, details)
+    return cls(f"{text}{hint(cls, details)}", code, details)

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from . import analysis  # noqa: F401  (registers the df.lift accessor)
+from ._core import check_partition
 from ._decode import Decoder, check_decoder, decode
 from .client import Lift, Subscription
-from .errors import ErrDecode
+from .errors import ApiError, ErrDecode, ErrNoSuchPartition, ErrPartitionPaused, no_such
 from .models import Start, Stop, to_unix_ns
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class _Range:
     start: Start
     end: int  # exclusive
     first: int | None  # the start offset when known up front (for progress and emptiness)
+    next: int = 0  # the partition's next offset (high watermark + 1) when planned
 
     @property
     def empty(self) -> bool:
@@ -121,12 +123,30 @@ def _first_offset_at(client: Lift, stream: str, partition: int, when: datetime, 
     return last + 1
 
 
+def _high_watermark(client: Lift, stream: str, partition: int, timeout: float) -> int:
+    try:
+        return client.fetch_partition_metadata(stream, partition, timeout=timeout).high_watermark
+    except ApiError as exc:
+        if isinstance(exc, ErrNoSuchPartition):
+            raise
+        # A paused partition has no active leader to answer: say so, rather than the server's riddle.
+        info = client.fetch_metadata([stream], timeout=timeout).streams.get(stream)
+        if info is None or partition not in info.partitions or not info.partitions[partition].paused:
+            raise
+        raise ErrPartitionPaused(
+            f"partition {partition} of {stream!r} is paused and read_stream does not resume it: resume it "
+            "(subscribe with resume=True, or publish to it), or leave it out with partitions=[...]",
+            exc.code,
+            exc.details,
+        ) from None
+
+
 def _plan(
     client: Lift, stream: str, partition: int, start: Position, end: Position, timeout: float
 ) -> _Range:
-    hw = client.fetch_partition_metadata(stream, partition, timeout=timeout).high_watermark
+    hw = _high_watermark(client, stream, partition, timeout)
     if hw < 0:
-        return _Range(partition, Start.earliest(), 0, 0)
+        return _Range(partition, Start.earliest(), 0, 0, next=0)
     if end is None or end == "latest":
         stop = hw + 1
     elif end == "earliest":
@@ -148,7 +168,7 @@ def _plan(
         when = _as_time(start)
         assert when is not None
         begin, first = Start.at_time(when), None
-    return _Range(partition, begin, stop, first)
+    return _Range(partition, begin, stop, first, next=hw + 1)
 
 
 def _read_partition(
@@ -354,7 +374,10 @@ def read_stream(
     ``start`` and ``end`` take an offset, a ``datetime``/``pandas.Timestamp``/ISO
     string (naive means local time), a ``timedelta`` (that long before now),
     ``"earliest"`` or ``"latest"``. ``start=None`` is the oldest retained
-    message, ``end=None`` the newest at call time; nothing newer is waited for.
+    message, ``end=None`` the newest at call time; nothing newer is waited for. A start
+    offset beyond the next offset of every partition read is refused (``ValueError``), an
+    unknown partition raises :class:`ErrNoSuchPartition` and a paused one
+    :class:`ErrPartitionPaused` (read_stream never resumes it).
 
     Partitions are read concurrently, each ended by a server-side stop offset;
     rows are ordered by (timestamp, partition, offset). Columns: ``stream``,
@@ -380,14 +403,22 @@ def read_stream(
         raise ValueError(f"errors must be 'raise' or 'coerce', not {errors!r}")
     if engine not in ("pandas", "arrow", "polars", "dask"):
         raise ValueError(f"engine must be pandas, arrow, polars or dask, not {engine!r}")
+    if partitions is not None and not isinstance(partitions, Sequence | set | range):
+        raise TypeError(f"partitions takes a list of partition numbers (partitions=[0]), not {partitions!r}")
     for name, n in (("max_messages", max_messages), ("chunksize", chunksize)):
         if n is not None and (not isinstance(n, int) or n < 1):
             raise ValueError(f"{name} must be a positive int, not {n!r}")
     if isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and start > end:
-        raise ValueError(f"start offset {start} is after end offset {end}")
+        raise ValueError(
+            f"start offset {start} is after end offset {end}: give start <= end (the end is exclusive)"
+        )
     t_start, t_end = _as_time(start), _as_time(end)
     if t_start is not None and t_end is not None and to_unix_ns(t_start) > to_unix_ns(t_end):
-        raise ValueError(f"start {t_start} is after end {t_end}")
+        utc = [pd.Timestamp(to_unix_ns(t), unit="ns", tz="UTC").floor("s") for t in (t_start, t_end)]
+        raise ValueError(
+            f"start {utc[0]:%Y-%m-%d %H:%M:%S} UTC is after end {utc[1]:%Y-%m-%d %H:%M:%S} UTC "
+            "(naive times are local time): give a start before the end"
+        )
 
     owned = client is None
     lift = client or Lift(
@@ -397,11 +428,18 @@ def read_stream(
     options = {"value": value, "key": key, "flatten": flatten, "errors": errors}
     try:
         count = lift.partition_count(stream, timeout=t)
-        chosen = list(range(count)) if partitions is None else list(partitions)
+        chosen = list(range(count)) if partitions is None else [check_partition(p) for p in partitions]
         for p in chosen:
-            if not isinstance(p, int) or isinstance(p, bool) or not 0 <= p < count:
-                raise ValueError(f"{stream!r} has partitions 0 to {count - 1}; no partition {p!r}")
-        ranges = [r for r in (_plan(lift, stream, p, start, end, t) for p in chosen) if not r.empty]
+            if p >= count:
+                raise no_such(stream, p, count)
+        plans = [_plan(lift, stream, p, start, end, t) for p in chosen]
+        if isinstance(start, int) and plans and all(start > r.next for r in plans):
+            ends = ", ".join(f"{r.partition}: {r.next}" for r in plans)
+            raise ValueError(
+                f"start offset {start} is past the end of {stream!r} (next offset by partition: {ends}); "
+                "give an offset up to the next one, or start='earliest' or 'latest'"
+            )
+        ranges = [r for r in plans if not r.empty]
         if engine == "dask":
             return _read_dask(lift, stream, ranges, chunksize or DASK_CHUNK, options, t)
         if chunksize is not None:

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from liftbridge_nb import Ack, ErrDecode, Lift, Message, Stream
+from liftbridge_nb import Ack, ErrDecode, ErrNoSuchPartition, Lift, Message, Stream
 from liftbridge_nb.frames import COLUMNS, read_stream
 from liftbridge_nb.models import from_unix_ns
 from tests.polling import wait_for
@@ -189,7 +189,7 @@ def test_ctrl_c_stops_every_partition_read(
 
 
 def test_bad_arguments(client: Lift, data: Data) -> None:
-    with pytest.raises(ValueError, match="no partition 3"):
+    with pytest.raises(ErrNoSuchPartition, match="no partition 3"):
         read_stream(data.stream, partitions=[3], client=client)
     with pytest.raises(ValueError):
         read_stream(data.stream, -1, client=client)
@@ -217,5 +217,7 @@ def test_dask_engine_on_a_two_worker_cluster(client: Lift, data: Data) -> None:
     got = computed.sort_values(key).reset_index(drop=True)
     want = expected.sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(got[want.columns], want)
-    empty = read_stream(data.stream, 10**6, client=client, engine="dask")
+    empty = read_stream(data.stream, 4, 4, client=client, engine="dask")
     assert len(empty.compute()) == 0
+    with pytest.raises(ValueError, match="past the end"):
+        read_stream(data.stream, 10**6, client=client, engine="dask")

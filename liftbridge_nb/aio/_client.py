@@ -158,7 +158,7 @@ class AsyncLift(LiftCore):
         address = self._cache.leader_address(stream, partition)
         if address is None:
             if self._cache.partition(stream, partition) is None:
-                raise ErrNoSuchPartition(f"no partition {partition} in stream {stream!r}")
+                raise self._cache.missing(stream, partition)
             raise ErrNotLeader(f"{stream}[{partition}] has no leader right now")
         return address
 
@@ -211,7 +211,7 @@ class AsyncLift(LiftCore):
             count = self._cache.partition_count(stream)
             if count is None:
                 if attempt + 1 >= self.options.retries or time.monotonic() >= deadline:
-                    raise ErrNoSuchPartition(f"no stream named {stream!r}")
+                    raise self._cache.missing(stream, 0)  # ErrNoSuchStream, with what to do
                 await asyncio.sleep(self.options.backoff.delay(attempt))
                 attempt += 1
         return count

@@ -166,7 +166,7 @@ class Lift(LiftCore):
         address = self._cache.leader_address(stream, partition)
         if address is None:
             if self._cache.partition(stream, partition) is None:
-                raise ErrNoSuchPartition(f"no partition {partition} in stream {stream!r}")
+                raise self._cache.missing(stream, partition)
             raise ErrNotLeader(f"{stream}[{partition}] has no leader right now")
         return address
 
@@ -217,7 +217,7 @@ class Lift(LiftCore):
             count = self._cache.partition_count(stream)
             if count is None:
                 if attempt + 1 >= self.options.retries or time.monotonic() >= deadline:
-                    raise ErrNoSuchPartition(f"no stream named {stream!r}")
+                    raise self._cache.missing(stream, 0)  # ErrNoSuchStream, with what to do
                 time.sleep(self.options.backoff.delay(attempt))
                 attempt += 1
         return count

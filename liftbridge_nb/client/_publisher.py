@@ -25,10 +25,14 @@ from ..errors import (
     ErrInvalidArgument,
     ErrMessageTooLarge,
     ErrNoSuchPartition,
+    ErrNoSuchStream,
     ErrPermissionDenied,
     ErrReadonlyPartition,
     LiftbridgeError,
     from_rpc_error,
+    hint,
+    stream_missing,
+    too_large,
 )
 from ..models import Ack
 
@@ -47,10 +51,10 @@ _ASYNC_ERRORS: dict[int, type[ApiError]] = {
 def async_error(err: api_pb2.PublishAsyncError) -> ApiError:
     """The exception for an in-band PublishAsync error (every code typed, unlike go-liftbridge)."""
     name = api_pb2.PublishAsyncError.Code.Name(err.code)
-    cls = _ASYNC_ERRORS.get(err.code, ApiError)
-    if err.code == api_pb2.PublishAsyncError.BAD_REQUEST and "exceeds" in err.message.lower():
-        cls = ErrMessageTooLarge
-    return cls(f"publish failed: {name}: {err.message}", None, err.message)
+    cls = ErrMessageTooLarge if too_large(err.message) else _ASYNC_ERRORS.get(err.code, ApiError)
+    if cls is ErrNoSuchPartition and stream_missing(err.message):
+        cls = ErrNoSuchStream
+    return cls(f"publish failed: {name}: {err.message}{hint(cls, err.message)}", None, err.message)
 
 
 _CLOSE = object()

@@ -32,14 +32,26 @@ DEFAULT_ADDRESS = "localhost:9292"
 
 
 def _friendly(method: F) -> F:
-    """Turn client errors about unknown streams into a "did you mean" (others pass as they are)."""
+    """Bad input as a one-line MagicError; other errors of the package pass as they are.
+
+    An unknown stream gets a "did you mean", an unknown partition says which there are, and a
+    ValueError or TypeError (a bad argument) is prefixed with the magic's name. The package's
+    own errors render in one line too.
+    """
 
     @functools.wraps(method)
     def wrapper(self: LiftMagics, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except (ErrNoSuchStream, ErrNoSuchPartition) as exc:
+        except ErrNoSuchStream as exc:
             raise MagicError(f"{exc}{self._did_you_mean(args[0] if args else '')}") from None
+        except ErrNoSuchPartition as exc:
+            raise MagicError(str(exc)) from None
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, LiftbridgeError):  # ErrDecode: already one line that says what to do
+                raise
+            text = " ".join(str(exc).splitlines())
+            raise MagicError(f"%{method.__name__}: {text}") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -188,6 +200,7 @@ class LiftMagics(Magics, Configurable):
     # -- commands ------------------------------------------------------------------------------
 
     @line_magic
+    @_friendly
     def lift_connect(self, line: str) -> None:
         """Connect to Liftbridge, or manage connections.
 
@@ -224,6 +237,10 @@ class LiftMagics(Magics, Configurable):
                 tls = TLSConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
             except ValueError as exc:
                 raise MagicError(f"%lift_connect: {exc}") from None
+        if args.timeout is not None and not args.timeout > 0:
+            raise MagicError(
+                f"%lift_connect: --timeout must be a positive number of seconds, not {args.timeout:g}"
+            )
         server = None
         if args.local:
             if args.nodes < 1:
@@ -233,10 +250,12 @@ class LiftMagics(Magics, Configurable):
             addresses = args.addresses or [
                 self.address or os.environ.get("LIFTBRIDGE_ADDRESS") or DEFAULT_ADDRESS
             ]
-        timeout = args.timeout or self.timeout
+        timeout = self.timeout if args.timeout is None else args.timeout
         try:
             client = Lift(addresses=addresses, timeout=timeout, tls=tls)
         except ValueError as exc:
+            if server is not None:
+                (getattr(server, "close", None) or server.stop)()
             raise MagicError(f"%lift_connect: {exc}") from None
         try:
             meta = client.fetch_metadata([])
@@ -252,6 +271,7 @@ class LiftMagics(Magics, Configurable):
         print(f"Connected to {', '.join(addresses)} as {alias!r}; brokers: {brokers}")
 
     @line_magic
+    @_friendly
     def lift_streams(self, line: str) -> pd.DataFrame:
         """Streams and partitions as a DataFrame; an optional glob filters stream names.
 
@@ -265,6 +285,7 @@ class LiftMagics(Magics, Configurable):
         return self._show(chosen)
 
     @line_magic
+    @_friendly
     def lift_brokers(self, line: str) -> pd.DataFrame:
         """The cluster's brokers as a DataFrame.
 
@@ -274,6 +295,7 @@ class LiftMagics(Magics, Configurable):
         return self.client.fetch_metadata([], timeout=self.timeout).brokers_dataframe()
 
     @line_magic
+    @_friendly
     def lift_create(self, line: str) -> None:
         """Create a stream; every option of the API has a flag.
 
@@ -438,15 +460,15 @@ class LiftMagics(Magics, Configurable):
         from ..widgets import LiveTail
 
         a = self._parsers["lift_tail"].parse(line)
-        if a.window < 1 or a.seconds <= 0 or a.messages < 1:
-            raise MagicError("%lift_tail: --window, --seconds and --messages must be positive")
         self.client.partition_count(a.stream)  # an unknown stream fails here, with a suggestion
+        # LiveTail checks --window, --seconds and --messages: its ValueError becomes a MagicError.
         return LiveTail(
             self.client, a.stream, partitions=a.partition, window=a.window,
             max_seconds=a.seconds, max_messages=a.messages,
         )  # fmt: skip
 
     @line_magic
+    @_friendly
     def lift_browse(self, line: str) -> Any:
         """Browse a stream page by page in a widget.
 
@@ -455,9 +477,12 @@ class LiftMagics(Magics, Configurable):
         from ..widgets import StreamBrowser
 
         a = self._parsers["lift_browse"].parse(line)
-        return StreamBrowser(self.client, a.stream, page_size=max(1, a.page_size))
+        if a.stream is not None:
+            self.client.partition_count(a.stream)  # an unknown stream fails here, with a suggestion
+        return StreamBrowser(self.client, a.stream, page_size=a.page_size)
 
     @line_magic
+    @_friendly
     def lift_cluster(self, line: str) -> Any:
         """Brokers and partitions in a widget; under-replicated partitions stand out.
 
@@ -469,6 +494,7 @@ class LiftMagics(Magics, Configurable):
         return ClusterView(self.client, auto_refresh=a.auto_refresh)
 
     @line_magic
+    @_friendly
     def lift_info(self, line: str) -> None:
         """The current connection, its cluster and the settings.
 

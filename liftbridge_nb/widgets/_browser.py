@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import html as h
 
 import ipywidgets as w
 import pandas as pd
 
 from ..client import Lift
-from ..errors import LiftbridgeError
-from ..frames import _first_offset_at, read_stream
-from ._common import error_html, hexdump, pretty, preview, table, text_of
+from ..errors import ErrNoSuchStream, LiftbridgeError, no_such
+from ..frames import _first_offset_at, _high_watermark, read_stream
+from ._common import check_client, error_html, hexdump, pretty, preview, table, text_of
 
 ALL = "all"
 MODES = ("earliest", "newest", "offset", "time")
@@ -25,6 +26,9 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
     """
 
     def __init__(self, client: Lift, stream: str | None = None, *, page_size: int = 20) -> None:
+        check_client(client, "StreamBrowser")
+        if not isinstance(page_size, int) or isinstance(page_size, bool) or not 1 <= page_size <= 10_000:
+            raise ValueError(f"page_size must be an int from 1 to 10000, not {page_size!r}")
         self.client = client
         self.stream = w.Dropdown(description="stream")
         self.refresh_button = w.Button(description="refresh", icon="refresh")
@@ -69,10 +73,20 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
         self.refresh_streams()
         if stream is not None:
             if stream not in self.stream.options:
-                self.status.value = error_html(LiftbridgeError(f"no stream named {stream!r}"))
+                self._unknown(stream)
             else:
                 self.stream.value = stream
                 self.first_page()
+
+    def _unknown(self, stream: str) -> None:
+        """Say that ``stream`` does not exist, and show no other stream in its place."""
+        close = difflib.get_close_matches(stream, list(self.stream.options), n=1)
+        error = no_such(stream, 0, None)
+        if close:
+            error = ErrNoSuchStream(f"{error}; did you mean {close[0]!r}?")
+        self.stream.value = None
+        self.partition.options = [ALL]
+        self.status.value = error_html(error)
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -114,8 +128,17 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
         self._load()
 
     def next_page(self) -> None:
-        """Read the page after the one shown."""
-        self._starts = {p: s + self.page_size.value for p, s in self._starts.items()}
+        """Read the page after the one shown (never past a partition's next offset)."""
+        name, size = self.stream.value, self.page_size.value
+        if name is None or not self._starts:
+            return
+        try:
+            t = self.client.options.timeout
+            ends = {p: _high_watermark(self.client, name, p, t) + 1 for p in self._starts}
+        except LiftbridgeError as exc:
+            self.status.value = error_html(exc)
+            return
+        self._starts = {p: min(s + size, max(s, ends[p])) for p, s in self._starts.items()}
         self._load()
 
     def previous_page(self) -> None:
@@ -125,7 +148,7 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
 
     def _start_of(self, partition: int) -> int:
         name = self.stream.value
-        hw = self.client.fetch_partition_metadata(name, partition).high_watermark
+        hw = _high_watermark(self.client, name, partition, self.client.options.timeout)
         mode = self.mode.value
         if mode == "earliest":
             return 0
@@ -135,7 +158,14 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
             if self.start_offset.value < 0:
                 raise ValueError("the start offset must be >= 0")
             return int(self.start_offset.value)
-        when = pd.Timestamp(self.start_time.value)  # naive means local time, as everywhere
+        try:
+            when = pd.Timestamp(self.start_time.value)  # naive means local time, as everywhere
+        except ValueError:
+            raise ValueError(
+                f"not a time: {self.start_time.value!r} (use ISO 8601, e.g. 2026-11-30T08:00)"
+            ) from None
+        if pd.isna(when):
+            raise ValueError("give a start time, e.g. 2026-11-30T08:00")
         return _first_offset_at(self.client, name, partition, when, hw) if hw >= 0 else 0
 
     def _load(self) -> None:
@@ -143,15 +173,20 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
         if name is None or not self._starts:
             return
         frames = []
+        # Partitions that start at the same offset are read together: an offset past the end of
+        # them all is an error, past the end of only some (shorter partitions) is their empty share.
+        by_start: dict[int, list[int]] = {}
+        for partition, start in self._starts.items():
+            by_start.setdefault(start, []).append(partition)
         try:
-            for partition, start in self._starts.items():
+            for start, partitions in by_start.items():
                 frames.append(
                     read_stream(
-                        name, start, start + size, partitions=[partition], client=self.client,
+                        name, start, start + size, partitions=partitions, client=self.client,
                         value="bytes", key="bytes", progress=False,
                     )
                 )  # fmt: skip
-        except LiftbridgeError as exc:
+        except (LiftbridgeError, ValueError) as exc:
             self.status.value = error_html(exc)
             return
         page = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -8,7 +8,7 @@ import ipywidgets as w
 
 from ..client import Lift
 from ..errors import LiftbridgeError
-from ._common import error_html, table
+from ._common import check_client, error_html, table
 
 
 class ClusterView(w.VBox):  # type: ignore[misc]
@@ -19,6 +19,16 @@ class ClusterView(w.VBox):  # type: ignore[misc]
     """
 
     def __init__(self, client: Lift, *, auto_refresh: float | None = None) -> None:
+        check_client(client, "ClusterView")
+        if auto_refresh is not None and (
+            isinstance(auto_refresh, bool)
+            or not isinstance(auto_refresh, int | float)
+            or not 0.5 <= auto_refresh <= 3600
+        ):
+            raise ValueError(
+                "auto_refresh must be seconds from 0.5 to 3600 (None: refresh on demand), "
+                f"not {auto_refresh!r}"
+            )
         self.client = client
         self.brokers = w.HTML()
         self.partitions = w.HTML()
@@ -75,5 +85,7 @@ class ClusterView(w.VBox):  # type: ignore[misc]
 
     def close(self) -> None:
         """Stop auto-refresh and close the widget."""
-        self._stop.set()
+        stop = getattr(self, "_stop", None)  # None when __init__ refused its arguments
+        if stop is not None:
+            stop.set()
         super().close()

@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..client import Lift
+
 PREVIEW = 80
 """Characters of a key or value shown in a table cell; the detail pane shows more."""
 
@@ -63,6 +65,15 @@ def table(frame: pd.DataFrame, highlight: pd.Series | None = None) -> str:
         cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in row)
         rows.append(f"<tr{style}>{cells}</tr>")
     return f'<table class="lift-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def check_client(client: object, widget: str) -> None:
+    """Refuse anything but a :class:`Lift` (an address, an AsyncLift, ...) with a TypeError: what to pass."""
+    if not isinstance(client, Lift):
+        raise TypeError(
+            f"{widget} takes a Lift client, e.g. {widget}(Lift('localhost:9292'), ...), "
+            f"not {type(client).__name__}"
+        )
 
 
 def error_html(exc: BaseException) -> str:

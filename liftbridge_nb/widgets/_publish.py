@@ -7,7 +7,7 @@ import ipywidgets as w
 from ..client import Lift
 from ..errors import LiftbridgeError
 from ..models import AckPolicy, Message
-from ._common import error_html
+from ._common import check_client, error_html
 
 AUTO = -1
 
@@ -16,6 +16,7 @@ class PublishForm(w.VBox):  # type: ignore[misc]
     """A form that publishes one message and shows the server's ack (or its error)."""
 
     def __init__(self, client: Lift, stream: str | None = None) -> None:
+        check_client(client, "PublishForm")
         self.client = client
         self.stream = w.Text(description="stream", value=stream or "")
         self.key = w.Text(description="key")

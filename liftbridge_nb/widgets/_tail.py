@@ -13,7 +13,7 @@ import pandas as pd
 from ..client import Lift, Subscription
 from ..errors import LiftbridgeError
 from ..models import Message, Start
-from ._common import error_html, preview, table
+from ._common import check_client, error_html, preview, table
 
 
 class LiveTail(w.VBox):  # type: ignore[misc]
@@ -36,6 +36,12 @@ class LiveTail(w.VBox):  # type: ignore[misc]
         max_messages: int = 100_000,
         start: bool = True,
     ) -> None:
+        check_client(client, "LiveTail")
+        for name, value, low in (("window", window, 1), ("max_messages", max_messages, 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be positive: a whole number of messages, not {value!r}")
+        if isinstance(max_seconds, bool) or not isinstance(max_seconds, int | float) or not max_seconds > 0:
+            raise ValueError(f"max_seconds must be positive: how long to follow, not {max_seconds!r}")
         self.client = client
         self.stream_name = stream
         self.window = window
