@@ -10,8 +10,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DOCKER_DIR := build/docker
+# Line coverage of the package, notebook kernels included; under 85% fails (`make test COV=` skips it).
+COV ?= --cov=liftbridge_nb --cov-report=term
 
-.PHONY: demo docs test lint proto server server-bin bench install lab
+.PHONY: soak demo docs test lint proto server server-bin bench install lab
 
 install: $(INSTALLED)
 
@@ -39,7 +41,7 @@ test: server-bin lint docs
 	scripts/chromium.sh
 	@host=$$(scripts/docker-engine.sh start $(DOCKER_DIR)) || exit 1; \
 	trap 'scripts/docker-engine.sh stop $(DOCKER_DIR)' EXIT; \
-	DOCKER_HOST=$$host TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest $(PYTEST_ARGS)
+	DOCKER_HOST=$$host TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/pytest $(COV) $(PYTEST_ARGS)
 
 lab: server-bin
 	$(BIN)/python scripts/lab.py
@@ -49,6 +51,11 @@ proto: $(INSTALLED)
 
 server: server-bin
 	$(BIN)/liftbridge-nb server --nodes $(or $(NODES),1)
+
+# make soak: SOAK_SECONDS (600) of publishing and subscribing through leader kills on a local cluster.
+SOAK_SECONDS ?= 600
+soak: server-bin
+	SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/pytest -m soak -s -p no:cacheprovider tests/test_client.py
 
 bench: server-bin
 	$(BIN)/python bench/read_stream.py $(BENCH_ARGS)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ._base import MetadataCache, RoundRobin, choose_partition, cursor_key, key_partition, normalize_address
 from ._convert import (
@@ -15,8 +17,15 @@ from ._convert import (
     publish_to_subject_request,
 )
 from ._proto import api_pb2
-from .config import ClientOptions, TLSConfig
-from .errors import ErrCursorsDisabled
+from .config import Backoff, ClientOptions, TLSConfig
+from .errors import (
+    ErrConnection,
+    ErrCursorsDisabled,
+    ErrDeadlineExceeded,
+    ErrNoSuchPartition,
+    ErrNotLeader,
+    LiftbridgeError,
+)
 from .models import (
     Ack,
     Message,
@@ -31,6 +40,8 @@ from .models import (
     from_unix_ns,
 )
 
+T = TypeVar("T")
+
 ACTIVITY_STREAM = "__activity"
 CURSORS_STREAM = "__cursors"
 RESERVED_STREAMS = (CURSORS_STREAM, ACTIVITY_STREAM)
@@ -44,11 +55,111 @@ class Call:
     rpc: str
     request: Any
     leader_of: tuple[str, int] | None = None
+    read_only: bool = False
 
     @property
     def stream(self) -> str | None:
         """The stream the call is about, if any (for telemetry)."""
         return getattr(self.request, "stream", None) or getattr(self.request, "name", None)
+
+
+class Retries:
+    """When a call routed to a partition leader tries again, shared by both clients.
+
+    A leader that moved or a broker that went away is tried again, with
+    backoff, until the call's deadline: a failover takes seconds, and giving up
+    after a few quick attempts would fail calls that a moment's patience saves.
+    An unknown stream or partition is looked up ``lookups`` times (followers
+    learn of a new stream a moment after the leader), then it is the answer.
+    Every other error is the answer at once.
+    """
+
+    def __init__(self, timeout: float, backoff: Backoff, lookups: int) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.attempt = 0
+        self._backoff = backoff
+        self._lookups = lookups
+        self._misses = 0
+
+    def remaining(self) -> float:
+        """Seconds left for the next attempt (never 0, which gRPC would read as no deadline)."""
+        return max(0.001, self.deadline - time.monotonic())
+
+    def pause(self, error: LiftbridgeError) -> float | None:
+        """Seconds to wait before trying again after ``error``; None when ``error`` is the answer."""
+        if isinstance(error, ErrNoSuchPartition):
+            self._misses += 1
+            if self._misses >= self._lookups:
+                return None
+        elif not isinstance(error, ErrNotLeader | ErrConnection):
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return None
+        delay = self._backoff.delay(self.attempt)
+        self.attempt += 1
+        return min(delay, left)
+
+
+class AnyBroker(Generic[T]):
+    """The plan of a call that any broker can answer: brokers in random order until one answers.
+
+    An unreachable broker is passed over. A read-only call (``read_only``)
+    also moves on from a broker that is too slow, each broker getting a share of
+    the time left, and from one whose answer lacks what was asked (a broker
+    that has not caught up with the metadata yet), keeping that answer in case
+    no broker knows better. A write never moves on after a timeout: it may have
+    taken effect, and sending it again could do it twice.
+    """
+
+    def __init__(self, op: str, addresses: Sequence[str], timeout: float, *, read_only: bool) -> None:
+        self.op = op
+        self.read_only = read_only
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self._order = list(addresses)
+        random.shuffle(self._order)
+        self.tried: list[str] = []
+        self.fallback: tuple[T, str] | None = None
+
+    def next(self) -> tuple[str, float] | None:
+        """The next broker to ask and the seconds it gets; None when none is left or time is up."""
+        left = self.deadline - time.monotonic()
+        rest = len(self._order) - len(self.tried)
+        if left <= 0 or rest == 0:
+            return None
+        address = self._order[len(self.tried)]
+        self.tried.append(address)
+        share = max(left / rest, min(left, 1.0)) if self.read_only else left
+        return address, share
+
+    def moves_on(self, error: LiftbridgeError) -> bool:
+        """Whether the plan tries another broker after ``error`` (else it is the answer).
+
+        A broker that does not know the stream may only lag behind (a restarted one
+        replays its metadata first); it refused the call, so asking another is safe.
+        """
+        if isinstance(error, ErrConnection | ErrNoSuchPartition):
+            return True
+        return self.read_only and isinstance(error, ErrDeadlineExceeded)
+
+    def incomplete(self, answer: T, address: str) -> bool:
+        """Keep an answer that lacks what was asked; True if another broker should be asked."""
+        self.fallback = (answer, address)
+        return self.read_only and len(self.tried) < len(self._order)
+
+    def exhausted(self, last: LiftbridgeError | None) -> LiftbridgeError:
+        """The error once no broker answered: the addresses tried, and why."""
+        if isinstance(last, ErrNoSuchPartition):
+            return last
+        tried = ", ".join(self.tried)
+        if isinstance(last, ErrDeadlineExceeded) or len(self.tried) < len(self._order):
+            return ErrDeadlineExceeded(f"{self.op} timed out after {self.timeout:g} s (tried {tried})")
+        if isinstance(last, ErrConnection):  # gRPC's reason for the last one, and what to do about it
+            return ErrConnection(
+                f"{self.op}: no broker reachable", self.tried, last.code, reason=last.reason, hint=last.hint
+            )
+        return ErrConnection(f"{self.op}: no broker reachable", list(self.tried))
 
 
 def check_partition(partition: object) -> int:
@@ -103,7 +214,14 @@ class LiftCore:
     def _metadata_call(self, streams: Sequence[str] | None, groups: Sequence[str] = ()) -> Call:
         names = [check_name(n) for n in streams] if streams is not None else []
         groups = [check_name(g, "group id") for g in groups]
-        return Call("metadata", "FetchMetadata", api_pb2.FetchMetadataRequest(streams=names, groups=groups))
+        request = api_pb2.FetchMetadataRequest(streams=names, groups=groups)
+        return Call("metadata", "FetchMetadata", request, read_only=True)
+
+    @staticmethod
+    def _knows_streams(resp: api_pb2.FetchMetadataResponse, streams: list[str] | None) -> bool:
+        """Whether a metadata answer has every stream asked for (a lagging broker may not yet)."""
+        known = {s.name for s in resp.streamMetadata if s.error != api_pb2.StreamMetadata.UNKNOWN_STREAM}
+        return not streams or set(streams) <= known
 
     def _take_metadata(
         self, resp: api_pb2.FetchMetadataResponse, address: str, streams: list[str] | None

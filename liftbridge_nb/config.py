@@ -110,6 +110,9 @@ class ClientOptions:
     - ``max_conns_per_broker``: channels per broker that subscriptions spread over.
     - ``keepalive``: seconds between HTTP/2 keepalive pings on idle channels.
     - ``max_message_bytes``: the largest message the client receives.
+    - ``reconnect_backoff``: the longest wait, in seconds, between gRPC's attempts to
+      reconnect to a broker that went away (gRPC's own default grows to 120 s, which
+      would leave a restarted broker looking down for minutes).
     """
 
     timeout: float = DEFAULT_TIMEOUT
@@ -120,9 +123,10 @@ class ClientOptions:
     max_conns_per_broker: int = 2
     keepalive: float = 30.0
     max_message_bytes: int = 64 * 1024 * 1024
+    reconnect_backoff: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("timeout", "ack_timeout"):
+        for name in ("timeout", "ack_timeout", "reconnect_backoff"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be a positive number of seconds, not {getattr(self, name)!r}")
         if self.retries < 1 or self.max_conns_per_broker < 1:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -31,8 +33,10 @@ from liftbridge_nb import (
     Start,
     Stop,
     Stream,
+    read_stream,
 )
-from liftbridge_nb.server import LocalServer
+from liftbridge_nb.server import LocalCluster, LocalServer
+from tests import faults
 from tests.polling import wait_for
 
 
@@ -469,3 +473,117 @@ def test_ctrl_c_while_waiting_closes_the_subscription(client: Lift, stream_name:
     timer.join()
     assert sub.closed
     assert client.publish(Message(stream=stream_name, value="still usable")) is not None
+
+
+# -- faults on the real 3-node cluster ----------------------------------------------------------
+
+
+@pytest.mark.cluster
+def test_publish_many_through_two_leader_kills_loses_nothing_acked(
+    cluster: LocalCluster, stream_name: str
+) -> None:
+    # 100,000 messages, ack policy all, replication 3; the leader is SIGKILLed while batches 4
+    # and 12 are in flight, then restarted. Every acked message is in the log exactly once;
+    # every other one was reported to the caller as an error.
+    ledger = faults.Ledger("publish_many_two_kills")
+    killer = faults.Killer(cluster, stream_name, ledger)
+    batches, size = 20, 5_000
+    with Lift(addresses=cluster.addresses) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        faults.wait_in_isr(cluster, stream_name)
+        for batch in range(batches):
+            values = [f"{batch * size + i:06d}".encode() for i in range(size)]
+
+            def messages(batch: int = batch, values: list[bytes] = values) -> Iterator[Message]:
+                for i, value in enumerate(values):
+                    if batch in (4, 12) and i == 1_000:
+                        killer.fire()
+                    yield Message(stream=stream_name, value=value, ack_policy="all")
+
+            ledger.record(values, client.publish_many(messages(), return_exceptions=True))
+        killer.join()
+        report = ledger.check(faults.read_log(client, stream_name))
+    assert report["published"] == batches * size and report["leader_kills"] == 2
+    assert report["acked"] > batches * size // 2, report
+
+
+@pytest.mark.cluster
+def test_every_call_fails_with_the_addresses_once_all_brokers_are_down(stream_name: str) -> None:
+    with LocalCluster(3) as doomed:
+        client = Lift(addresses=doomed.addresses, timeout=3)
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        client.publish(Message(stream=stream_name, value=b"x", ack_policy="all"))
+        for node in range(3):
+            doomed.kill(node)
+        calls: dict[str, Callable[[], object]] = {
+            "fetch_metadata": lambda: client.fetch_metadata(),
+            "fetch_partition_metadata": lambda: client.fetch_partition_metadata(stream_name),
+            "create_stream": lambda: client.create_stream(Stream(subject="s", name=f"{stream_name}-2")),
+            "delete_stream": lambda: client.delete_stream(stream_name),
+            "pause_stream": lambda: client.pause_stream(stream_name),
+            "set_stream_readonly": lambda: client.set_stream_readonly(stream_name),
+            "publish": lambda: client.publish(Message(stream=stream_name, value=b"y")),
+            "publish_async": lambda: client.publish_async(Message(stream=stream_name, value=b"y")).result(),
+            "publish_many": lambda: client.publish_many([Message(stream=stream_name, value=b"y")] * 3),
+            "subscribe": lambda: client.subscribe(stream_name, start=Start.earliest()),
+            "read_stream": lambda: read_stream(stream_name, 0, client=client, progress=False),
+        }
+        for name, call in calls.items():
+            started = time.monotonic()
+            with pytest.raises(ErrConnection) as info:
+                call()
+            assert time.monotonic() - started < 3 * 3, f"{name} took longer than its timeout allows"
+            assert any(a in str(info.value) for a in doomed.addresses), (name, str(info.value))
+        outcomes = client.publish_many([Message(stream=stream_name, value=b"z")] * 5, return_exceptions=True)
+        assert len(outcomes) == 5 and all(isinstance(o, ErrConnection) for o in outcomes)
+        client.close()
+
+
+@pytest.mark.soak
+@pytest.mark.cluster
+def test_soak_publish_and_subscribe_through_leader_kills(cluster: LocalCluster, stream_name: str) -> None:
+    # `make soak`: SOAK_SECONDS (600) of batches of 2,000 with ack policy all and a live
+    # subscription, the leader killed during every 8th batch and restarted.
+    seconds = float(os.environ.get("SOAK_SECONDS", "600"))
+    ledger = faults.Ledger("soak")
+    killer = faults.Killer(cluster, stream_name, ledger)
+    got: list[Message] = []
+    errors: list[BaseException] = []
+    with Lift(addresses=cluster.addresses) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        faults.wait_in_isr(cluster, stream_name)
+        sub = client.subscribe(stream_name, start=Start.earliest(), resubscribe_wait=120)
+
+        def consume() -> None:
+            try:
+                got.extend(sub)
+            except BaseException as exc:
+                errors.append(exc)
+
+        reader = threading.Thread(target=consume, name="soak-reader")
+        reader.start()
+        ends = time.monotonic() + seconds
+        batch = 0
+        while time.monotonic() < ends:
+            values = [f"{batch:05d}-{i:04d}".encode() for i in range(2_000)]
+
+            def messages(batch: int = batch, values: list[bytes] = values) -> Iterator[Message]:
+                for i, value in enumerate(values):
+                    if batch % 8 == 7 and i == 500:
+                        killer.fire()
+                    yield Message(stream=stream_name, value=value, ack_policy="all")
+
+            ledger.record(values, client.publish_many(messages(), return_exceptions=True))
+            if batch % 8 == 7:
+                killer.join()
+            batch += 1
+        killer.join()
+        log = faults.read_log(client, stream_name)
+        wait_for(lambda: len(got) >= len(log) or None, timeout=120, what="the live subscription to catch up")
+        sub.close()
+        reader.join(timeout=60)
+        seen = [m.offset for m in got]
+        report = ledger.check(log, {"seconds": seconds, "live_subscription_saw": len(seen)})
+    assert not errors, errors
+    assert seen == list(range(len(log))), "the live subscription saw every offset once, in order"
+    print(report)

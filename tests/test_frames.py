@@ -18,6 +18,8 @@ import pytest
 from liftbridge_nb import Ack, ErrDecode, ErrNoSuchPartition, Lift, Message, Stream
 from liftbridge_nb.frames import COLUMNS, read_stream
 from liftbridge_nb.models import from_unix_ns
+from liftbridge_nb.server import LocalCluster
+from tests import faults
 from tests.polling import wait_for
 
 
@@ -221,3 +223,21 @@ def test_dask_engine_on_a_two_worker_cluster(client: Lift, data: Data) -> None:
     assert len(empty.compute()) == 0
     with pytest.raises(ValueError, match="past the end"):
         read_stream(data.stream, 10**6, client=client, engine="dask")
+
+
+@pytest.mark.cluster
+def test_a_leader_killed_mid_read_leaves_the_frame_exact(cluster: LocalCluster, stream_name: str) -> None:
+    with Lift(addresses=cluster.addresses) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        values = [f"{i:05d}".encode() for i in range(40_000)]
+        client.publish_many([Message(stream=stream_name, value=v, ack_policy="all") for v in values])
+        chunks: list[pd.DataFrame] = []
+        for chunk in read_stream(stream_name, client=client, value="bytes", chunksize=4_000, progress=False):
+            if not chunks:
+                killed = faults.kill_leader(cluster, stream_name)
+            chunks.append(chunk)
+        frame = pd.concat(chunks, ignore_index=True)
+        faults.rejoin(cluster, stream_name, killed)
+    assert len(chunks) == 10
+    assert frame["offset"].tolist() == list(range(40_000))
+    assert frame["value"].tolist() == values

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from liftbridge_nb import ErrConnection, Lift, Message, Start, Stop, Stream, Subscription
-from liftbridge_nb.server import LocalCluster
+from liftbridge_nb.server import LocalCluster, LocalServer
+from tests import faults
 from tests.polling import wait_for
 
-pytestmark = pytest.mark.cluster
 
-
-def _publish_until_acked(client: Lift, message: Message) -> int:
-    """Publish, retrying while the partition has no leader; returns the acked offset."""
-
-    def attempt() -> int | None:
-        try:
-            ack = client.publish(message, timeout=3)
-        except ErrConnection:
-            return None
-        except Exception as exc:  # not leader yet, timeouts during the election
-            if "leader" in str(exc).lower() or "timed out" in str(exc).lower():
-                return None
-            raise
-        assert ack is not None
-        return ack.offset
-
-    return wait_for(attempt, timeout=90, what="a leader to take the publish", interval=0.5)
-
-
+@pytest.mark.cluster
 def test_subscription_survives_leader_kills(cluster: LocalCluster, stream_name: str) -> None:
     with Lift(addresses=cluster.addresses) as client:
         client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
@@ -52,15 +35,14 @@ def test_subscription_survives_leader_kills(cluster: LocalCluster, stream_name: 
         wait_for(lambda: len(got) == 20 or None, timeout=30, what="the first 20 messages")
         expected = 20
         for round_ in range(2):
-            leader = wait_for(lambda: cluster.leader_of(stream_name), timeout=30, what="a leader")
-            cluster.kill(leader)
+            killed = faults.kill_leader(cluster, stream_name)
             for i in range(10):
-                offset = _publish_until_acked(
+                offset = faults.publish_until_acked(
                     client, Message(stream=stream_name, value=f"r{round_}-{i}", ack_policy="all")
                 )
                 assert offset >= expected
                 expected = offset + 1
-            cluster.restart(leader)
+            faults.rejoin(cluster, stream_name, killed)
         wait_for(lambda: len(got) >= expected or None, timeout=90, what="every acked message")
         sub.close()
         reader.join(timeout=30)
@@ -73,6 +55,7 @@ def test_subscription_survives_leader_kills(cluster: LocalCluster, stream_name: 
         assert sub.resubscribes >= 2
 
 
+@pytest.mark.cluster
 def test_read_from_isr_replicas(cluster: LocalCluster, stream_name: str) -> None:
     with Lift(addresses=cluster.addresses) as client:
         client.create_stream(Stream(subject=stream_name, name=stream_name, max_replication=True))
@@ -90,6 +73,7 @@ def test_read_from_isr_replicas(cluster: LocalCluster, stream_name: str) -> None
         assert seen <= set(cluster.addresses)
 
 
+@pytest.mark.cluster
 def test_routes_to_the_leader_from_any_seed(cluster: LocalCluster, stream_name: str) -> None:
     with Lift(cluster.addresses[0]) as first:
         first.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
@@ -102,3 +86,37 @@ def test_routes_to_the_leader_from_any_seed(cluster: LocalCluster, stream_name: 
         ] == [b"x"]
         assert client.fetch_partition_metadata(stream_name).leader == cluster.server_ids[leader]
         assert set(client.addresses) == set(cluster.addresses)
+
+
+def test_a_single_node_restarted_under_a_subscription_resumes(stream_name: str) -> None:
+    with LocalServer() as server, Lift(server.address) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        for i in range(10):
+            client.publish(Message(stream=stream_name, value=f"before {i}"))
+        got: list[Message] = []
+        sub = client.subscribe(stream_name, start=Start.earliest(), resubscribe_wait=60)
+        reader = threading.Thread(target=lambda: got.extend(sub))
+        reader.start()
+        wait_for(lambda: len(got) == 10 or None, timeout=30, what="the first 10 messages")
+        server.restart()  # same port, same data directory
+        for i in range(10):
+            faults.publish_until_acked(client, Message(stream=stream_name, value=f"after {i}"))
+        wait_for(lambda: len(got) == 20 or None, timeout=60, what="the messages after the restart")
+        sub.close()
+        reader.join(timeout=30)
+    assert [m.offset for m in got] == list(range(20))
+    assert sub.resubscribes >= 1
+
+
+def test_a_subscription_whose_server_is_gone_raises_after_its_wait(stream_name: str) -> None:
+    with LocalServer() as server, Lift(server.address, timeout=2) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        client.publish(Message(stream=stream_name, value="only"))
+        sub = client.subscribe(stream_name, start=Start.earliest(), resubscribe_wait=3)
+        assert next(sub).value == b"only"
+        server.kill()
+        started = time.monotonic()
+        with pytest.raises(ErrConnection) as info:
+            next(sub)
+        assert server.address in str(info.value)
+        assert time.monotonic() - started < 3 + 2 * 2 + 5, "bounded by resubscribe_wait and the timeout"

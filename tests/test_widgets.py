@@ -8,7 +8,9 @@ import threading
 import pytest
 
 from liftbridge_nb import Lift, Message, Stream
+from liftbridge_nb.server import LocalCluster
 from liftbridge_nb.widgets import ClusterView, LiveTail, PublishForm, StreamBrowser
+from tests import faults
 from tests.polling import wait_for
 
 
@@ -115,7 +117,7 @@ def test_live_tail_stops_by_itself(client: Lift, stream_name: str) -> None:
 
 def test_cluster_view(client: Lift, filled: str) -> None:
     view = ClusterView(client)
-    assert "1 brokers" in view.status.value and filled in view.partitions.value
+    assert "1 broker," in view.status.value and filled in view.partitions.value
     assert "node0" in view.brokers.value and view.under_replicated == []
     view.auto.value = True
     view.interval.value = 0.5
@@ -143,3 +145,25 @@ def test_publish_form(client: Lift, stream_name: str) -> None:
     form.partition.value = -1
     form.publish_button.click()
     assert form.result.value == "acked: partition 0, offset 0", "usable again after errors"
+
+
+@pytest.mark.cluster
+def test_live_tail_follows_two_leader_kills(cluster: LocalCluster, stream_name: str) -> None:
+    with Lift(addresses=cluster.addresses) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        faults.wait_in_isr(cluster, stream_name)
+        tail = LiveTail(client, stream_name, window=100)
+        try:
+            for round_ in range(3):
+                for i in range(20):
+                    message = Message(stream=stream_name, value=f"{round_}-{i}", ack_policy="all")
+                    faults.publish_until_acked(client, message)
+                if round_ < 2:
+                    faults.rejoin(cluster, stream_name, faults.kill_leader(cluster, stream_name))
+            wait_for(lambda: tail.received >= 60 or None, timeout=90, what="all 60 messages in the tail")
+            assert tail.running
+            shown = tail.to_dataframe()
+        finally:
+            tail.stop()
+    assert shown["offset"].tolist() == list(range(60)), "no gap, no duplicate"
+    assert tail.received == 60

@@ -136,5 +136,16 @@ def test_next_page_in_a_real_browser(lab: str) -> None:
             )
             widget.first.screenshot(path=str(SHOTS / "stream-browser.png"))
             page.screenshot(path=str(SHOTS / "browsing-next-page.png"), full_page=True)
+            # The other widgets for the README, each found by a label only it has.
+            for name, label in (
+                ("cluster-view", page.get_by_text("auto-refresh")),
+                ("live-tail", page.locator("button", has_text="pause")),
+                ("publish-form", page.locator("button", has_text="publish")),
+            ):
+                shown = page.locator(".jp-OutputArea-output").filter(has=label)
+                shown.first.wait_for(timeout=60_000)
+                if name == "live-tail":  # the messages the notebook publishes after starting it
+                    shown.first.get_by_text("3 received").wait_for(timeout=60_000)
+                shown.first.screenshot(path=str(SHOTS / f"{name}.png"))
         finally:
             browser.close()

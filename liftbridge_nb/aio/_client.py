@@ -16,7 +16,7 @@ import grpc
 
 from .. import _telemetry as telemetry
 from .._convert import ack_from_proto, partition_from_proto
-from .._core import ACTIVITY_STREAM, CURSORS_STREAM, Call, LiftCore
+from .._core import ACTIVITY_STREAM, CURSORS_STREAM, AnyBroker, Call, LiftCore, Retries
 from .._proto import api_pb2, api_pb2_grpc
 from ..activity import ActivityEvent, decode_activity
 from ..client._client import settle
@@ -27,7 +27,6 @@ from ..errors import (
     ErrAckTimeout,
     ErrConnection,
     ErrDeadlineExceeded,
-    ErrNoSuchPartition,
     ErrNotLeader,
     LiftbridgeError,
     from_rpc_error,
@@ -96,61 +95,51 @@ class AsyncLift(LiftCore):
         with telemetry.span(call.op, call.rpc, call.stream):
             if call.leader_of is not None:
                 return await self._call_leader(call.op, *call.leader_of, fn, timeout)
-            return (await self._call_any_at(call.op, fn, timeout))[0]
+            return (await self._call_any_at(call.op, fn, timeout, read_only=call.read_only))[0]
 
-    async def _call_any_at(self, op: str, fn: RpcFn[T], timeout: float | None) -> tuple[T, str]:
-        deadline = time.monotonic() + self._timeout(timeout)
-        addresses = self._cache.addresses()
-        random.shuffle(addresses)
-        tried: list[str] = []
-        last: ErrConnection | None = None
-        for address in addresses:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            tried.append(address)
+    async def _call_any_at(
+        self,
+        op: str,
+        fn: RpcFn[T],
+        timeout: float | None,
+        *,
+        read_only: bool = False,
+        complete: Callable[[T], bool] | None = None,
+    ) -> tuple[T, str]:
+        plan = AnyBroker[T](op, self._cache.addresses(), self._timeout(timeout), read_only=read_only)
+        error: LiftbridgeError | None = None
+        while (turn := plan.next()) is not None:
+            address, share = turn
             try:
-                return await fn(self._conns.stub(address), remaining), address
+                answer = await fn(self._conns.stub(address), share)
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc, op, address=address, tls=self.tls)
-                if not isinstance(error, ErrConnection):
+                if not plan.moves_on(error):
                     raise error from None
-                last = error
-        if len(tried) < len(addresses):
-            raise ErrDeadlineExceeded(
-                f"{op} timed out after {self._timeout(timeout):g} s (tried {', '.join(tried)})"
-            )
-        if last is not None:  # gRPC's reason for the last one, and what to do about it
-            raise ErrConnection(
-                f"{op}: no broker reachable", tried, last.code, reason=last.reason, hint=last.hint
-            )
-        raise ErrConnection(f"{op}: no broker reachable", tried)
+                continue
+            if complete is None or complete(answer) or not plan.incomplete(answer, address):
+                return answer, address
+        if plan.fallback is not None:
+            return plan.fallback
+        raise plan.exhausted(error)
 
     async def _call_leader(
         self, op: str, stream: str, partition: int, fn: RpcFn[T], timeout: float | None
     ) -> T:
-        deadline = time.monotonic() + self._timeout(timeout)
-        error: LiftbridgeError | None = None
-        for attempt in range(self.options.retries):
-            if attempt:
-                await asyncio.sleep(
-                    min(self.options.backoff.delay(attempt - 1), max(0.0, deadline - time.monotonic()))
-                )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+        retries = Retries(self._timeout(timeout), self.options.backoff, self.options.retries)
+        while True:
             try:
-                address = await self._leader(stream, partition, refresh=attempt > 0, timeout=remaining)
-            except (ErrNoSuchPartition, ErrNotLeader) as exc:
-                error = exc
-                continue
-            try:
-                return await fn(self._conns.stub(address), max(0.001, deadline - time.monotonic()))
-            except grpc.RpcError as exc:
-                error = from_rpc_error(exc, op, address=address, tls=self.tls)
-                if not isinstance(error, ErrNotLeader | ErrConnection):
-                    raise error from None
-        raise error or ErrDeadlineExceeded(f"{op} timed out")
+                refresh = retries.attempt > 0
+                address = await self._leader(stream, partition, refresh=refresh, timeout=retries.remaining())
+                try:
+                    return await fn(self._conns.stub(address), retries.remaining())
+                except grpc.RpcError as exc:
+                    raise from_rpc_error(exc, op, address=address, tls=self.tls) from None
+            except LiftbridgeError as exc:
+                pause = retries.pause(exc)
+                if pause is None:
+                    raise
+                await asyncio.sleep(pause)
 
     async def _leader(self, stream: str, partition: int, *, refresh: bool, timeout: float) -> str:
         if refresh or self._cache.leader_address(stream, partition) is None:
@@ -179,7 +168,9 @@ class AsyncLift(LiftCore):
             resp: api_pb2.FetchMetadataResponse = await stub.FetchMetadata(call.request, timeout=t)  # type: ignore[misc]
             return resp
 
-        resp, address = await self._call_any_at(call.op, fetch, timeout)
+        resp, address = await self._call_any_at(
+            call.op, fetch, timeout, read_only=True, complete=lambda r: self._knows_streams(r, streams)
+        )
         return self._take_metadata(resp, address, streams)
 
     # -- metadata and streams ------------------------------------------------------------------
@@ -204,16 +195,16 @@ class AsyncLift(LiftCore):
     async def partition_count(self, stream: str, *, timeout: float | None = None) -> int:
         """See :meth:`Lift.partition_count`."""
         count = self._cache.partition_count(stream)
-        deadline = time.monotonic() + self._timeout(timeout)
-        attempt = 0
+        retries = Retries(self._timeout(timeout), self.options.backoff, self.options.retries)
         while count is None:
-            await self._refresh([stream], max(0.001, deadline - time.monotonic()))
+            await self._refresh([stream], retries.remaining())
             count = self._cache.partition_count(stream)
             if count is None:
-                if attempt + 1 >= self.options.retries or time.monotonic() >= deadline:
-                    raise self._cache.missing(stream, 0)  # ErrNoSuchStream, with what to do
-                await asyncio.sleep(self.options.backoff.delay(attempt))
-                attempt += 1
+                missing = self._cache.missing(stream, 0)  # ErrNoSuchStream, with what to do
+                pause = retries.pause(missing)
+                if pause is None:
+                    raise missing
+                await asyncio.sleep(pause)
         return count
 
     async def create_stream(self, stream: Stream, *, timeout: float | None = None) -> None:
@@ -359,11 +350,22 @@ class AsyncLift(LiftCore):
         if not isinstance(window, int) or window < 1:
             raise ValueError(f"window must be a positive int, not {window!r}")
         slots = asyncio.Semaphore(window)
-        futures = []
+        futures: list[asyncio.Future[Ack | None]] = []
+        unreachable: ErrConnection | None = None
         for message in messages:
-            await slots.acquire()
-            future = await self.publish_async(message, ack_timeout=ack_timeout)
-            future.add_done_callback(lambda _: slots.release())
+            future: asyncio.Future[Ack | None] = asyncio.get_running_loop().create_future()
+            if unreachable is not None:
+                future.set_exception(unreachable)
+            else:
+                await slots.acquire()
+                try:
+                    future = await self.publish_async(message, ack_timeout=ack_timeout)
+                except LiftbridgeError as exc:
+                    slots.release()
+                    future.set_exception(exc)
+                    unreachable = exc if isinstance(exc, ErrConnection) else None
+                else:
+                    future.add_done_callback(lambda _: slots.release())
             futures.append(future)
         results = await asyncio.gather(*futures, return_exceptions=True)
         return settle(list(results), return_exceptions)

@@ -13,8 +13,9 @@ import grpc
 
 from .. import _telemetry as telemetry
 from .._convert import message_from_proto, subscribe_request
+from .._core import Retries
 from .._proto import api_pb2
-from ..client._subscription import nothing_to_read, resubscribable, resume_position, retry_subscribe
+from ..client._subscription import nothing_to_read, resubscribable, resume_position
 from ..config import Backoff
 from ..errors import (
     ErrConnection,
@@ -77,8 +78,6 @@ class AsyncSubscription(AsyncIterator[Message]):
         self.address = ""
 
     async def _subscribe(self, start: Start, *, refresh: bool) -> None:
-        deadline = time.monotonic() + self._timeout
-        error: LiftbridgeError | None = None
         request = subscribe_request(
             self.stream,
             self.partition,
@@ -87,38 +86,29 @@ class AsyncSubscription(AsyncIterator[Message]):
             read_isr_replica=self._read_isr,
             resume=self._resume,
         )
-        for attempt in range(self._retries):
-            if attempt:
-                await asyncio.sleep(
-                    min(self._backoff.delay(attempt - 1), max(0.0, deadline - time.monotonic()))
-                )
-            if time.monotonic() >= deadline or self._closed:
-                break
+        retries = Retries(self._timeout, self._backoff, self._retries)
+        while not self._closed:
             try:
-                call, address = await self._open_call(request, refresh or attempt > 0)
-            except (ErrConnection, ErrNotLeader, ErrNoSuchPartition) as exc:
-                error = exc
-                continue
-            self._call, self.address = call, address
-            try:
-                await asyncio.wait_for(call.read(), max(0.001, deadline - time.monotonic()))  # the handshake
-                return
-            except TimeoutError:
-                call.cancel()
-                error = ErrDeadlineExceeded(
-                    f"no answer to subscribe {self.stream}[{self.partition}] from {address}"
-                )
-            except grpc.RpcError as exc:
-                mapped = from_rpc_error(exc, "subscribe", address=address)
-                if nothing_to_read(mapped):
+                call, address = await self._open_call(request, refresh or retries.attempt > 0)
+                self._call, self.address = call, address
+                try:
+                    await asyncio.wait_for(call.read(), retries.remaining())  # the handshake
+                    return
+                except TimeoutError:
+                    call.cancel()
+                    raise ErrDeadlineExceeded(
+                        f"no answer to subscribe {self.stream}[{self.partition}] from {address} in time"
+                    ) from None
+                except grpc.RpcError as exc:
+                    raise from_rpc_error(exc, "subscribe", address=address) from None
+            except LiftbridgeError as exc:
+                if nothing_to_read(exc):
                     self._done = True
                     return
-                if not retry_subscribe(mapped):
-                    raise mapped from None
-                error = mapped
-        if self._closed:
-            return
-        raise error or ErrDeadlineExceeded(f"subscribe to {self.stream}[{self.partition}] timed out")
+                pause = retries.pause(exc)
+                if pause is None:
+                    raise
+                await asyncio.sleep(pause)
 
     def __aiter__(self) -> Self:
         return self

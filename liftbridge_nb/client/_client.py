@@ -16,14 +16,13 @@ import grpc
 
 from .. import _telemetry as telemetry
 from .._convert import partition_from_proto
-from .._core import ACTIVITY_STREAM, CURSORS_STREAM, Call, LiftCore
+from .._core import ACTIVITY_STREAM, CURSORS_STREAM, AnyBroker, Call, LiftCore, Retries
 from .._proto import api_pb2, api_pb2_grpc
 from ..activity import ActivityEvent, decode_activity
 from ..config import ClientOptions, TLSConfig
 from ..errors import (
     ErrConnection,
     ErrDeadlineExceeded,
-    ErrNoSuchPartition,
     ErrNotLeader,
     LiftbridgeError,
     from_rpc_error,
@@ -91,40 +90,35 @@ class Lift(LiftCore):
         with telemetry.span(call.op, call.rpc, call.stream):
             if call.leader_of is not None:
                 return self._call_leader(call.op, *call.leader_of, fn, timeout)
-            return self._call_any_at(call.op, fn, timeout)[0]
+            return self._call_any_at(call.op, fn, timeout, read_only=call.read_only)[0]
 
-    def _call_any_at(self, op: str, fn: RpcFn[T], timeout: float | None) -> tuple[T, str]:
-        """Call any broker, known ones in random order, moving on when one is unreachable.
-
-        Returns the answer and the address that gave it.
-        """
-        deadline = time.monotonic() + self._timeout(timeout)
-        addresses = self._cache.addresses()
-        random.shuffle(addresses)
-        tried: list[str] = []
-        last: ErrConnection | None = None
-        for address in addresses:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            tried.append(address)
+    def _call_any_at(
+        self,
+        op: str,
+        fn: RpcFn[T],
+        timeout: float | None,
+        *,
+        read_only: bool = False,
+        complete: Callable[[T], bool] | None = None,
+    ) -> tuple[T, str]:
+        """Call any broker (see :class:`AnyBroker`); returns the answer and the address that gave it."""
+        plan = AnyBroker[T](op, self._cache.addresses(), self._timeout(timeout), read_only=read_only)
+        error: LiftbridgeError | None = None
+        while (turn := plan.next()) is not None:
+            address, share = turn
             try:
-                return fn(self._conns.stub(address), remaining), address
+                answer = fn(self._conns.stub(address), share)
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc, op, address=address, tls=self.tls)
-                if not isinstance(error, ErrConnection):
+                if not plan.moves_on(error):
                     raise error from None
-                last = error
-                log.debug("%s: %s unreachable: %s", op, address, error)
-        if len(tried) < len(addresses):
-            raise ErrDeadlineExceeded(
-                f"{op} timed out after {self._timeout(timeout):g} s (tried {', '.join(tried)})"
-            )
-        if last is not None:  # gRPC's reason for the last one, and what to do about it
-            raise ErrConnection(
-                f"{op}: no broker reachable", tried, last.code, reason=last.reason, hint=last.hint
-            )
-        raise ErrConnection(f"{op}: no broker reachable", tried)
+                log.debug("%s: moving on from %s: %s", op, address, error)
+                continue
+            if complete is None or complete(answer) or not plan.incomplete(answer, address):
+                return answer, address
+        if plan.fallback is not None:
+            return plan.fallback
+        raise plan.exhausted(error)
 
     def _call_at(self, op: str, address: str, fn: RpcFn[T], timeout: float | None) -> T:
         """Call one given broker, errors typed."""
@@ -134,31 +128,24 @@ class Lift(LiftCore):
             raise from_rpc_error(exc, op, address=address, tls=self.tls) from None
 
     def _call_leader(self, op: str, stream: str, partition: int, fn: RpcFn[T], timeout: float | None) -> T:
-        """Call the partition's leader, refreshing metadata and retrying when it moved or is unreachable."""
-        deadline = time.monotonic() + self._timeout(timeout)
-        error: LiftbridgeError | None = None
-        for attempt in range(self.options.retries):
-            if attempt:
-                time.sleep(
-                    min(self.options.backoff.delay(attempt - 1), max(0.0, deadline - time.monotonic()))
-                )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+        """Call the partition's leader, refreshing metadata and retrying (see :class:`Retries`)."""
+        retries = Retries(self._timeout(timeout), self.options.backoff, self.options.retries)
+        while True:
             try:
                 # Followers learn of new streams and leaders a moment after the leader: retry lookups too.
-                address = self._leader(stream, partition, refresh=attempt > 0, timeout=remaining)
-            except (ErrNoSuchPartition, ErrNotLeader) as exc:
-                error = exc
-                continue
-            try:
-                return fn(self._conns.stub(address), max(0.001, deadline - time.monotonic()))
-            except grpc.RpcError as exc:
-                error = from_rpc_error(exc, op, address=address, tls=self.tls)
-                if not isinstance(error, ErrNotLeader | ErrConnection):
-                    raise error from None
-                log.debug("%s: %s (attempt %d)", op, error, attempt + 1)
-        raise error or ErrDeadlineExceeded(f"{op} timed out")
+                address = self._leader(
+                    stream, partition, refresh=retries.attempt > 0, timeout=retries.remaining()
+                )
+                try:
+                    return fn(self._conns.stub(address), retries.remaining())
+                except grpc.RpcError as exc:
+                    raise from_rpc_error(exc, op, address=address, tls=self.tls) from None
+            except LiftbridgeError as exc:
+                pause = retries.pause(exc)
+                if pause is None:
+                    raise
+                log.debug("%s: %s (attempt %d)", op, exc, retries.attempt)
+                time.sleep(pause)
 
     def _leader(self, stream: str, partition: int, *, refresh: bool, timeout: float) -> str:
         if refresh or self._cache.leader_address(stream, partition) is None:
@@ -183,7 +170,11 @@ class Lift(LiftCore):
     ) -> Metadata:
         call = self._metadata_call(streams, groups)
         resp, address = self._call_any_at(
-            call.op, lambda stub, t: stub.FetchMetadata(call.request, timeout=t), timeout
+            call.op,
+            lambda stub, t: stub.FetchMetadata(call.request, timeout=t),
+            timeout,
+            read_only=True,
+            complete=lambda r: self._knows_streams(r, streams),
         )
         return self._take_metadata(resp, address, streams)
 
@@ -209,17 +200,17 @@ class Lift(LiftCore):
     def partition_count(self, stream: str, *, timeout: float | None = None) -> int:
         """How many partitions ``stream`` has (cached; asked of the cluster when unknown)."""
         count = self._cache.partition_count(stream)
-        deadline = time.monotonic() + self._timeout(timeout)
-        attempt = 0
+        retries = Retries(self._timeout(timeout), self.options.backoff, self.options.retries)
         while count is None:
             # A broker that has not applied a new stream yet does not know it: ask again briefly.
-            self._refresh([stream], max(0.001, deadline - time.monotonic()))
+            self._refresh([stream], retries.remaining())
             count = self._cache.partition_count(stream)
             if count is None:
-                if attempt + 1 >= self.options.retries or time.monotonic() >= deadline:
-                    raise self._cache.missing(stream, 0)  # ErrNoSuchStream, with what to do
-                time.sleep(self.options.backoff.delay(attempt))
-                attempt += 1
+                missing = self._cache.missing(stream, 0)  # ErrNoSuchStream, with what to do
+                pause = retries.pause(missing)
+                if pause is None:
+                    raise missing
+                time.sleep(pause)
         return count
 
     # -- streams -------------------------------------------------------------------------------
@@ -336,15 +327,28 @@ class Lift(LiftCore):
         with ack policy NONE). If any message failed, the first error is raised
         once all have settled, with ``results`` (every outcome, errors included)
         attached; ``return_exceptions=True`` returns the errors in the list instead.
+        Every message gets an outcome: once no broker can be reached, the rest
+        fail with that :class:`ErrConnection` without being tried.
         """
         if not isinstance(window, int) or window < 1:
             raise ValueError(f"window must be a positive int, not {window!r}")
         slots = threading.BoundedSemaphore(window)
-        futures = []
+        futures: list[Future[Ack | None]] = []
+        unreachable: ErrConnection | None = None
         for message in messages:
-            slots.acquire()
-            future = self.publish_async(message, ack_timeout=ack_timeout)
-            future.add_done_callback(lambda _: slots.release())
+            future: Future[Ack | None] = Future()
+            if unreachable is not None:
+                future.set_exception(unreachable)
+            else:
+                slots.acquire()
+                try:
+                    future = self.publish_async(message, ack_timeout=ack_timeout)
+                except LiftbridgeError as exc:
+                    slots.release()
+                    future.set_exception(exc)
+                    unreachable = exc if isinstance(exc, ErrConnection) else None
+                else:
+                    future.add_done_callback(lambda _: slots.release())
             futures.append(future)
         wait_futures(futures)
         return settle([f.exception() or f.result() for f in futures], return_exceptions)

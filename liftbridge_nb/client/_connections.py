@@ -13,10 +13,14 @@ from ..config import ClientOptions
 
 def channel_options(options: ClientOptions, server_name: str | None) -> list[tuple[str, int | str]]:
     """GRPC channel arguments for the client's settings (both clients use these)."""
+    backoff_ms = int(options.reconnect_backoff * 1000)
     out: list[tuple[str, int | str]] = [
         ("grpc.keepalive_time_ms", int(options.keepalive * 1000)),
         ("grpc.max_receive_message_length", options.max_message_bytes),
         ("grpc.max_send_message_length", options.max_message_bytes),
+        ("grpc.initial_reconnect_backoff_ms", min(1000, backoff_ms)),
+        ("grpc.min_reconnect_backoff_ms", min(1000, backoff_ms)),
+        ("grpc.max_reconnect_backoff_ms", backoff_ms),
     ]
     if server_name:
         out.append(("grpc.ssl_target_name_override", server_name))

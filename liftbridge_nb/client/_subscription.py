@@ -13,12 +13,12 @@ import grpc
 
 from .. import _telemetry as telemetry
 from .._convert import message_from_proto, subscribe_request
+from .._core import Retries
 from .._proto import api_pb2
 from ..config import Backoff
 from ..errors import (
     ErrConnection,
     ErrDeadlineExceeded,
-    ErrNoSuchPartition,
     ErrNotLeader,
     ErrStopPositionReached,
     LiftbridgeError,
@@ -31,17 +31,13 @@ log = logging.getLogger("liftbridge_nb")
 OpenCall = Callable[[api_pb2.SubscribeRequest, bool], tuple[Any, str]]
 """Starts a Subscribe call on the right broker: (request, refresh metadata first) -> (call, address)."""
 
-_RESUBSCRIBE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL)
+# A call cancelled by anyone but close() (its channel closed, say) is resubscribed too.
+_RESUBSCRIBE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.CANCELLED)
 
 
 def nothing_to_read(error: LiftbridgeError) -> bool:
     """Whether a subscribe that failed at its handshake simply has nothing between its start and stop."""
     return isinstance(error, ErrStopPositionReached) or "stop offset is before start" in str(error).lower()
-
-
-def retry_subscribe(error: LiftbridgeError) -> bool:
-    """Whether a subscribe that failed at its handshake is worth retrying after a metadata refresh."""
-    return isinstance(error, ErrNotLeader | ErrConnection | ErrNoSuchPartition)
 
 
 def resubscribable(exc: grpc.RpcError, wait: float) -> bool:
@@ -114,36 +110,30 @@ class Subscription(Iterator[Message]):
 
     def _subscribe(self, start: Start, *, refresh: bool) -> None:
         """Open the call and consume the handshake; retries not-leader and unavailable answers."""
-        deadline = time.monotonic() + self._timeout
-        error: LiftbridgeError | None = None
-        for attempt in range(self._retries):
-            if attempt:
-                time.sleep(min(self._backoff.delay(attempt - 1), max(0.0, deadline - time.monotonic())))
-            if time.monotonic() >= deadline:
-                break
+        retries = Retries(self._timeout, self._backoff, self._retries)
+        while True:
             try:
-                call, address = self._open_call(self._request(start), refresh or attempt > 0)
-            except (ErrConnection, ErrNotLeader, ErrNoSuchPartition) as exc:
-                error = exc  # metadata may lag behind a new stream or leader for a moment
-                continue
-            with self._lock:
-                if self._closed:
-                    call.cancel()
+                call, address = self._open_call(self._request(start), refresh or retries.attempt > 0)
+                with self._lock:
+                    if self._closed:
+                        call.cancel()
+                        return
+                    self._call = call
+                self.address = address
+                try:
+                    self._handshake(call, retries.deadline)
                     return
-                self._call = call
-            self.address = address
-            try:
-                self._handshake(call, deadline)
-                return
-            except grpc.RpcError as exc:
-                mapped = from_rpc_error(exc, "subscribe", address=address)
-                if nothing_to_read(mapped):
+                except grpc.RpcError as exc:
+                    raise from_rpc_error(exc, "subscribe", address=address) from None
+            except LiftbridgeError as exc:
+                if nothing_to_read(exc):
                     self._done = True
                     return
-                if not retry_subscribe(mapped):
-                    raise mapped from None
-                error = mapped
-        raise error or ErrDeadlineExceeded(f"subscribe to {self.stream}[{self.partition}] timed out")
+                # Metadata may lag behind a new stream or leader for a moment: look again.
+                pause = retries.pause(exc)
+                if pause is None:
+                    raise
+                time.sleep(pause)
 
     def _handshake(self, call: Any, deadline: float) -> None:
         # The first item is an empty Message; a watchdog cancels the call if it takes too long.

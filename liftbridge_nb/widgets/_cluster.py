@@ -8,7 +8,7 @@ import ipywidgets as w
 
 from ..client import Lift
 from ..errors import LiftbridgeError
-from ._common import check_client, error_html, table
+from ._common import check_client, count, error_html, table
 
 
 class ClusterView(w.VBox):  # type: ignore[misc]
@@ -69,7 +69,7 @@ class ClusterView(w.VBox):  # type: ignore[misc]
         shown = frame.drop(columns=["subject"])
         self.partitions.value = table(shown, highlight=frame["under_replicated"])
         warn = f", {len(self.under_replicated)} under-replicated" if self.under_replicated else ""
-        self.status.value = f"{len(meta.brokers)} brokers, {len(frame)} partitions{warn}"
+        self.status.value = f"{count(len(meta.brokers), 'broker')}, {count(len(frame), 'partition')}{warn}"
 
     def _schedule(self) -> None:
         self._stop.set()

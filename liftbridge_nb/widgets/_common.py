@@ -80,3 +80,8 @@ def error_html(exc: BaseException) -> str:
     """An error as one readable line for a widget's status area."""
     message = f"{type(exc).__name__}: {exc}"
     return f'<span style="color:#b00" class="lift-error">{html.escape(message)}</span>'
+
+
+def count(n: int, noun: str) -> str:
+    """``"1 broker"``, ``"3 brokers"``: a number and its noun, plural unless one."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

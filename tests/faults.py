@@ -1,0 +1,159 @@
+"""Fault injection on the real local cluster, and the ledger that proves nothing was lost.
+
+A fault test publishes numbered values, records what the caller was told about
+each (acked at an offset, or which error), kills and restarts brokers, reads
+the whole log back and compares. Counts go to ``build/faults/<name>.json``.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from liftbridge_nb import Lift, Message, Start, Stop
+from liftbridge_nb.errors import ErrConnection, ErrDeadlineExceeded, ErrNotLeader, LiftbridgeError
+from liftbridge_nb.server import LocalCluster
+from tests.polling import wait_for
+
+REPORTS = Path(__file__).resolve().parent.parent / "build" / "faults"
+
+
+def leader(cluster: LocalCluster, stream: str, *, other_than: int | None = None) -> int:
+    """The index of the node leading ``stream``'s partition 0 (a new one, with ``other_than``)."""
+    return wait_for(
+        lambda: n if (n := cluster.leader_of(stream)) is not None and n != other_than else None,
+        timeout=90,
+        what=f"a leader of {stream}" + ("" if other_than is None else f" other than node{other_than}"),
+        interval=0.1,
+    )
+
+
+def isr(cluster: LocalCluster, stream: str) -> set[str]:
+    """The partition's in-sync replicas, as its current leader says (empty while none leads)."""
+    node = cluster.leader_of(stream)
+    if node is None:
+        return set()
+    with Lift(cluster.addresses[node], timeout=5) as client:
+        try:
+            return set(client.fetch_partition_metadata(stream).isr)
+        except LiftbridgeError:
+            return set()
+
+
+def wait_in_isr(cluster: LocalCluster, stream: str, size: int = 3) -> None:
+    """Wait until ``size`` replicas are in sync again."""
+    wait_for(lambda: len(isr(cluster, stream)) >= size or None, timeout=120, what=f"an ISR of {size}")
+
+
+def kill_leader(cluster: LocalCluster, stream: str) -> int:
+    """SIGKILL the partition's leader; returns its index once another node leads."""
+    node = leader(cluster, stream)
+    cluster.kill(node)
+    leader(cluster, stream, other_than=node)
+    return node
+
+
+def rejoin(cluster: LocalCluster, stream: str, node: int) -> None:
+    """Restart a killed node and wait until it is back in the ISR."""
+    cluster.restart(node)
+    wait_in_isr(cluster, stream)
+
+
+def publish_until_acked(client: Lift, message: Message) -> int:
+    """Publish one message, again while no leader takes it; returns its acked offset."""
+
+    def attempt() -> int | None:
+        try:
+            ack = client.publish(message, timeout=3)
+        except (ErrConnection, ErrNotLeader, ErrDeadlineExceeded):
+            return None
+        assert ack is not None
+        return ack.offset
+
+    return wait_for(attempt, timeout=90, what="a leader to take the publish", interval=0.2)
+
+
+def read_log(client: Lift, stream: str) -> list[Message]:
+    """Every message of partition 0, from the earliest offset to the newest."""
+    sub = client.subscribe(stream, start=Start.earliest(), stop=Stop.latest(), timeout=30)
+    with sub:
+        return list(sub)
+
+
+@dataclass
+class Ledger:
+    """What the caller was told about each published value, and what the log holds."""
+
+    name: str
+    acked: dict[bytes, int] = field(default_factory=dict)
+    failed: dict[bytes, str] = field(default_factory=dict)
+    kills: int = 0
+
+    def record(self, values: list[bytes], outcomes: list[Any]) -> None:
+        """Take ``publish_many(..., return_exceptions=True)``'s outcomes for ``values``."""
+        assert len(values) == len(outcomes), "every message gets an outcome"
+        for value, outcome in zip(values, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                assert isinstance(outcome, LiftbridgeError), f"untyped error: {outcome!r}"
+                self.failed[value] = type(outcome).__name__
+            else:
+                self.acked[value] = outcome.offset
+
+    def check(self, log: list[Message], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Compare with the log: every acked value exactly once at its offset; write the report."""
+        counts = collections.Counter(m.value for m in log)
+        offsets = {m.value: m.offset for m in log}
+        report = {
+            "published": len(self.acked) + len(self.failed),
+            "acked": len(self.acked),
+            "failed": len(self.failed),
+            "failed_by_error": dict(collections.Counter(self.failed.values())),
+            "leader_kills": self.kills,
+            "in_log": len(log),
+            "acked_read_back": sum(1 for v in self.acked if counts[v] == 1),
+            "lost": sum(1 for v in self.acked if counts[v] == 0),
+            "duplicated": sum(1 for c in counts.values() if c > 1),
+            "failed_but_in_log": sum(1 for v in self.failed if counts[v] > 0),
+            "acked_at_another_offset": sum(1 for v, o in self.acked.items() if offsets.get(v, o) != o),
+            **(extra or {}),
+        }
+        REPORTS.mkdir(parents=True, exist_ok=True)
+        (REPORTS / f"{self.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+        assert [m.offset for m in log] == list(range(len(log))), "the log has no gap"
+        assert report["lost"] == 0 and report["duplicated"] == 0, report
+        assert report["acked_at_another_offset"] == 0, report
+        return report
+
+
+class Killer:
+    """Kills the leader on request from another thread, then restarts it once another leads."""
+
+    def __init__(self, cluster: LocalCluster, stream: str, ledger: Ledger) -> None:
+        self.cluster, self.stream, self.ledger = cluster, stream, ledger
+        self.errors: list[BaseException] = []
+        self._threads: list[threading.Thread] = []
+
+    def fire(self) -> None:
+        """Start killing and restarting the leader in the background."""
+        thread = threading.Thread(target=self._run, name="leader-killer")
+        self._threads.append(thread)
+        thread.start()
+
+    def _run(self) -> None:
+        try:
+            node = kill_leader(self.cluster, self.stream)
+            self.ledger.kills += 1
+            rejoin(self.cluster, self.stream, node)
+        except BaseException as exc:
+            self.errors.append(exc)
+
+    def join(self) -> None:
+        """Wait for every kill and restart; raise what went wrong in them."""
+        for thread in self._threads:
+            thread.join(timeout=300)
+        assert not any(t.is_alive() for t in self._threads), "a restart hung"
+        assert not self.errors, self.errors
