@@ -80,22 +80,26 @@ class Retries:
         self._backoff = backoff
         self._lookups = lookups
         self._misses = 0
+        self._last: LiftbridgeError | None = None
 
     def remaining(self) -> float:
         """Seconds left for the next attempt (never 0, which gRPC would read as no deadline)."""
         return max(0.001, self.deadline - time.monotonic())
 
-    def pause(self, error: LiftbridgeError) -> float | None:
-        """Seconds to wait before trying again after ``error``; None when ``error`` is the answer."""
+    def wait_after(self, error: LiftbridgeError) -> float:
+        """Seconds to wait before trying again after ``error``; raises the call's error when it is over.
+
+        A call that runs out of time after retrying ends with the error it retried
+        (unreachable brokers, no leader), which says more than the timeout does.
+        """
+        retry = isinstance(error, ErrNotLeader | ErrConnection)
         if isinstance(error, ErrNoSuchPartition):
             self._misses += 1
-            if self._misses >= self._lookups:
-                return None
-        elif not isinstance(error, ErrNotLeader | ErrConnection):
-            return None
+            retry = self._misses < self._lookups
         left = self.deadline - time.monotonic()
-        if left <= 0:
-            return None
+        if not retry or left <= 0:
+            raise self._last if isinstance(error, ErrDeadlineExceeded) and self._last else error
+        self._last = error
         delay = self._backoff.delay(self.attempt)
         self.attempt += 1
         return min(delay, left)

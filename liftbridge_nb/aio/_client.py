@@ -136,10 +136,7 @@ class AsyncLift(LiftCore):
                 except grpc.RpcError as exc:
                     raise from_rpc_error(exc, op, address=address, tls=self.tls) from None
             except LiftbridgeError as exc:
-                pause = retries.pause(exc)
-                if pause is None:
-                    raise
-                await asyncio.sleep(pause)
+                await asyncio.sleep(retries.wait_after(exc))
 
     async def _leader(self, stream: str, partition: int, *, refresh: bool, timeout: float) -> str:
         if refresh or self._cache.leader_address(stream, partition) is None:
@@ -200,11 +197,8 @@ class AsyncLift(LiftCore):
             await self._refresh([stream], retries.remaining())
             count = self._cache.partition_count(stream)
             if count is None:
-                missing = self._cache.missing(stream, 0)  # ErrNoSuchStream, with what to do
-                pause = retries.pause(missing)
-                if pause is None:
-                    raise missing
-                await asyncio.sleep(pause)
+                # ErrNoSuchStream, with what to do, once the lookups are used up
+                await asyncio.sleep(retries.wait_after(self._cache.missing(stream, 0)))
         return count
 
     async def create_stream(self, stream: Stream, *, timeout: float | None = None) -> None:

@@ -105,10 +105,7 @@ class AsyncSubscription(AsyncIterator[Message]):
                 if nothing_to_read(exc):
                     self._done = True
                     return
-                pause = retries.pause(exc)
-                if pause is None:
-                    raise
-                await asyncio.sleep(pause)
+                await asyncio.sleep(retries.wait_after(exc))
 
     def __aiter__(self) -> Self:
         return self

@@ -141,11 +141,7 @@ class Lift(LiftCore):
                 except grpc.RpcError as exc:
                     raise from_rpc_error(exc, op, address=address, tls=self.tls) from None
             except LiftbridgeError as exc:
-                pause = retries.pause(exc)
-                if pause is None:
-                    raise
-                log.debug("%s: %s (attempt %d)", op, exc, retries.attempt)
-                time.sleep(pause)
+                time.sleep(retries.wait_after(exc))
 
     def _leader(self, stream: str, partition: int, *, refresh: bool, timeout: float) -> str:
         if refresh or self._cache.leader_address(stream, partition) is None:
@@ -206,11 +202,8 @@ class Lift(LiftCore):
             self._refresh([stream], retries.remaining())
             count = self._cache.partition_count(stream)
             if count is None:
-                missing = self._cache.missing(stream, 0)  # ErrNoSuchStream, with what to do
-                pause = retries.pause(missing)
-                if pause is None:
-                    raise missing
-                time.sleep(pause)
+                # ErrNoSuchStream, with what to do, once the lookups are used up
+                time.sleep(retries.wait_after(self._cache.missing(stream, 0)))
         return count
 
     # -- streams -------------------------------------------------------------------------------

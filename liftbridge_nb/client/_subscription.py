@@ -130,10 +130,7 @@ class Subscription(Iterator[Message]):
                     self._done = True
                     return
                 # Metadata may lag behind a new stream or leader for a moment: look again.
-                pause = retries.pause(exc)
-                if pause is None:
-                    raise
-                time.sleep(pause)
+                time.sleep(retries.wait_after(exc))
 
     def _handshake(self, call: Any, deadline: float) -> None:
         # The first item is an empty Message; a watchdog cancels the call if it takes too long.

@@ -1,0 +1,84 @@
+"""The I/O-free call plans both clients share: when to retry a leader call, which broker to ask next."""
+
+from __future__ import annotations
+
+import pytest
+
+from liftbridge_nb._core import AnyBroker, Retries
+from liftbridge_nb.config import Backoff
+from liftbridge_nb.errors import (
+    ErrConnection,
+    ErrDeadlineExceeded,
+    ErrIncorrectOffset,
+    ErrNoSuchPartition,
+    ErrNoSuchStream,
+    ErrNotLeader,
+)
+
+QUICK = Backoff(initial=0.01, maximum=0.02, jitter=0.0)
+
+
+def test_moved_leaders_and_lost_brokers_are_retried_until_the_deadline() -> None:
+    retries = Retries(30.0, QUICK, lookups=2)
+    for _ in range(20):
+        assert 0 < retries.wait_after(ErrNotLeader("moved")) <= 0.02
+        assert 0 < retries.wait_after(ErrConnection("gone", ["a:1"])) <= 0.02
+    assert retries.attempt == 40
+
+
+def test_an_unknown_stream_is_looked_up_a_bounded_number_of_times() -> None:
+    retries = Retries(30.0, QUICK, lookups=3)
+    missing = ErrNoSuchStream("no stream named 'x'")
+    retries.wait_after(missing)
+    retries.wait_after(missing)
+    with pytest.raises(ErrNoSuchPartition) as info:
+        retries.wait_after(missing)
+    assert info.value is missing
+
+
+def test_other_errors_are_the_answer_at_once() -> None:
+    refused = ErrIncorrectOffset("expected offset 3")
+    with pytest.raises(ErrIncorrectOffset) as info:
+        Retries(30.0, QUICK, lookups=5).wait_after(refused)
+    assert info.value is refused
+
+
+def test_a_call_out_of_time_ends_with_the_error_it_was_retrying() -> None:
+    retries = Retries(30.0, QUICK, lookups=5)
+    unreachable = ErrConnection("no broker reachable", ["a:1", "b:2"])
+    retries.wait_after(unreachable)
+    with pytest.raises(ErrConnection) as info:
+        retries.wait_after(ErrDeadlineExceeded("metadata timed out after 0.001 s"))
+    assert info.value is unreachable
+    expired = Retries(0.0, QUICK, lookups=5)
+    assert expired.remaining() == 0.001, "never 0, which gRPC reads as no deadline"
+    with pytest.raises(ErrNotLeader):
+        expired.wait_after(ErrNotLeader("moved"))
+
+
+def test_any_broker_asks_each_once_and_shares_the_time_of_reads() -> None:
+    plan = AnyBroker[str]("metadata", ["a:1", "b:2", "c:3"], 9.0, read_only=True)
+    turns = [plan.next() for _ in range(4)]
+    assert sorted(t[0] for t in turns if t) == ["a:1", "b:2", "c:3"] and turns[3] is None
+    assert turns[0] is not None and 2.9 < turns[0][1] <= 3.0, "a read gives each broker a share"
+    assert plan.moves_on(ErrDeadlineExceeded("slow")) and plan.moves_on(ErrConnection("gone"))
+    assert isinstance(plan.exhausted(ErrConnection("gone")), ErrConnection)
+
+
+def test_a_write_never_moves_on_after_a_timeout() -> None:
+    plan = AnyBroker[str]("create", ["a:1", "b:2"], 6.0, read_only=False)
+    turn = plan.next()
+    assert turn is not None and turn[1] > 5.9, "a write gets the whole time"
+    assert not plan.moves_on(ErrDeadlineExceeded("slow: it may have been done"))
+    assert plan.moves_on(ErrConnection("refused: nothing was sent"))
+    assert plan.moves_on(ErrNoSuchStream("this broker has not caught up"))
+    assert isinstance(plan.exhausted(ErrNoSuchStream("x")), ErrNoSuchStream)
+
+
+def test_an_answer_lacking_what_was_asked_is_kept_while_others_are_asked() -> None:
+    plan = AnyBroker[str]("metadata", ["a:1", "b:2"], 4.0, read_only=True)
+    first = plan.next()
+    assert first is not None and plan.incomplete("stale answer", first[0]), "ask the other broker"
+    second = plan.next()
+    assert second is not None and not plan.incomplete("also stale", second[0]), "no broker left"
+    assert plan.fallback == ("also stale", second[0])
