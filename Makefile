@@ -57,5 +57,22 @@ SOAK_SECONDS ?= 600
 soak: server-bin
 	SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/pytest -m soak -s -p no:cacheprovider tests/test_client.py
 
-bench: server-bin
-	$(BIN)/python bench/read_stream.py $(BENCH_ARGS)
+# make bench: liftbridge-nb against go-liftbridge, python-liftbridge and gufo-liftbridge on a local server;
+# prints the table and writes bench/RESULTS.md (BENCH_ARGS="--messages 100000 --rounds 1" for a quick run).
+BENCH := build/bench
+bench: server-bin $(BENCH)/liftbridge-bench-go $(BENCH)/venv-python-liftbridge/.installed $(BENCH)/venv-gufo/.installed
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+$(BENCH)/liftbridge-bench-go: bench/peers/go/main.go bench/peers/go/go.mod bench/peers/go/go.sum
+	cd bench/peers/go && CGO_ENABLED=0 go build -trimpath -o ../../../$@ .
+
+# python-liftbridge 0.0.7 needs protobuf <= 3.20, named explicitly; gufo-liftbridge needs a newer one.
+$(BENCH)/venv-python-liftbridge/.installed:
+	$(PYTHON) -m venv $(BENCH)/venv-python-liftbridge
+	$(BENCH)/venv-python-liftbridge/bin/pip install -q python-liftbridge==0.0.7 protobuf==3.20.3
+	touch $@
+
+$(BENCH)/venv-gufo/.installed:
+	$(PYTHON) -m venv $(BENCH)/venv-gufo
+	$(BENCH)/venv-gufo/bin/pip install -q gufo-liftbridge==0.2.0
+	touch $@

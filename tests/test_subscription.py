@@ -101,10 +101,11 @@ def test_a_single_node_restarted_under_a_subscription_resumes(stream_name: str) 
         server.restart()  # same port, same data directory
         for i in range(10):
             faults.publish_until_acked(client, Message(stream=stream_name, value=f"after {i}"))
-        wait_for(lambda: len(got) == 20 or None, timeout=60, what="the messages after the restart")
+        log = faults.read_log(client, stream_name)  # a publish retried after a timeout may be in twice
+        wait_for(lambda: len(got) >= len(log) or None, timeout=60, what="the messages after the restart")
         sub.close()
         reader.join(timeout=30)
-    assert [m.offset for m in got] == list(range(20))
+    assert [m.offset for m in got] == list(range(len(log))) and len(log) >= 20
     assert sub.resubscribes >= 1
 
 

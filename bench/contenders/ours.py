@@ -1,0 +1,135 @@
+"""liftbridge-nb's side of `make bench`: one workload in this process, one JSON line out.
+
+Run by bench/run.py with the project's venv: ``python ours.py MODE ADDRESS STREAM COUNT [PARTITIONS]``.
+Times cover the workload only, not the interpreter's start or the imports (except the import modes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _status_mib(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmRSS now, VmHWM its peak), in MiB."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    line = next(line for line in status if line.startswith(field))
+    return int(line.split()[1]) / 1024
+
+
+def import_package() -> dict[str, Any]:
+    started = time.perf_counter()
+    import liftbridge_nb  # noqa: F401
+
+    return {"seconds": time.perf_counter() - started}
+
+
+def import_baseline() -> dict[str, Any]:
+    started = time.perf_counter()
+    import grpc  # noqa: F401
+    import pandas  # noqa: F401
+
+    return {"seconds": time.perf_counter() - started}
+
+
+def load_ext() -> dict[str, Any]:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    started = time.perf_counter()
+    shell.run_line_magic("load_ext", "liftbridge_nb")
+    return {"seconds": time.perf_counter() - started}
+
+
+def run(mode: str, address: str, stream: str, count: int, partitions: int) -> dict[str, Any]:
+    from liftbridge_nb import AsyncLift, Lift, Message, Start, Stop, read_stream
+
+    if mode == "subscribe":  # one thread per partition, each counting its messages
+        with Lift(address) as client:
+            got = [0] * partitions
+
+            def read(p: int) -> None:
+                for _ in client.subscribe(stream, p, start=Start.earliest(), stop=Stop.latest()):
+                    got[p] += 1
+
+            threads = [threading.Thread(target=read, args=(p,)) for p in range(partitions)]
+            started = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return {"messages": sum(got), "seconds": time.perf_counter() - started}
+    if mode == "read-stream":
+        with Lift(address) as client:
+            started = time.perf_counter()
+            frame = read_stream(stream, client=client, progress=False)
+            return {"messages": len(frame), "seconds": time.perf_counter() - started}
+    if mode == "memory":  # peak growth of the process during read_stream against the frame's size
+        with Lift(address) as client:
+            before = _status_mib("VmRSS:")
+            frame = read_stream(stream, client=client, progress=False)
+            peak = _status_mib("VmHWM:") - before
+            size = int(frame.memory_usage(deep=True).sum()) / 2**20
+            return {"messages": len(frame), "peak_mib": peak, "frame_mib": size}
+    if mode == "aio-subscribe":
+
+        async def main() -> dict[str, Any]:
+            async with AsyncLift(address) as client:
+
+                async def read(p: int) -> int:
+                    n = 0
+                    sub = await client.subscribe(stream, p, start=Start.earliest(), stop=Stop.latest())
+                    async for _ in sub:
+                        n += 1
+                    return n
+
+                started = time.perf_counter()
+                got = await asyncio.gather(*(read(p) for p in range(partitions)))
+                return {"messages": sum(got), "seconds": time.perf_counter() - started}
+
+        return asyncio.run(main())
+    value = b"x" * 100
+    if mode == "publish-many":
+        with Lift(address) as client:
+            messages = (Message(stream=stream, value=value) for _ in range(count))
+            started = time.perf_counter()
+            acks = client.publish_many(messages)
+            return {"messages": len(acks), "seconds": time.perf_counter() - started}
+    if mode == "publish-loop":  # one acked publish at a time; also the round-trip latency
+        with Lift(address) as client:
+            client.publish(Message(stream=stream, value=value))  # connected and routed
+            latencies = []
+            started = time.perf_counter()
+            for _ in range(count):
+                sent = time.perf_counter()
+                client.publish(Message(stream=stream, value=value))
+                latencies.append(time.perf_counter() - sent)
+            seconds = time.perf_counter() - started
+            latencies.sort()
+            return {
+                "messages": count,
+                "seconds": seconds,
+                "p50_us": latencies[len(latencies) // 2] * 1e6,
+                "p99_us": latencies[len(latencies) * 99 // 100] * 1e6,
+            }
+    raise SystemExit(f"unknown mode {mode!r}")
+
+
+def main(argv: list[str]) -> None:
+    mode = argv[0]
+    simple = {"import": import_package, "import-baseline": import_baseline, "load-ext": load_ext}
+    if mode in simple:
+        result = simple[mode]()
+    else:
+        address, stream, count = argv[1], argv[2], int(argv[3])
+        result = run(mode, address, stream, count, int(argv[4]) if len(argv) > 4 else 1)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
