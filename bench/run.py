@@ -39,9 +39,9 @@ GO_PEER = BUILD / "liftbridge-bench-go"
 OURS = [sys.executable, str(ROOT / "bench" / "contenders" / "ours.py")]
 PYTHON_LIFTBRIDGE = [
     str(BUILD / "venv-python-liftbridge" / "bin" / "python"),
-    str(ROOT / "bench" / "contenders" / "python_liftbridge.py"),
+    str(ROOT / "bench" / "contenders" / "peer_python_liftbridge.py"),
 ]
-GUFO = [str(BUILD / "venv-gufo" / "bin" / "python"), str(ROOT / "bench" / "contenders" / "gufo.py")]
+GUFO = [str(BUILD / "venv-gufo" / "bin" / "python"), str(ROOT / "bench" / "contenders" / "peer_gufo.py")]
 
 
 def child(argv: list[str], *args: object, timeout: float = 3600) -> dict[str, Any]:

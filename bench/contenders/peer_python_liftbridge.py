@@ -25,7 +25,7 @@ def main(mode: str, address: str, stream: str, count: int) -> dict[str, float]:
                 break
         return {"messages": count, "seconds": time.perf_counter() - started}
     if mode == "publish-loop":
-        value = b"x" * 100
+        value = "x" * 100  # it encodes str values itself and refuses bytes
         started = time.perf_counter()
         for _ in range(count):
             client.publish(Message(value=value, stream=stream))
