@@ -539,12 +539,16 @@ def test_every_call_fails_with_the_addresses_once_all_brokers_are_down(stream_na
         client.close()
 
 
+SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
+
+
 @pytest.mark.soak
 @pytest.mark.cluster
+@pytest.mark.timeout(SOAK_SECONDS + 600)
 def test_soak_publish_and_subscribe_through_leader_kills(cluster: LocalCluster, stream_name: str) -> None:
     # `make soak`: SOAK_SECONDS (600) of batches of 2,000 with ack policy all and a live
     # subscription, the leader killed during every 8th batch and restarted.
-    seconds = float(os.environ.get("SOAK_SECONDS", "600"))
+    seconds = SOAK_SECONDS
     ledger = faults.Ledger("soak")
     killer = faults.Killer(cluster, stream_name, ledger)
     got: list[Message] = []
