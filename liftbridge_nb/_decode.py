@@ -63,6 +63,10 @@ def _per_row(raw: Sequence[bytes | None], fn: Callable[[bytes], Any]) -> Decoded
     return Decoded(out, failures=failures)
 
 
+_JSON_STARTS = frozenset(bytes([c]) for c in b'{["-0123456789tfn')
+"""The bytes a JSON text can start with, after white space."""
+
+
 def _json(raw: Sequence[bytes | None], *, strict: bool, flatten: bool, prefix: str) -> Decoded:
     """JSON objects go through pyarrow in one pass; other JSON, and what pyarrow refuses, row by row."""
     if flatten and raw:
@@ -88,6 +92,8 @@ def _json(raw: Sequence[bytes | None], *, strict: bool, flatten: bool, prefix: s
         if item is None or i in bulk:
             continue
         try:
+            if not strict and item.lstrip()[:1] not in _JSON_STARTS:
+                raise ValueError("cannot start JSON")  # plain text: spare json.loads the attempt
             parsed = json.loads(item)
         except (ValueError, UnicodeDecodeError) as exc:
             if strict:

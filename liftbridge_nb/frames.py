@@ -6,7 +6,7 @@ import heapq
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -379,7 +379,8 @@ def read_stream(
     unknown partition raises :class:`ErrNoSuchPartition` and a paused one
     :class:`ErrPartitionPaused` (read_stream never resumes it).
 
-    Partitions are read concurrently, each ended by a server-side stop offset;
+    Partitions are read one after another in one thread (faster than threads, which
+    only contend for the GIL), each ended by a server-side stop offset;
     rows are ordered by (timestamp, partition, offset). Columns: ``stream``,
     ``partition`` (int32), ``offset`` (int64), ``timestamp`` (datetime64[ns, UTC]),
     ``key``, ``value``, ``headers``, ``subject``, ``reply_subject``; JSON object
@@ -464,29 +465,33 @@ def _read_all(
     known = [r.expected for r in ranges]
     bar = _progress(progress, sum(k for k in known if k is not None) if None not in known else None, stream)
     cancelled = threading.Event()
-    subs = [_open(lift, stream, r, timeout) for r in ranges]
     parts = [(r.partition, _Columns()) for r in ranges]
+    reading: list[Subscription] = []  # the subscription being read, for Ctrl-C to close
+    tick = bar.update if bar is not None else (lambda n: None)
+
+    def read() -> None:
+        # One partition after another, in one thread: subscriptions read in the caller's thread
+        # (see Connections), and threads reading at once only contend for the GIL.
+        for r, (_, cols) in zip(ranges, parts, strict=True):
+            if cancelled.is_set():
+                return
+            with _open(lift, stream, r, timeout) as sub:
+                reading[:] = [sub]
+                _read_partition(sub, cols, cancelled, max_messages, tick)
+
     try:
-        with ThreadPoolExecutor(max_workers=max(1, len(subs)), thread_name_prefix="read_stream") as pool:
-            tick = bar.update if bar is not None else (lambda n: None)
-            futures = [
-                pool.submit(_read_partition, sub, cols, cancelled, max_messages, tick)
-                for sub, (_, cols) in zip(subs, parts, strict=True)
-            ]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read_stream") as pool:
+            future = pool.submit(read)
             try:
-                pending = set(futures)
-                while pending:  # short waits, so that Ctrl-C reaches this thread promptly
-                    done, pending = wait_futures(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
-                    for f in done:
-                        f.result()
+                while not wait_futures([future], timeout=0.1).done:  # Ctrl-C reaches this thread
+                    pass
+                future.result()
             except BaseException:
                 cancelled.set()
-                for sub in subs:
+                for sub in reading:
                     sub.close()
                 raise
     finally:
-        for sub in subs:
-            sub.close()
         if bar is not None:
             bar.close()
     frame = _frame(stream, parts, **options)
