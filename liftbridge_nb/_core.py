@@ -25,6 +25,7 @@ from .errors import (
     ErrNoSuchPartition,
     ErrNotLeader,
     LiftbridgeError,
+    hint,
 )
 from .models import (
     Ack,
@@ -329,10 +330,7 @@ class LiftCore:
         check_name(stream)
         check_partition(partition)
         if not cursors_partitions:
-            raise ErrCursorsDisabled(
-                "the server has no cursors stream: start it with cursors.stream.partitions > 0 "
-                "(ServerOptions(cursors_partitions=1) for a LocalServer)"
-            )
+            raise ErrCursorsDisabled(f"cursors are disabled{hint(ErrCursorsDisabled)}")
         target = (CURSORS_STREAM, key_partition(cursor_key(cursor_id, stream, partition), cursors_partitions))
         if offset is None:
             return Call(
