@@ -36,8 +36,9 @@ Bad arguments caught before anything is sent raise ``ValueError`` or ``TypeError
 
 from __future__ import annotations
 
+import difflib
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
@@ -253,6 +254,14 @@ class ErrEncryptionFailed(ApiError):
 
 class ErrInvalidArgument(ApiError):
     """The server rejected an argument."""
+
+
+def did_you_mean(word: str, choices: Iterable[str], *, quote: bool = True) -> str:
+    """``"; did you mean 'x'?"`` for the choice closest to ``word``, or ``""`` when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    if not close:
+        return ""
+    return f"; did you mean {close[0]!r}?" if quote else f"; did you mean {close[0]}?"
 
 
 def too_large(details: str) -> bool:

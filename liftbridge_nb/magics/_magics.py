@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import fnmatch
 import functools
 import json
@@ -22,7 +21,7 @@ from traitlets.config import Configurable
 from .._decode import Decoder
 from ..client import Lift
 from ..config import TLSConfig
-from ..errors import ErrNoSuchPartition, ErrNoSuchStream, LiftbridgeError
+from ..errors import ErrNoSuchPartition, ErrNoSuchStream, LiftbridgeError, did_you_mean
 from ..models import AckPolicy, Message, Stream
 from ._connections import Connection, ConnectionManager, MagicError
 from ._parsing import Parser, duration, header, position, render
@@ -190,8 +189,7 @@ class LiftMagics(Magics, Configurable):
     def _did_you_mean(self, line: str) -> str:
         words = line.split()
         target = next((w for w in words if not w.startswith("-")), "")
-        close = difflib.get_close_matches(target, self._stream_names(), n=1)
-        return f"; did you mean {close[0]!r}?" if close else ""
+        return did_you_mean(target, self._stream_names())
 
     def _show(self, frame: pd.DataFrame) -> pd.DataFrame:
         limit = self.display_limit

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import re
 import shlex
@@ -11,6 +10,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
 
+from ..errors import did_you_mean
 from ._connections import MagicError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
@@ -29,8 +29,7 @@ class Parser(argparse.ArgumentParser):
         hint = ""
         unknown = re.search(r"unrecognized arguments: (\S+)", message)
         if unknown:
-            close = difflib.get_close_matches(unknown.group(1).split("=")[0], flags, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            hint = did_you_mean(unknown.group(1).split("=")[0], flags, quote=False)
         raise MagicError(f"{self.prog}: {message}{hint} (see {self.prog}? for usage)")
 
     def parse(self, line: str) -> argparse.Namespace:
@@ -73,8 +72,7 @@ def render(template: str, namespace: Mapping[str, Any]) -> str:
     def value(match: re.Match[str]) -> str:
         path = match.group(1).split(".")
         if path[0] not in namespace:
-            close = difflib.get_close_matches(path[0], list(namespace), n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            hint = did_you_mean(path[0], namespace, quote=False)
             raise MagicError(f"{{{{ {match.group(1)} }}}}: no variable {path[0]!r} in the notebook{hint}")
         item = namespace[path[0]]
         for attr in path[1:]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import html as h
 
 import ipywidgets as w
 import pandas as pd
 
 from ..client import Lift
-from ..errors import ErrNoSuchStream, LiftbridgeError, no_such
+from ..errors import ErrNoSuchStream, LiftbridgeError, did_you_mean, no_such
 from ..frames import _first_offset_at, _high_watermark, read_stream
 from ._common import check_client, error_html, hexdump, pretty, preview, table, text_of
 
@@ -80,10 +79,10 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
 
     def _unknown(self, stream: str) -> None:
         """Say that ``stream`` does not exist, and show no other stream in its place."""
-        close = difflib.get_close_matches(stream, list(self.stream.options), n=1)
         error = no_such(stream, 0, None)
-        if close:
-            error = ErrNoSuchStream(f"{error}; did you mean {close[0]!r}?")
+        suggestion = did_you_mean(stream, self.stream.options)
+        if suggestion:
+            error = ErrNoSuchStream(f"{error}{suggestion}")
         self.stream.value = None
         self.partition.options = [ALL]
         self.status.value = error_html(error)
