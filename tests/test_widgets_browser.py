@@ -75,6 +75,26 @@ def lab(server_address: str, tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
+# Runs the notebook's code cells, each once and in order, a step per call. A run issued while the
+# kernel is still starting skips the cells it reaches before the kernel is there, so while the kernel
+# is idle and no cell runs, it runs again from the first code cell that has not run. Not awaited: the
+# command's promise settles only once every cell has run.
+RUN_THE_REST = """() => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    const cells = panel.content.widgets.filter(  // an empty code cell never gets an execution count
+        c => c.model.type === 'code' && c.model.sharedModel.getSource().trim());
+    const failed = cells.findIndex(c => c.model.outputs.toJSON().some(o => o.output_type === 'error'));
+    if (failed >= 0) return `error in code cell ${failed + 1}`;  // running on would hide it
+    const rest = cells.findIndex(c => c.model.executionCount === null);
+    if (rest < 0) return 'done';
+    if (panel.sessionContext.session?.kernel?.status !== 'idle') return 'busy';
+    if (cells.some(c => c.model.executionState === 'running')) return 'busy';  // "[*]": queued or running
+    panel.content.activeCellIndex = panel.content.widgets.indexOf(cells[rest]);
+    window.jupyterapp.commands.execute('notebook:run-all-below');
+    return 'started';
+}"""
+
+
 def _offsets(page: Page) -> list[str]:
     """The offsets column of the stream browser's table, as shown."""
     offsets: list[str] = page.evaluate(
@@ -107,13 +127,11 @@ def test_next_page_in_a_real_browser(lab: str) -> None:
             page.click(".jp-Notebook .jp-Cell")  # make the notebook the current widget: run-all acts on it
 
             def ran() -> bool | None:
-                # Start running every cell (without waiting on the command's promise) until one has run.
-                if page.locator(".jp-InputPrompt", has_text="[1]").count():
-                    return True
-                page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-                return None
+                state: str = page.evaluate(RUN_THE_REST)
+                assert not state.startswith("error"), state
+                return state == "done" or None
 
-            wait_for(ran, timeout=120, what="the notebook's cells to run", interval=3)
+            wait_for(ran, timeout=180, what="every code cell to run", interval=2)
             next_page = page.locator("button", has_text="next page").first
             try:
                 next_page.wait_for(timeout=120_000)
