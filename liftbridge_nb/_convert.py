@@ -103,6 +103,19 @@ def publish_request(
     )
 
 
+def envelope_message(message: Message) -> api_pb2.Message:
+    """The Message a publish over NATS carries in Liftbridge's envelope (``offset``: the expected one)."""
+    proto = api_pb2.Message(
+        key=message.key or b"",
+        value=message.value,
+        ackPolicy=int(message.ack_policy),  # type: ignore[arg-type]
+        offset=-1 if message.expected_offset is None else message.expected_offset,
+    )
+    if message.headers:  # filling a map field costs, even from an empty dict
+        proto.headers.update(message.headers)
+    return proto
+
+
 def publish_to_subject_request(message: Message, subject: str) -> api_pb2.PublishToSubjectRequest:
     """PublishToSubjectRequest for a message sent to a NATS subject."""
     return api_pb2.PublishToSubjectRequest(
@@ -130,6 +143,9 @@ def message_from_proto(m: api_pb2.Message) -> Message:
     )
 
 
+_ACK_POLICIES = {int(p): p for p in AckPolicy}  # a dict lookup: AckPolicy(n) costs more than the rest
+
+
 def ack_from_proto(ack: api_pb2.Ack, partition: int | None) -> Ack:
     """An Ack; ``partition`` is the one the client published to (the proto does not say)."""
     return Ack(
@@ -140,7 +156,7 @@ def ack_from_proto(ack: api_pb2.Ack, partition: int | None) -> Ack:
         msg_subject=ack.msgSubject,
         ack_inbox=ack.ackInbox,
         correlation_id=ack.correlationId,
-        ack_policy=AckPolicy(ack.ackPolicy),
+        ack_policy=_ACK_POLICIES[ack.ackPolicy],
         reception_timestamp=ack.receptionTimestamp,
         commit_timestamp=ack.commitTimestamp,
     )

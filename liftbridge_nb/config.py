@@ -110,6 +110,9 @@ class ClientOptions:
     - ``max_conns_per_broker``: channels per broker that subscriptions spread over.
     - ``keepalive``: seconds between HTTP/2 keepalive pings on idle channels.
     - ``max_message_bytes``: the largest message the client receives.
+    - ``nats``: the address of the cluster's NATS (``nats://host:port``, optionally
+      ``nats://user:pass@host:port`` or ``nats://token@host:port``; no TLS).
+      ``Lift.publish_many`` then publishes acked messages straight to NATS.
     - ``reconnect_backoff``: the longest wait, in seconds, between gRPC's attempts to
       reconnect to a broker that went away (gRPC's own default grows to 120 s, which
       would leave a restarted broker looking down for minutes).
@@ -124,6 +127,7 @@ class ClientOptions:
     keepalive: float = 30.0
     max_message_bytes: int = 64 * 1024 * 1024
     reconnect_backoff: float = 1.0
+    nats: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("timeout", "ack_timeout", "reconnect_backoff"):

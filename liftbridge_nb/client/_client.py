@@ -15,7 +15,8 @@ from typing import Any, Self, TypeVar
 import grpc
 
 from .. import _telemetry as telemetry
-from .._convert import partition_from_proto
+from .._base import choose_partition
+from .._convert import ack_from_proto, envelope_message, partition_from_proto
 from .._core import ACTIVITY_STREAM, CURSORS_STREAM, AnyBroker, Call, LiftCore, Retries
 from .._proto import api_pb2, api_pb2_grpc
 from ..activity import ActivityEvent, decode_activity
@@ -31,6 +32,7 @@ from ..errors import (
 from ..models import Ack, AckPolicy, Message, Metadata, PartitionInfo, Start, Stop, Stream
 from ._connections import Connections
 from ._consumer import AutoOffset, Consumer
+from ._nats import NatsPublisher
 from ._publisher import AsyncPublisher
 from ._subscription import Subscription
 
@@ -66,10 +68,13 @@ class Lift(LiftCore):
             tls.credentials() if tls else None, self.options, tls.server_name if tls else None
         )
         self._publisher = AsyncPublisher(self._open_publish_stream)
+        self._nats = NatsPublisher(self.options.nats) if self.options.nats else None
 
     def close(self) -> None:
         """Close every connection; open subscriptions end, pending acks fail."""
         self._publisher.close()
+        if self._nats is not None:
+            self._nats.close()
         self._conns.close()
 
     def __enter__(self) -> Self:
@@ -272,7 +277,9 @@ class Lift(LiftCore):
             telemetry.acked(ack.stream, started)
         return ack
 
-    def _publish_streamed(self, request: api_pb2.PublishRequest, partition: int, timeout: float) -> Ack | None:
+    def _publish_streamed(
+        self, request: api_pb2.PublishRequest, partition: int, timeout: float
+    ) -> Ack | None:
         """One acked publish over the PublishAsync stream: a round trip, not a new call (half the latency).
 
         None when the unary call should decide instead, which asks every broker
@@ -347,29 +354,102 @@ class Lift(LiftCore):
         attached; ``return_exceptions=True`` returns the errors in the list instead.
         Every message gets an outcome: once no broker can be reached, the rest
         fail with that :class:`ErrConnection` without being tried.
+
+        With ``ClientOptions(nats="nats://host:port")``, acked messages go
+        straight to NATS in Liftbridge's envelope, about ten times as fast; a
+        message to a paused or readonly partition, or one too large for NATS,
+        still goes through the brokers, which resume, refuse or report it. If
+        NATS cannot be reached, everything goes through the brokers (logged).
         """
         if not isinstance(window, int) or window < 1:
             raise ValueError(f"window must be a positive int, not {window!r}")
+        wait = self.options.ack_timeout if ack_timeout is None else ack_timeout
+        if not wait > 0:
+            raise ValueError(f"ack_timeout must be positive, not {wait!r}")
+        items = list(messages)
+        results: list[Any] = [None] * len(items)
+        rest: Iterable[int] = range(len(items))
+        if self._nats is not None and items:
+            rest = self._publish_over_nats(self._nats, items, results, wait, window)
+        self._publish_pipelined(items, rest, results, wait, window)
+        return settle(results, return_exceptions)
+
+    def _publish_pipelined(
+        self,
+        items: list[Message],
+        indexes: Iterable[int],
+        results: list[Any],
+        ack_timeout: float,
+        window: int,
+    ) -> None:
+        """publish_many over the PublishAsync stream: ``items[i]`` for each ``i`` of ``indexes``."""
         slots = threading.BoundedSemaphore(window)
-        futures: list[Future[Ack | None]] = []
+        futures: list[tuple[int, Future[Ack | None]]] = []
         unreachable: ErrConnection | None = None
-        for message in messages:
+        for i in indexes:
             future: Future[Ack | None] = Future()
             if unreachable is not None:
                 future.set_exception(unreachable)
             else:
                 slots.acquire()
                 try:
-                    future = self.publish_async(message, ack_timeout=ack_timeout)
+                    future = self.publish_async(items[i], ack_timeout=ack_timeout)
                 except LiftbridgeError as exc:
                     slots.release()
                     future.set_exception(exc)
                     unreachable = exc if isinstance(exc, ErrConnection) else None
                 else:
                     future.add_done_callback(lambda _: slots.release())
-            futures.append(future)
-        wait_futures(futures)
-        return settle([f.exception() or f.result() for f in futures], return_exceptions)
+            futures.append((i, future))
+        wait_futures([f for _, f in futures])
+        for i, f in futures:
+            results[i] = f.exception() or f.result()
+
+    def _publish_over_nats(
+        self, nats: NatsPublisher, items: list[Message], results: list[Any], ack_timeout: float, window: int
+    ) -> list[int]:
+        """publish_many over NATS, for what NATS can take; returns the indexes left for the brokers.
+
+        Fresh metadata tells each stream's subject and which partitions are
+        paused (their leader does not listen) or readonly: those go through the
+        brokers, as do unknown streams (for the brokers' error), ack policy NONE
+        (only a broker refuses it where it must be refused) and messages too
+        large for NATS. So do the unsent ones if the NATS connection breaks.
+        """
+        try:
+            max_payload = nats.ready(self._timeout(None))
+        except ErrConnection as exc:
+            log.warning("publish_many goes through the brokers: %s", exc)
+            return list(range(len(items)))
+        names: set[str | None] = set()
+        for m in items:  # a bad message raises before any is sent
+            name = m.stream if isinstance(m, Message) else None
+            if name not in names:
+                names.add(self._publish_stream(m)[0])
+        streams = self.fetch_metadata(sorted(n for n in names if n)).streams
+        batch: list[tuple[bytes, api_pb2.Message]] = []
+        where: list[tuple[int, int]] = []  # (index in items, partition) of each message in batch
+        rest: list[int] = []
+        for i, message in enumerate(items):
+            info = streams.get(message.stream or "")
+            if info is not None and message.ack_policy != AckPolicy.NONE:
+                partition = choose_partition(message, info.name, len(info.partitions), self._round_robin)
+                state = info.partitions.get(partition)
+                proto = envelope_message(message)
+                # Room for the envelope, correlation id and inbox the publisher adds.
+                if state and not (state.paused or state.readonly) and proto.ByteSize() < max_payload - 512:
+                    subject = info.subject if partition == 0 else f"{info.subject}.{partition}"
+                    batch.append((subject.encode(), proto))
+                    where.append((i, partition))
+                    continue
+            rest.append(i)
+
+        def outcome(j: int, result: api_pb2.Ack | LiftbridgeError) -> None:
+            i, partition = where[j]
+            results[i] = result if isinstance(result, LiftbridgeError) else ack_from_proto(result, partition)
+
+        sent = nats.publish(batch, ack_timeout, window, outcome)
+        return sorted(rest + [i for i, _ in where[sent:]])
 
     # -- subscribing ---------------------------------------------------------------------------
 

@@ -239,6 +239,7 @@ class LocalServer(_Launcher):
     ) -> None:
         super().__init__(options, binary, startup_timeout)
         self._port = port
+        self.nats_url = ""  # its embedded NATS, once started: for ClientOptions(nats=...)
 
     @property
     def _ports_are_ours(self) -> bool:
@@ -248,13 +249,15 @@ class LocalServer(_Launcher):
         root = self._make_root()
         binaries = find_server(self._binary)
         port = self._port or free_port()
+        nats_port = free_port()
+        self.nats_url = f"nats://127.0.0.1:{nats_port}"
         self._nodes = [
             _Node(
                 root=root,
                 server_id="node0",
                 binary=binaries.liftbridge,
                 port=port,
-                nats_url=f"nats://127.0.0.1:{(nats_port := free_port())}",
+                nats_url=self.nats_url,
                 options=self.options,
                 embedded_nats_port=nats_port,
             )

@@ -1,0 +1,268 @@
+"""publish_many straight to NATS: against the real server's embedded NATS, and a fake one for its faults.
+
+The fake (a socket that takes PUBs and never delivers them) stands in only for what
+a real NATS cannot be made to do on cue: swallow messages, hang up mid-batch,
+refuse a login. Liftbridge itself is always the real one.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from liftbridge_nb import (
+    Ack,
+    ClientOptions,
+    ErrAckTimeout,
+    ErrConnection,
+    ErrIncorrectOffset,
+    ErrMessageTooLarge,
+    ErrNoSuchStream,
+    ErrReadonlyPartition,
+    Lift,
+    Message,
+    Start,
+    Stop,
+    Stream,
+)
+from liftbridge_nb.client._nats import parse_url
+from liftbridge_nb.server import LocalServer
+from liftbridge_nb.server._process import free_port
+
+OURS = "_INBOX.liftbridge-nb."  # the ack inbox of messages that went over NATS (brokers use their own)
+
+
+def _client(server: LocalServer, nats: str | None = None) -> Lift:
+    return Lift(server.address, options=ClientOptions(nats=nats or server.nats_url))
+
+
+def _log(client: Lift, stream: str, partition: int = 0) -> list[Message]:
+    return list(client.subscribe(stream, partition, start=Start.earliest(), stop=Stop.latest()))
+
+
+class FakeNats:
+    """Speaks enough NATS to take a publisher's connection; stores nothing, acks nothing.
+
+    ``hang_up_after``: close the connection once that many PUBs arrived.
+    ``refuse``: answer CONNECT with this -ERR.
+    """
+
+    def __init__(self, *, hang_up_after: int | None = None, refuse: str | None = None) -> None:
+        self.hang_up_after = hang_up_after
+        self.refuse = refuse
+        self.pubs = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"nats://127.0.0.1:{self._server.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        with conn:
+            conn.sendall(b'INFO {"server_id":"fake","max_payload":1048576}\r\n')
+            buf = b""
+            while data := conn.recv(1 << 16):
+                buf += data
+                while (eol := buf.find(b"\r\n")) >= 0:
+                    line = buf[:eol]
+                    if line.startswith(b"PUB "):
+                        end = eol + 2 + int(line.rsplit(b" ", 1)[1]) + 2
+                        if len(buf) < end:
+                            break
+                        buf = buf[end:]
+                        self.pubs += 1
+                        if self.hang_up_after is not None and self.pubs >= self.hang_up_after:
+                            return
+                        continue
+                    buf = buf[eol + 2 :]
+                    if line.startswith(b"CONNECT") and self.refuse:
+                        conn.sendall(b"-ERR '%s'\r\n" % self.refuse.encode())
+                        return
+                    if line == b"PING":
+                        conn.sendall(b"PONG\r\n")
+
+    def close(self) -> None:
+        self._server.close()
+
+
+@pytest.fixture
+def fake_nats() -> Iterator[type[FakeNats]]:
+    made: list[FakeNats] = []
+
+    def make(**kwargs: object) -> FakeNats:
+        made.append(FakeNats(**kwargs))  # type: ignore[arg-type]
+        return made[-1]
+
+    yield make  # type: ignore[misc]
+    for fake in made:
+        fake.close()
+
+
+def test_messages_over_nats_are_stored_as_acked(local_server: LocalServer, stream_name: str) -> None:
+    with _client(local_server) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=3))
+        messages = [
+            Message(
+                stream=stream_name, value=f"v{i}", key=f"k{i % 7}", partitioner="key", headers={"n": str(i)}
+            )
+            for i in range(3000)
+        ]
+        acks = client.publish_many(messages, window=256)
+        assert all(isinstance(a, Ack) and a.ack_inbox.startswith(OURS) for a in acks)
+        # The same partition for the same key, as the brokers' path chooses it.
+        plain = Lift(local_server.address)
+        expected = [
+            plain.publish(Message(stream=stream_name, value="x", key=f"k{k}", partitioner="key"))
+            for k in range(7)
+        ]
+        plain.close()
+        assert all(a.partition == expected[i % 7].partition for i, a in enumerate(acks))  # type: ignore[union-attr]
+        for p in range(3):
+            stored = {m.offset: m for m in _log(client, stream_name, p)}
+            for i, ack in enumerate(acks):
+                if ack.partition == p:
+                    m = stored[ack.offset]
+                    assert (m.value, m.key, m.headers) == (
+                        f"v{i}".encode(),
+                        f"k{i % 7}".encode(),
+                        {"n": str(i).encode()},
+                    )
+        assert sum(len(_log(client, stream_name, p)) for p in range(3)) == 3000 + 7
+
+
+def test_what_nats_cannot_take_goes_through_the_brokers(local_server: LocalServer, stream_name: str) -> None:
+    with _client(local_server) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=4))
+        client.pause_stream(stream_name, [1])
+        client.set_stream_readonly(stream_name, [2])
+        results = client.publish_many(
+            [
+                Message(stream=stream_name, value="fast", partition=0),
+                Message(stream=stream_name, value="resumes it", partition=1),
+                Message(stream=stream_name, value="refused", partition=2),
+                Message(stream=stream_name, value="unacked", partition=3, ack_policy="none"),
+                Message(stream=stream_name, value=b"x" * (1024 * 1024 + 1), partition=0),
+                Message(stream=stream_name + "-missing", value="nowhere"),
+                Message(stream=stream_name, value="fast too", partition=0),
+            ],
+            return_exceptions=True,
+        )
+        fast, resumed, readonly, none, big, missing, fast_too = results
+        assert fast.ack_inbox.startswith(OURS) and fast_too.ack_inbox.startswith(OURS)
+        assert (fast.offset, fast_too.offset) == (0, 1)
+        assert isinstance(resumed, Ack) and not resumed.ack_inbox.startswith(OURS)
+        assert isinstance(readonly, ErrReadonlyPartition)
+        assert none is None
+        assert isinstance(big, ErrMessageTooLarge)
+        assert isinstance(missing, ErrNoSuchStream)
+        assert [m.value for m in _log(client, stream_name, 1)] == [b"resumes it"]
+
+
+def test_the_leaders_refusal_arrives_in_the_ack(local_server: LocalServer, stream_name: str) -> None:
+    with _client(local_server) as client:
+        client.create_stream(
+            Stream(subject=stream_name, name=stream_name, optimistic_concurrency_control=True)
+        )
+        first, wrong = client.publish_many(
+            [
+                Message(stream=stream_name, value="a", expected_offset=0),
+                Message(stream=stream_name, value="b", expected_offset=5),
+            ],
+            return_exceptions=True,
+        )
+        assert first.offset == 0 and first.ack_inbox.startswith(OURS)
+        assert isinstance(wrong, ErrIncorrectOffset) and "INCORRECT_OFFSET" in str(wrong)
+        assert [m.value for m in _log(client, stream_name)] == [b"a"]
+
+
+def test_unreachable_nats_means_the_brokers(
+    local_server: LocalServer, stream_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"nats://127.0.0.1:{free_port()}"
+    with _client(local_server, url) as client, caplog.at_level(logging.WARNING, "liftbridge_nb"):
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        acks = client.publish_many([Message(stream=stream_name, value=str(i)) for i in range(50)])
+        assert [a.offset for a in acks] == list(range(50))
+    assert (
+        f"NATS unreachable (tried {url[len('nats://') :]}" in caplog.text or "NATS unreachable" in caplog.text
+    )
+
+
+def test_a_refused_login_means_the_brokers(
+    local_server: LocalServer, stream_name: str, fake_nats: type[FakeNats], caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = fake_nats(refuse="Authorization Violation")
+    with _client(local_server, fake.url) as client, caplog.at_level(logging.WARNING, "liftbridge_nb"):
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        acks = client.publish_many([Message(stream=stream_name, value="x")])
+        assert acks[0].offset == 0
+    assert "Authorization Violation" in caplog.text
+    assert fake.pubs == 0
+
+
+def test_swallowed_messages_time_out(
+    local_server: LocalServer, stream_name: str, fake_nats: type[FakeNats]
+) -> None:
+    fake = fake_nats()
+    with _client(local_server, fake.url) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        results = client.publish_many(
+            [Message(stream=stream_name, value=str(i)) for i in range(20)],
+            ack_timeout=0.3,
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, ErrAckTimeout) for r in results)
+        assert fake.pubs == 20
+
+
+def test_a_hang_up_fails_what_was_in_flight_and_sends_the_rest_through_the_brokers(
+    local_server: LocalServer, stream_name: str, fake_nats: type[FakeNats]
+) -> None:
+    fake = fake_nats(hang_up_after=10)
+    with _client(local_server, fake.url) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        results = client.publish_many(
+            [Message(stream=stream_name, value=str(i)) for i in range(300)],
+            window=100,
+            return_exceptions=True,
+        )
+        failed = [i for i, r in enumerate(results) if isinstance(r, ErrConnection)]
+        acked = [(i, r) for i, r in enumerate(results) if isinstance(r, Ack)]
+        assert failed == list(range(100))  # the first window was in flight; the fake stored none of it
+        assert [i for i, _ in acked] == list(range(100, 300))
+        assert "the NATS connection broke" in str(results[0])
+        stored = _log(client, stream_name)
+        assert [m.value for m in stored] == [str(i).encode() for i in range(100, 300)]
+        assert [a.offset for _, a in acked] == [m.offset for m in stored]
+
+
+def test_a_connection_gone_stale_is_opened_again(local_server: LocalServer, stream_name: str) -> None:
+    with _client(local_server) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        assert client.publish_many([Message(stream=stream_name, value="1")])[0].ack_inbox.startswith(OURS)
+        nats = client._nats
+        assert nats is not None and nats._sock is not None
+        nats._sock.shutdown(socket.SHUT_RDWR)  # as when NATS drops an idle client
+        acks = client.publish_many([Message(stream=stream_name, value="2")])
+        assert acks[0].ack_inbox.startswith(OURS) and acks[0].offset == 1
+
+
+def test_nats_addresses() -> None:
+    assert parse_url("nats://10.0.0.1:4333") == ("10.0.0.1", 4333, {})
+    assert parse_url("localhost") == ("localhost", 4222, {})
+    assert parse_url("nats://me:s%40cret@h:1") == ("h", 1, {"user": "me", "pass": "s@cret"})
+    assert parse_url("nats://tok@h:1") == ("h", 1, {"auth_token": "tok"})
+    with pytest.raises(ValueError, match="TLS is not supported"):
+        Lift("127.0.0.1:1", options=ClientOptions(nats="tls://h:4222"))
+    with pytest.raises(ValueError, match="no valid port"):
+        parse_url("nats://h:99999")
