@@ -132,7 +132,7 @@ def consume_workloads(bench: Bench, one: str, four: str) -> None:
         bench.rate(label, "gufo-liftbridge", lambda: child(GUFO, "subscribe", a, stream, n, parts))
 
 
-def publish_workloads(bench: Bench, client: Lift, loops: int) -> None:
+def publish_workloads(bench: Bench, client: Lift, nats: str, loops: int) -> None:
     a, n = bench.address, bench.messages // 5
     label = "3. publish, ack leader"
 
@@ -143,6 +143,12 @@ def publish_workloads(bench: Bench, client: Lift, loops: int) -> None:
 
     bench.rate(label, "go-liftbridge: async", lambda: go("publish-async", a, fresh(), n))
     bench.rate(label, "ours: publish_many", lambda: child(OURS, "publish-many", a, fresh(), n))
+    bench.rate(
+        label,
+        "ours: publish_many over NATS",
+        lambda: child(OURS, "publish-many-nats", a, fresh(), n, nats),
+        "ClientOptions(nats=...): the envelope straight to NATS",
+    )
     bench.rate(label, "gufo-liftbridge: publish_bulk", lambda: child(GUFO, "publish-bulk", a, fresh(), n))
     bench.rate(label, "ours: publish loop", lambda: child(OURS, "publish-loop", a, fresh(), loops))
     unacked = "no deadline, so never acked"
@@ -195,6 +201,7 @@ RATIOS = [
     ("2. consume, 4 partitions", "ours: read_stream", "go-liftbridge", 0.5, True),
     ("2. consume, 4 partitions", "ours: read_stream", "gufo-liftbridge", None, True),
     ("3. publish, ack leader", "ours: publish_many", "go-liftbridge: async", 0.5, True),
+    ("3. publish, ack leader", "ours: publish_many over NATS", "go-liftbridge: async", 0.5, True),
     ("3. publish, ack leader", "ours: publish_many", "gufo-liftbridge: publish_bulk", None, True),
     ("4. one acked publish", "ours: publish", "go-liftbridge: sync", 1 / 1.5, True),
     ("5. read_stream peak memory", "ours: peak growth", "target: 2 x frame + 100 MiB", 1.0, False),
@@ -281,7 +288,7 @@ def main() -> None:
             if "consume" in args.only:
                 consume_workloads(bench, one, four)
             if "publish" in args.only:
-                publish_workloads(bench, client, args.loops)
+                publish_workloads(bench, client, server.nats_url, args.loops)
             if "memory" in args.only:
                 memory_workload(bench, one)
             if "import" in args.only:

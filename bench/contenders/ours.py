@@ -1,6 +1,6 @@
 """liftbridge-nb's side of `make bench`: one workload in this process, one JSON line out.
 
-Run by bench/run.py with the project's venv: ``python ours.py MODE ADDRESS STREAM COUNT [PARTITIONS]``.
+Run by bench/run.py with the project's venv: ``python ours.py MODE ADDRESS STREAM COUNT [PARTITIONS | NATS]``.
 Times cover the workload only, not the interpreter's start or the imports (except the import modes).
 """
 
@@ -45,8 +45,10 @@ def load_ext() -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started}
 
 
-def run(mode: str, address: str, stream: str, count: int, partitions: int) -> dict[str, Any]:
-    from liftbridge_nb import AsyncLift, Lift, Message, Start, Stop, read_stream
+def run(mode: str, address: str, stream: str, count: int, extra: list[str]) -> dict[str, Any]:
+    from liftbridge_nb import AsyncLift, ClientOptions, Lift, Message, Start, Stop, read_stream
+
+    partitions = int(extra[0]) if extra and mode != "publish-many-nats" else 1
 
     if mode == "subscribe":  # the partitions one after another: threads would only contend for the GIL
         with Lift(address) as client:
@@ -86,8 +88,9 @@ def run(mode: str, address: str, stream: str, count: int, partitions: int) -> di
 
         return asyncio.run(main())
     value = b"x" * 100
-    if mode == "publish-many":
-        with Lift(address) as client:
+    if mode in ("publish-many", "publish-many-nats"):  # the second with the NATS address after the count
+        options = ClientOptions(nats=extra[0]) if mode == "publish-many-nats" else None
+        with Lift(address, options=options) as client:
             messages = (Message(stream=stream, value=value) for _ in range(count))
             started = time.perf_counter()
             acks = client.publish_many(messages)
@@ -119,7 +122,7 @@ def main(argv: list[str]) -> None:
         result = simple[mode]()
     else:
         address, stream, count = argv[1], argv[2], int(argv[3])
-        result = run(mode, address, stream, count, int(argv[4]) if len(argv) > 4 else 1)
+        result = run(mode, address, stream, count, argv[4:])
     print(json.dumps(result))
 
 

@@ -58,6 +58,7 @@ def async_error(err: api_pb2.PublishAsyncError) -> ApiError:
 
 
 _CLOSE = object()
+_IDLE_LOOK = 0.25  # seconds between an idle sweeper's looks at the ack deadlines
 
 
 class AsyncPublisher:
@@ -81,7 +82,7 @@ class AsyncPublisher:
         self._deadlines: list[tuple[float, str]] = []
         self._requests: queue.SimpleQueue[object] | None = None
         self._wake = threading.Event()
-        self._sweep_at: float | None = None  # when the sweeper wakes next (None: when woken)
+        self._sweep_at: float | None = None  # when the sweeper looks next (None: not started)
         self._closed = False
         self._sweeper: threading.Thread | None = None
         # Correlation ids: a random prefix once, then a counter (uuid4 per message costs a urandom call).
@@ -180,8 +181,10 @@ class AsyncPublisher:
                     entry = self._pending.pop(cid, None)
                     if entry is not None:
                         expired.append(entry[0])
-                wait = self._deadlines[0][0] - now if self._deadlines else None
-                self._sweep_at = None if wait is None else now + wait
+                # Idle, it looks again a moment later: a publish then need not wake it (a thread switch
+                # in the way of every one-at-a-time publish), only one due before it looks.
+                wait = self._deadlines[0][0] - now if self._deadlines else _IDLE_LOOK
+                self._sweep_at = now + wait
             for future in expired:
                 future.set_exception(ErrAckTimeout("no ack within the ack timeout"))
             self._wake.wait(wait)
