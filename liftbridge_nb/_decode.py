@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -65,14 +66,23 @@ def _per_row(raw: Sequence[bytes | None], fn: Callable[[bytes], Any]) -> Decoded
 
 _JSON_STARTS = frozenset(bytes([c]) for c in b'{["-0123456789tfn')
 """The bytes a JSON text can start with, after white space."""
+_SPACE = frozenset(bytes([c]) for c in b" \t\r\n")
+_NOT_JSON = object()
+_MAY_START = _JSON_STARTS | _SPACE
+_FIRST = operator.itemgetter(slice(0, 1))
 
 
 def _json(raw: Sequence[bytes | None], *, strict: bool, flatten: bool, prefix: str) -> Decoded:
     """JSON objects go through pyarrow in one pass; other JSON, and what pyarrow refuses, row by row."""
-    if flatten and raw:
+    if flatten and raw and raw[0] is not None and raw[0][:1] == b"{":  # else it cannot be all objects
         whole = _all_objects(raw, prefix)
         if whole is not None:
             return whole
+    if not strict and raw and None not in raw and not set(map(_FIRST, raw)) & _MAY_START:  # type: ignore[arg-type]
+        try:  # no value can be JSON: all text, decoded in one go (the common case of plain values)
+            return Decoded([v.decode() for v in raw])  # type: ignore[union-attr]
+        except UnicodeDecodeError:
+            pass  # some are not text: row by row below
     out: list[Any] = [None] * len(raw)
     failures: dict[int, str] = {}
     # Mixed values: the one-line JSON objects parsed by pyarrow in one go, the rest row by row.
@@ -89,21 +99,27 @@ def _json(raw: Sequence[bytes | None], *, strict: bool, flatten: bool, prefix: s
             out[i] = raw[i].decode()  # type: ignore[union-attr]
     rows: dict[int, dict[str, Any]] = {}
     for i, item in enumerate(raw):
-        if item is None or i in bulk:
+        if item is None or (bulk and i in bulk):
             continue
-        try:
-            if not strict and item.lstrip()[:1] not in _JSON_STARTS:
-                raise ValueError("cannot start JSON")  # plain text: spare json.loads the attempt
-            parsed = json.loads(item)
-        except (ValueError, UnicodeDecodeError) as exc:
-            if strict:
-                failures[i] = f"not JSON: {exc}"
-                out[i] = item
-            else:
-                try:
-                    out[i] = item.decode()
-                except UnicodeDecodeError:
+        parsed: Any = _NOT_JSON
+        # Only what can start JSON goes to json.loads: plain text is spared the attempt (and its exception).
+        if (
+            strict
+            or (first := item[:1]) in _JSON_STARTS
+            or (first in _SPACE and item.lstrip()[:1] in _JSON_STARTS)
+        ):
+            try:
+                parsed = json.loads(item)
+            except (ValueError, UnicodeDecodeError) as exc:
+                if strict:
+                    failures[i] = f"not JSON: {exc}"
                     out[i] = item
+                    continue
+        if parsed is _NOT_JSON:
+            try:
+                out[i] = item.decode()
+            except UnicodeDecodeError:
+                out[i] = item
             continue
         if isinstance(parsed, dict) and flatten:
             rows[i] = parsed

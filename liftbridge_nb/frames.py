@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from . import analysis  # noqa: F401  (registers the df.lift accessor)
+from ._columns import Columns, read_into
 from ._core import check_partition
 from ._decode import Decoder, check_decoder, decode
+from ._workers import Piece, Workers, read_piece
 from .client import Lift, Subscription
 from .errors import ApiError, ErrDecode, ErrNoSuchPartition, ErrPartitionPaused, no_such
 from .models import Start, Stop, to_unix_ns
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 Position = int | datetime | pd.Timestamp | str | timedelta | None
+_PARALLEL_FROM = 200_000  # messages: below, starting worker processes costs about what they save
+_AUTO_WORKERS = 4
+_PIECE_MIN, _PIECE_MAX = 20_000, 250_000
 Engine = Literal["pandas", "arrow", "polars", "dask"]
 
 COLUMNS = [
@@ -39,8 +44,6 @@ COLUMNS = [
     "subject",
     "reply_subject",
 ]
-_SERVER_HEADERS = ("subject", "reply")
-_PROGRESS_EVERY = 2048
 
 
 @dataclass
@@ -60,29 +63,6 @@ class _Range:
     @property
     def expected(self) -> int | None:
         return None if self.first is None else max(0, self.end - self.first)
-
-
-@dataclass
-class _Columns:
-    """Raw columns of one partition, filled message by message."""
-
-    offset: list[int] = field(default_factory=list)
-    timestamp: list[int] = field(default_factory=list)
-    key: list[bytes | None] = field(default_factory=list)
-    value: list[bytes] = field(default_factory=list)
-    headers: list[dict[str, bytes]] = field(default_factory=list)
-    subject: list[str] = field(default_factory=list)
-    reply: list[str] = field(default_factory=list)
-
-    def add(self, m: Any) -> None:
-        self.offset.append(m.offset)
-        self.timestamp.append(m.timestamp)
-        self.key.append(m.key or None)
-        self.value.append(m.value)
-        h = m.headers
-        self.headers.append({k: v for k, v in h.items() if k not in _SERVER_HEADERS} if len(h) > 2 else {})
-        self.subject.append(m.subject)
-        self.reply.append(m.replySubject)
 
 
 def _as_time(position: Position) -> datetime | None:
@@ -171,26 +151,6 @@ def _plan(
     return _Range(partition, begin, stop, first, next=hw + 1)
 
 
-def _read_partition(
-    sub: Subscription,
-    cols: _Columns,
-    cancelled: threading.Event,
-    limit: int | None,
-    tick: Callable[[int], None],
-) -> None:
-    n = 0
-    for m in iter(sub.next_raw, None):
-        cols.add(m)
-        n += 1
-        if n % _PROGRESS_EVERY == 0:
-            tick(_PROGRESS_EVERY)
-            if cancelled.is_set():
-                break
-        if limit is not None and n >= limit:
-            break
-    tick(n % _PROGRESS_EVERY)
-
-
 def _open(client: Lift, stream: str, r: _Range, timeout: float) -> Subscription:
     return client.subscribe(
         stream, r.partition, start=r.start, stop=Stop.at_offset(r.end - 1), timeout=timeout
@@ -199,7 +159,7 @@ def _open(client: Lift, stream: str, r: _Range, timeout: float) -> Subscription:
 
 def _frame(
     stream: str,
-    parts: Sequence[tuple[int, _Columns]],
+    parts: Sequence[tuple[int, Columns]],
     *,
     value: Decoder,
     key: Decoder,
@@ -207,15 +167,20 @@ def _frame(
     errors: str,
 ) -> pd.DataFrame:
     n = sum(len(c.offset) for _, c in parts)
-    offsets = np.fromiter((o for _, c in parts for o in c.offset), dtype="int64", count=n)
-    partition = (
-        np.concatenate([np.full(len(c.offset), p, dtype="int32") for p, c in parts])
-        if parts
-        else np.empty(0, "int32")
+
+    def numbers(name: str, dtype: str) -> np.ndarray:
+        return np.concatenate(
+            [np.array(getattr(c, name), dtype=dtype) for _, c in parts] or [np.empty(0, dtype)]
+        )
+
+    offsets, stamps = numbers("offset", "int64"), numbers("timestamp", "int64")
+    partition = np.concatenate(
+        [np.full(len(c.offset), p, dtype="int32") for p, c in parts] or [np.empty(0, "int32")]
     )
-    stamps = np.fromiter((t for _, c in parts for t in c.timestamp), dtype="int64", count=n)
 
     def column(name: str) -> list[Any]:
+        if len(parts) == 1:
+            return getattr(parts[0][1], name)  # type: ignore[no-any-return]
         return [x for _, c in parts for x in getattr(c, name)]
 
     raw_values, raw_keys = column("value"), column("key")
@@ -251,8 +216,17 @@ def _frame(
         frame["decode_error"] = pd.Series([failures.get(i) for i in range(n)], dtype="object")
     if values.fields is not None:
         frame = pd.concat([frame, values.fields], axis=1)
-    order = np.lexsort((frame["offset"].to_numpy(), frame["partition"].to_numpy(), stamps))
+    if n < 2 or _in_order(partition, offsets, stamps):
+        return frame  # one partition read in order, as is common: the sort would only copy
+    order = np.lexsort((offsets, partition, stamps))
     return frame.take(order).reset_index(drop=True)
+
+
+def _in_order(partition: np.ndarray, offsets: np.ndarray, stamps: np.ndarray) -> bool:
+    """Whether rows are already by (timestamp, partition, offset): one partition, both ascending."""
+    return bool(
+        (partition == partition[0]).all() and (np.diff(offsets) > 0).all() and (np.diff(stamps) >= 0).all()
+    )
 
 
 def _progress(progress: bool | None, total: int | None, stream: str) -> Any:
@@ -285,6 +259,7 @@ def read_stream(
     errors: Literal["raise", "coerce"] = "raise",
     engine: Literal["dask"],
     timeout: float | None = None,
+    workers: int | None = None,
 ) -> Any: ...
 
 
@@ -306,6 +281,7 @@ def read_stream(
     errors: Literal["raise", "coerce"] = "raise",
     engine: Literal["pandas"] = "pandas",
     timeout: float | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame: ...
 
 
@@ -327,6 +303,7 @@ def read_stream(
     errors: Literal["raise", "coerce"] = "raise",
     engine: Literal["pandas", "arrow", "polars"] = "pandas",
     timeout: float | None = None,
+    workers: int | None = None,
 ) -> Iterator[Any]: ...
 
 
@@ -348,6 +325,7 @@ def read_stream(
     errors: Literal["raise", "coerce"] = "raise",
     engine: Engine = "pandas",
     timeout: float | None = None,
+    workers: int | None = None,
 ) -> Any: ...
 
 
@@ -368,6 +346,7 @@ def read_stream(
     errors: Literal["raise", "coerce"] = "raise",
     engine: Engine = "pandas",
     timeout: float | None = None,
+    workers: int | None = None,
 ) -> Any:
     """Read ``[start, end)`` of every (or each chosen) partition of ``stream`` into a DataFrame.
 
@@ -391,8 +370,11 @@ def read_stream(
     fails raises :class:`ErrDecode` naming its partition and offset, or with
     ``errors="coerce"`` stays raw and a ``decode_error`` column says why.
 
-    ``chunksize=N`` returns an iterator of DataFrames of N rows in the same
-    order; ``engine="arrow"`` returns a ``pyarrow.Table`` and ``"polars"`` a
+    ``workers=N`` reads in N processes at once, each a stretch of offsets (one
+    Python process is bound by gRPC's cost per message); by default a read of
+    more than 200,000 messages uses up to 4, as many as there are cores, and a
+    smaller one reads in this process. ``chunksize=N`` returns an iterator of
+    DataFrames of N rows in the same order; ``engine="arrow"`` returns a ``pyarrow.Table`` and ``"polars"`` a
     polars DataFrame. A ``tqdm`` bar shows progress (``progress=False`` or
     ``TQDM_DISABLE`` turns it off). Ctrl-C stops every partition read.
     """
@@ -406,7 +388,7 @@ def read_stream(
         raise ValueError(f"engine must be pandas, arrow, polars or dask, not {engine!r}")
     if partitions is not None and not isinstance(partitions, Sequence | set | range):
         raise TypeError(f"partitions takes a list of partition numbers (partitions=[0]), not {partitions!r}")
-    for name, n in (("max_messages", max_messages), ("chunksize", chunksize)):
+    for name, n in (("max_messages", max_messages), ("chunksize", chunksize), ("workers", workers)):
         if n is not None and (not isinstance(n, int) or n < 1):
             raise ValueError(f"{name} must be a positive int, not {n!r}")
     if isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and start > end:
@@ -447,6 +429,10 @@ def read_stream(
             chunks = _chunks(lift, stream, ranges, chunksize, max_messages, progress, options, t, owned)
             owned = False  # the generator closes the client when it is done
             return (_convert(c, engine) for c in chunks)
+        most = sum(r.end - (r.first or 0) for r in ranges)  # at most: the oldest may be gone
+        n = workers or (min(os.cpu_count() or 1, _AUTO_WORKERS) if most > _PARALLEL_FROM else 1)
+        if n > 1 and max_messages is None and ranges:
+            return _convert(_read_parallel(lift, stream, ranges, n, progress, options, t), engine)
         return _convert(_read_all(lift, stream, ranges, max_messages, progress, options, t), engine)
     finally:
         if owned:
@@ -465,7 +451,7 @@ def _read_all(
     known = [r.expected for r in ranges]
     bar = _progress(progress, sum(k for k in known if k is not None) if None not in known else None, stream)
     cancelled = threading.Event()
-    parts = [(r.partition, _Columns()) for r in ranges]
+    parts = [(r.partition, Columns()) for r in ranges]
     reading: list[Subscription] = []  # the subscription being read, for Ctrl-C to close
     tick = bar.update if bar is not None else (lambda n: None)
 
@@ -477,7 +463,7 @@ def _read_all(
                 return
             with _open(lift, stream, r, timeout) as sub:
                 reading[:] = [sub]
-                _read_partition(sub, cols, cancelled, max_messages, tick)
+                read_into(sub, cols, cancelled, max_messages, tick)
 
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read_stream") as pool:
@@ -523,10 +509,13 @@ def _chunks(
         emitted = 0
         while max_messages is None or emitted < max_messages:
             want = chunksize if max_messages is None else min(chunksize, max_messages - emitted)
-            batch: dict[int, _Columns] = {}
+            batch: dict[int, Columns] = {}
+            adders: dict[int, Callable[[Any], None]] = {}
             taken = 0
             for _, partition, _, m in merged:
-                batch.setdefault(partition, _Columns()).add(m)
+                if (add := adders.get(partition)) is None:
+                    add = adders[partition] = batch.setdefault(partition, Columns()).adder()
+                add(m)
                 taken += 1
                 if taken >= want:
                     break
@@ -559,6 +548,50 @@ def _first_offset(lift: Lift, stream: str, r: _Range, timeout: float) -> int | N
     return None
 
 
+def _pieces(lift: Lift, stream: str, ranges: list[_Range], size: int, timeout: float) -> list[Piece]:
+    """The ranges cut into stretches of at most ``size`` offsets."""
+    pieces: list[Piece] = []
+    for r in ranges:
+        first = r.first if r.first is not None else _first_offset(lift, stream, r, timeout)
+        if first is None or first >= r.end:
+            continue
+        pieces += [(r.partition, lo, min(lo + size, r.end)) for lo in range(first, r.end, size)]
+    return pieces
+
+
+def _read_parallel(
+    lift: Lift,
+    stream: str,
+    ranges: list[_Range],
+    workers: int,
+    progress: bool | None,
+    options: dict[str, Any],
+    timeout: float,
+) -> pd.DataFrame:
+    """read_stream in ``workers`` processes, each reading stretches of offsets in turn.
+
+    A stretch a worker could not read (its error, or the worker gone) is read
+    here instead: a lasting failure then raises its typed error.
+    """
+    whole = _pieces(lift, stream, ranges, max(r.end for r in ranges), timeout)  # a piece per range
+    total = sum(end - first for _, first, end in whole)
+    # A few stretches per worker: they finish close together, and the progress bar moves.
+    size = min(max(total // (workers * 4), _PIECE_MIN), _PIECE_MAX)
+    pieces = [(p, lo, min(lo + size, end)) for p, first, end in whole for lo in range(first, end, size)]
+    bar = _progress(progress, total, stream)
+    read: dict[Piece, Columns] = {}
+    try:
+        with Workers(min(workers, len(pieces) or 1), lift) as pool:
+            for piece, got in pool.read(stream, pieces, timeout):
+                read[piece] = got if got is not None else read_piece(lift, stream, piece, timeout)
+                if bar is not None:
+                    bar.update(len(read[piece].offset))
+    finally:
+        if bar is not None:
+            bar.close()
+    return _frame(stream, [(piece[0], read[piece]) for piece in pieces], **options)  # in offset order
+
+
 def _read_task(
     seeds: list[str], tls: Any, client_options: Any, stream: str, partition: int, lo: int, hi: int,
     options: dict[str, Any], columns: list[str],
@@ -581,12 +614,7 @@ def _read_dask(
         from dask.delayed import delayed
     except ImportError as exc:
         raise ImportError("engine='dask' needs dask: pip install 'liftbridge-nb[dask]'") from exc
-    pieces: list[tuple[int, int, int]] = []
-    for r in ranges:
-        first = r.first if r.first is not None else _first_offset(lift, stream, r, timeout)
-        if first is None or first >= r.end:
-            continue
-        pieces += [(r.partition, lo, min(lo + chunk, r.end)) for lo in range(first, r.end, chunk)]
+    pieces = _pieces(lift, stream, ranges, chunk, timeout)
     # The columns come from a small sample (JSON fields included); every task returns exactly these.
     sample = (
         read_stream(stream, pieces[0][1], min(pieces[0][1] + 100, pieces[0][2]), partitions=[pieces[0][0]],

@@ -270,7 +270,7 @@ class Stream:
         return replace(self, start=Start.earliest())
 
 
-_SERVER_HEADERS = ("subject", "reply")
+SERVER_HEADERS = ("subject", "reply")
 
 
 @dataclass(slots=True, init=False)
@@ -360,7 +360,7 @@ class Message:
         msg.key = key or None
         msg.stream = stream
         msg.subject = subject
-        msg.headers = {k: v for k, v in headers.items() if k not in _SERVER_HEADERS} if headers else {}
+        msg.headers = {k: v for k, v in headers.items() if k not in SERVER_HEADERS} if headers else {}
         msg.partition = partition
         msg.partitioner = None
         msg.ack_policy = AckPolicy.LEADER
