@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 from collections import defaultdict
 
@@ -94,6 +95,7 @@ class MetadataCache:
         self._lock = threading.Lock()
         self._brokers: dict[str, str] = {}
         self._partitions: dict[str, dict[int, PartitionInfo]] = {}
+        self._subjects: dict[str, tuple[str, float]] = {}  # stream: (subject, when fetched)
 
     def update(self, metadata: Metadata, dialled: str, *, streams: list[str] | None) -> None:
         """Take in a FetchMetadata answer (for ``streams``, or all streams when None)."""
@@ -107,11 +109,14 @@ class MetadataCache:
         with self._lock:
             self._brokers = brokers
             if streams is None:
-                self._partitions = {}
+                self._partitions, self._subjects = {}, {}
             for name in streams or []:
                 self._partitions.pop(name, None)
+                self._subjects.pop(name, None)
+            now = time.monotonic()
             for name, info in metadata.streams.items():
                 self._partitions[name] = dict(info.partitions)
+                self._subjects[name] = (info.subject, now)
 
     def addresses(self) -> list[str]:
         """Known broker addresses, then the seeds not among them."""
@@ -128,6 +133,18 @@ class MetadataCache:
         """Cached metadata of one partition."""
         with self._lock:
             return self._partitions.get(stream, {}).get(partition)
+
+    def route(self, stream: str, partition: int, max_age: float) -> tuple[str, PartitionInfo] | None:
+        """The stream's subject and the partition's metadata, if fetched within ``max_age`` seconds."""
+        with self._lock:
+            subject, fetched = self._subjects.get(stream, ("", 0.0))
+            info = self._partitions.get(stream, {}).get(partition)
+            return (subject, info) if info and subject and time.monotonic() - fetched <= max_age else None
+
+    def forget(self, stream: str) -> None:
+        """Make the next :meth:`route` of ``stream`` miss (its metadata is in doubt)."""
+        with self._lock:
+            self._subjects.pop(stream, None)
 
     def partition_count(self, stream: str) -> int | None:
         """Number of partitions of a cached stream."""

@@ -266,3 +266,39 @@ def test_nats_addresses() -> None:
         Lift("127.0.0.1:1", options=ClientOptions(nats="tls://h:4222"))
     with pytest.raises(ValueError, match="no valid port"):
         parse_url("nats://h:99999")
+
+
+def test_a_lone_publish_goes_over_nats_unless_the_partition_cannot_take_it(
+    local_server: LocalServer, stream_name: str
+) -> None:
+    with _client(local_server) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=2))
+        fast = client.publish(Message(stream=stream_name, value="fast", partition=1))
+        assert (
+            fast is not None and fast.ack_inbox.startswith(OURS) and (fast.partition, fast.offset) == (1, 0)
+        )
+        client.pause_stream(stream_name, [1])  # this client knows at once: the brokers take the next
+        resumed = client.publish(Message(stream=stream_name, value="resumes it", partition=1))
+        assert resumed is not None and not resumed.ack_inbox.startswith(OURS) and resumed.offset == 1
+        client.set_stream_readonly(stream_name, [0])
+        with pytest.raises(ErrReadonlyPartition):
+            client.publish(Message(stream=stream_name, value="refused", partition=0))
+        assert (
+            client.publish(Message(stream=stream_name, value="unacked", partition=1, ack_policy="none"))
+            is None
+        )
+        with pytest.raises(ErrNoSuchStream):
+            client.publish(Message(stream=stream_name + "-missing", value="nowhere"))
+        assert [m.value for m in _log(client, stream_name, 1)] == [b"fast", b"resumes it", b"unacked"]
+
+
+def test_a_lone_publish_that_times_out_looks_at_the_partition_again(
+    local_server: LocalServer, stream_name: str, fake_nats: type[FakeNats]
+) -> None:
+    fake = fake_nats()
+    with _client(local_server, fake.url) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        with pytest.raises(ErrAckTimeout):
+            client.publish(Message(stream=stream_name, value="swallowed"), timeout=0.3)
+        assert client._cache.route(stream_name, 0, 60) is None  # looked up again before the next one
+        assert fake.pubs == 1

@@ -22,6 +22,7 @@ from .._proto import api_pb2, api_pb2_grpc
 from ..activity import ActivityEvent, decode_activity
 from ..config import ClientOptions, TLSConfig
 from ..errors import (
+    ErrAckTimeout,
     ErrConnection,
     ErrDeadlineExceeded,
     ErrNoSuchPartition,
@@ -32,7 +33,7 @@ from ..errors import (
 from ..models import Ack, AckPolicy, Message, Metadata, PartitionInfo, Start, Stop, Stream
 from ._connections import Connections
 from ._consumer import AutoOffset, Consumer
-from ._nats import NatsPublisher
+from ._nats import NatsPublisher, subject_of
 from ._publisher import AsyncPublisher
 from ._subscription import Subscription
 
@@ -221,6 +222,7 @@ class Lift(LiftCore):
     def delete_stream(self, name: str, *, timeout: float | None = None) -> None:
         """Delete a stream and its data; raises :class:`ErrNoSuchStream` if there is none."""
         self._run(self._delete_call(name), timeout)
+        self._cache.forget(name)  # a publish straight to NATS must look again
 
     def pause_stream(
         self,
@@ -235,6 +237,7 @@ class Lift(LiftCore):
         With ``resume_all``, resuming one partition resumes every paused one.
         """
         self._run(self._pause_call(name, partitions, resume_all), timeout)
+        self._cache.forget(name)  # a publish straight to NATS must look again
 
     def set_stream_readonly(
         self,
@@ -246,6 +249,7 @@ class Lift(LiftCore):
     ) -> None:
         """Make partitions (all when None) readonly, or writable again with ``readonly=False``."""
         self._run(self._readonly_call(name, partitions, readonly), timeout)
+        self._cache.forget(name)  # a publish straight to NATS must look again
 
     # -- publishing ----------------------------------------------------------------------------
 
@@ -267,7 +271,12 @@ class Lift(LiftCore):
         started = time.perf_counter()
         ack = None
         if call.request.ackPolicy != api_pb2.NONE:
-            ack = self._publish_streamed(call.request, partition, self._timeout(timeout))
+            if self._nats is not None:
+                ack = self._publish_nats(
+                    self._nats, message, call.request.stream, partition, self._timeout(timeout)
+                )
+            if ack is None:
+                ack = self._publish_streamed(call.request, partition, self._timeout(timeout))
             timeout = max(0.001, self._timeout(timeout) - (time.perf_counter() - started))
         if ack is None:
             # Ack policy NONE goes unary too: the stream never answers it, not even a refusal (an OCC
@@ -276,6 +285,38 @@ class Lift(LiftCore):
         if ack is not None:
             telemetry.acked(ack.stream, started)
         return ack
+
+    def _publish_nats(
+        self, nats: NatsPublisher, message: Message, stream: str, partition: int, timeout: float
+    ) -> Ack | None:
+        """One acked publish straight to NATS (see publish_many); None when the brokers should take it.
+
+        The partition's state comes from metadata at most a second old: a partition
+        paused since is refused by its silence (the ack times out), and the next
+        publish looks again.
+        """
+        route = self._cache.route(stream, partition, _FRESH)
+        if route is None:
+            self._refresh([stream], timeout)
+            route = self._cache.route(stream, partition, _FRESH)
+            if route is None:
+                return None  # no such stream or partition: the brokers say so
+        try:
+            max_payload = nats.ready(timeout, used_within=_FRESH)
+        except ErrConnection as exc:
+            log.warning("publish goes through the brokers: %s", exc)
+            return None
+        target = _nats_target(message, route[0], route[1], partition, max_payload)
+        if target is None:
+            return None
+        outcomes: list[api_pb2.Ack | LiftbridgeError] = []
+        if not nats.publish([target], timeout, 1, lambda _, result: outcomes.append(result)):
+            return None  # the connection broke before it was sent
+        if isinstance(outcomes[0], LiftbridgeError):
+            if isinstance(outcomes[0], ErrAckTimeout):
+                self._cache.forget(stream)
+            raise outcomes[0]
+        return ack_from_proto(outcomes[0], partition)
 
     def _publish_streamed(
         self, request: api_pb2.PublishRequest, partition: int, timeout: float
@@ -432,14 +473,11 @@ class Lift(LiftCore):
         rest: list[int] = []
         for i, message in enumerate(items):
             info = streams.get(message.stream or "")
-            if info is not None and message.ack_policy != AckPolicy.NONE:
+            if info is not None:
                 partition = choose_partition(message, info.name, len(info.partitions), self._round_robin)
                 state = info.partitions.get(partition)
-                proto = envelope_message(message)
-                # Room for the envelope, correlation id and inbox the publisher adds.
-                if state and not (state.paused or state.readonly) and proto.ByteSize() < max_payload - 512:
-                    subject = info.subject if partition == 0 else f"{info.subject}.{partition}"
-                    batch.append((subject.encode(), proto))
+                if target := _nats_target(message, info.subject, state, partition, max_payload):
+                    batch.append(target)
                     where.append((i, partition))
                     continue
             rest.append(i)
@@ -567,6 +605,24 @@ class Lift(LiftCore):
         self._cursor_call(cursor_id, stream, partition, 1)
         call = self._cursor_call(cursor_id, stream, partition, self._cursors_partitions(timeout))
         return int(self._run(call, timeout).offset)
+
+
+_FRESH = 1.0  # seconds: how old a partition's state may be for a lone publish to go to NATS
+
+
+def _nats_target(
+    message: Message, subject: str, state: PartitionInfo | None, partition: int, max_payload: int
+) -> tuple[bytes, api_pb2.Message] | None:
+    """Where and what to publish on NATS; None for what only the brokers handle right.
+
+    That is a partition unknown, paused (its leader does not listen) or readonly,
+    ack policy NONE (only a broker refuses it where it must be refused), and a
+    message too large for NATS (leaving room for the envelope, correlation id and inbox).
+    """
+    if state is None or state.paused or state.readonly or message.ack_policy == AckPolicy.NONE:
+        return None
+    proto = envelope_message(message)
+    return (subject_of(subject, partition), proto) if proto.ByteSize() < max_payload - 512 else None
 
 
 def settle(results: list[Any], return_exceptions: bool) -> list[Any]:

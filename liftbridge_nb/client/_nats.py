@@ -61,6 +61,11 @@ def ack_error(ack: api_pb2.Ack) -> ApiError:
     return cls(f"publish failed: {name}: {text}{hint(cls, text)}", None, text)
 
 
+def subject_of(stream_subject: str, partition: int) -> bytes:
+    """The NATS subject of a partition: the stream's for partition 0, ``<subject>.<n>`` for the others."""
+    return (stream_subject if partition == 0 else f"{stream_subject}.{partition}").encode()
+
+
 def parse_url(url: str) -> tuple[str, int, dict[str, str]]:
     """Host, port and CONNECT credentials of ``nats://[user:pass@|token@]host[:port]``."""
     parsed = urllib.parse.urlsplit(url if "://" in url else f"nats://{url}")
@@ -108,6 +113,7 @@ class NatsPublisher:
         self._sock: socket.socket | None = None
         self._buf = b""
         self._pongs = 0
+        self._used = 0.0  # when the server last answered (time.monotonic())
         self._inbox = f"_INBOX.liftbridge-nb.{uuid.uuid4().hex}"
         self._batches = itertools.count()
 
@@ -166,6 +172,7 @@ class NatsPublisher:
                 raise _Broken("no PONG from the NATS server in time")
             self._recv(sock, deadline)
             self._frames(sock, lambda _: None)
+        self._used = time.monotonic()
 
     def _connect(self, deadline: float) -> socket.socket:
         timeout = max(0.001, deadline - time.monotonic())
@@ -192,13 +199,17 @@ class NatsPublisher:
         self._round_trip(sock, deadline)  # an -ERR (authorization) arrives before the PONG
         return sock
 
-    def ready(self, timeout: float) -> int:
+    def ready(self, timeout: float, *, used_within: float = 0.0) -> int:
         """Make sure the connection works (open it, or PING it); returns the largest payload NATS takes.
 
+        A connection that answered in the last ``used_within`` seconds is taken
+        as working, without a PING (the round trip would double a lone publish's).
         Raises :class:`ErrConnection` when NATS cannot be reached.
         """
         deadline = time.monotonic() + timeout
         with self._lock:
+            if self._sock is not None and deadline - timeout - self._used < used_within:
+                return self.max_payload
             try:
                 if self._sock is not None:
                     try:
@@ -272,6 +283,7 @@ class NatsPublisher:
                     if in_flight:
                         self._recv(sock, deadlines[0][0])
                         self._frames(sock, on_ack)
+                        self._used = time.monotonic()
                     while deadlines and (deadlines[0][0] <= time.monotonic() or not in_flight):
                         _, first, end = deadlines.popleft()
                         for i in range(first, end):
