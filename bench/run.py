@@ -161,6 +161,12 @@ def publish_workloads(bench: Bench, client: Lift, nats: str, loops: int) -> None
     label = "4. one acked publish"
     bench.rate(label, "go-liftbridge: sync", lambda: go("publish-sync", a, fresh(), loops))
     bench.rate(label, "ours: publish", lambda: child(OURS, "publish-loop", a, fresh(), loops))
+    bench.rate(
+        label,
+        "ours: publish over NATS",
+        lambda: child(OURS, "publish-loop-nats", a, fresh(), loops, nats),
+        "ClientOptions(nats=...)",
+    )
 
 
 def memory_workload(bench: Bench, stream: str) -> None:
@@ -204,6 +210,7 @@ RATIOS = [
     ("3. publish, ack leader", "ours: publish_many over NATS", "go-liftbridge: async", 0.5, True),
     ("3. publish, ack leader", "ours: publish_many", "gufo-liftbridge: publish_bulk", None, True),
     ("4. one acked publish", "ours: publish", "go-liftbridge: sync", 1 / 1.5, True),
+    ("4. one acked publish", "ours: publish over NATS", "go-liftbridge: sync", 1 / 1.5, True),
     ("5. read_stream peak memory", "ours: peak growth", "target: 2 x frame + 100 MiB", 1.0, False),
     ("6. import", "ours: import liftbridge_nb", "import pandas, grpc", 1.3, False),
     ("6. import", "ours: %load_ext liftbridge_nb", "import pandas, grpc", 1.3, False),

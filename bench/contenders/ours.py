@@ -48,7 +48,11 @@ def load_ext() -> dict[str, Any]:
 def run(mode: str, address: str, stream: str, count: int, extra: list[str]) -> dict[str, Any]:
     from liftbridge_nb import AsyncLift, ClientOptions, Lift, Message, Start, Stop, read_stream
 
-    partitions = int(extra[0]) if extra and mode != "publish-many-nats" else 1
+    # A mode ending in -nats publishes with ClientOptions(nats=...): the NATS address follows the count.
+    nats = mode.endswith("-nats")
+    mode = mode.removesuffix("-nats")
+    options = ClientOptions(nats=extra[0]) if nats else None
+    partitions = int(extra[0]) if extra and not nats else 1
 
     if mode == "subscribe":  # the partitions one after another: threads would only contend for the GIL
         with Lift(address) as client:
@@ -88,15 +92,14 @@ def run(mode: str, address: str, stream: str, count: int, extra: list[str]) -> d
 
         return asyncio.run(main())
     value = b"x" * 100
-    if mode in ("publish-many", "publish-many-nats"):  # the second with the NATS address after the count
-        options = ClientOptions(nats=extra[0]) if mode == "publish-many-nats" else None
+    if mode == "publish-many":
         with Lift(address, options=options) as client:
             messages = (Message(stream=stream, value=value) for _ in range(count))
             started = time.perf_counter()
             acks = client.publish_many(messages)
             return {"messages": len(acks), "seconds": time.perf_counter() - started}
     if mode == "publish-loop":  # one acked publish at a time; also the round-trip latency
-        with Lift(address) as client:
+        with Lift(address, options=options) as client:
             client.publish(Message(stream=stream, value=value))  # connected and routed
             latencies = []
             started = time.perf_counter()
