@@ -127,7 +127,7 @@ class ClientOptions:
     keepalive: float = 30.0
     max_message_bytes: int = 64 * 1024 * 1024
     reconnect_backoff: float = 1.0
-    nats: str | None = None
+    nats: str | None = field(default=None, repr=False)  # it may hold a password
 
     def __post_init__(self) -> None:
         for name in ("timeout", "ack_timeout", "reconnect_backoff"):

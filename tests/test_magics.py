@@ -60,6 +60,23 @@ def test_connect_list_switch_close(ip: InteractiveShell, server_address: str) ->
     assert info.startswith(f"connection: test -> {server_address}") and "timeout=5.0" in info
 
 
+def test_connect_with_nats(ip: InteractiveShell, local_server: LocalServer, stream_name: str) -> None:
+    port = local_server.nats_url.rsplit(":", 1)[1]
+    _, text = run(
+        ip, "lift_connect", f"{local_server.address} --alias fast --nats nats://me:secret@127.0.0.1:{port}"
+    )
+    assert text.strip().endswith(f"publishing straight to NATS at nats://127.0.0.1:{port}")
+    assert "secret" not in text + repr(ip.user_ns.get("_")) + repr(
+        ip.magics_manager.registry["LiftMagics"].client.options
+    )
+    run(ip, "lift_create", stream_name)
+    run(ip, "lift_publish", stream_name, '{"n": 1}')
+    frame, _ = run(ip, "lift_read", stream_name)
+    assert list(frame["value.n"]) == [1]  # type: ignore[index]
+    with pytest.raises(MagicError, match="TLS is not supported"):
+        run(ip, "lift_connect", f"{local_server.address} --nats tls://127.0.0.1:{port}")
+
+
 def test_create_publish_read_admin(ip: InteractiveShell, stream_name: str, server_address: str) -> None:
     _, text = run(
         ip, "lift_create", f"{stream_name} --partitions 2 --retention-max-age 7d --compact --min-isr 1"

@@ -71,6 +71,11 @@ class Lift(LiftCore):
         self._publisher = AsyncPublisher(self._open_publish_stream)
         self._nats = NatsPublisher(self.options.nats) if self.options.nats else None
 
+    @property
+    def nats_address(self) -> str | None:
+        """Where acked publishes go straight to NATS (``nats://host:port``, credentials left out), if set."""
+        return self._nats.address if self._nats is not None else None
+
     def close(self) -> None:
         """Close every connection; open subscriptions end, pending acks fail."""
         self._publisher.close()

@@ -20,7 +20,7 @@ from traitlets.config import Configurable
 
 from .._decode import Decoder
 from ..client import Lift
-from ..config import TLSConfig
+from ..config import ClientOptions, TLSConfig
 from ..errors import ErrNoSuchPartition, ErrNoSuchStream, LiftbridgeError, did_you_mean
 from ..models import AckPolicy, Message, Stream
 from ._connections import Connection, ConnectionManager, MagicError
@@ -64,6 +64,7 @@ def _parsers() -> dict[str, Parser]:
     c.add_argument("--tls-ca")
     c.add_argument("--tls-cert")
     c.add_argument("--tls-key")
+    c.add_argument("--nats", metavar="URL")
     c.add_argument("--local", action="store_true")
     c.add_argument("--nodes", type=int, default=1)
     c.add_argument("--list", action="store_true")
@@ -209,6 +210,7 @@ class LiftMagics(Magics, Configurable):
             %lift_connect secure:9292 --tls-ca ca.pem --tls-cert me.pem --tls-key me.key
             %lift_connect --local                  # start a local server (stopped when the kernel exits)
             %lift_connect --local --nodes 3        # a local 3-node cluster
+            %lift_connect broker:9292 --nats nats://broker:4222  # publish straight to NATS (fast)
             %lift_connect prod                     # switch to the connection named prod
             %lift_connect --list
             %lift_connect --close prod
@@ -249,8 +251,11 @@ class LiftMagics(Magics, Configurable):
                 self.address or os.environ.get("LIFTBRIDGE_ADDRESS") or DEFAULT_ADDRESS
             ]
         timeout = self.timeout if args.timeout is None else args.timeout
+        nats = args.nats or getattr(server, "nats_url", None)  # a local server's own, by default
         try:
-            client = Lift(addresses=addresses, timeout=timeout, tls=tls)
+            client = Lift(
+                addresses=addresses, timeout=timeout, tls=tls, options=ClientOptions(nats=nats or None)
+            )
         except ValueError as exc:
             if server is not None:
                 (getattr(server, "close", None) or server.stop)()
@@ -266,7 +271,8 @@ class LiftMagics(Magics, Configurable):
         self.connections.add(Connection(alias, client, list(addresses), server))
         self._names = (0.0, [])
         brokers = ", ".join(f"{b.id} ({b.host}:{b.port})" for b in meta.brokers)
-        print(f"Connected to {', '.join(addresses)} as {alias!r}; brokers: {brokers}")
+        via = f"; publishing straight to NATS at {client.nats_address}" if client.nats_address else ""
+        print(f"Connected to {', '.join(addresses)} as {alias!r}; brokers: {brokers}{via}")
 
     @line_magic
     @_friendly
