@@ -135,7 +135,7 @@ def test_optimistic_concurrency(client: Lift, stream_name: str) -> None:
     assert ack is not None and ack.offset == 0
     with pytest.raises(ErrIncorrectOffset) as info:
         client.publish(Message(stream=stream_name, value="stale", expected_offset=0))
-    assert info.value.code == grpc.StatusCode.UNKNOWN and "incorrect expected offset" in info.value.details
+    assert "INCORRECT_OFFSET" in str(info.value) and info.value.details == "incorrect expected offset"
     assert client.publish(Message(stream=stream_name, value="unchecked")) is not None  # -1: no expectation
     with pytest.raises(ErrInvalidArgument):
         client.publish(Message(stream=stream_name, value="x", ack_policy="none"))

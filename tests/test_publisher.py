@@ -21,7 +21,7 @@ class _Responses:
         self.requests: list[api_pb2.PublishRequest] = []
 
     def open(
-        self, requests: Iterator[api_pb2.PublishRequest]
+        self, requests: Iterator[api_pb2.PublishRequest], timeout: float | None
     ) -> tuple[Iterable[api_pb2.PublishResponse], str]:
         threading.Thread(target=lambda: self.requests.extend(requests), daemon=True).start()
         return self._iter(), "fake:1"

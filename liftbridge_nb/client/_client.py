@@ -273,16 +273,19 @@ class Lift(LiftCore):
         if isinstance(message, Message) and not message.stream and message.subject:
             return self.publish_to_subject(message, timeout=timeout)
         call, partition = self._partition_for(message, timeout)
-        started = time.perf_counter()
+        started, limit = time.perf_counter(), self._timeout(timeout)
+
+        def left() -> float:
+            return max(0.001, limit - (time.perf_counter() - started))
+
         ack = None
         if call.request.ackPolicy != api_pb2.NONE:
-            if self._nats is not None:
-                ack = self._publish_nats(
-                    self._nats, message, call.request.stream, partition, self._timeout(timeout)
-                )
-            if ack is None:
-                ack = self._publish_streamed(call.request, partition, self._timeout(timeout))
-            timeout = max(0.001, self._timeout(timeout) - (time.perf_counter() - started))
+            with telemetry.span(call.op, "PublishAsync", call.stream):
+                if self._nats is not None:
+                    ack = self._publish_nats(self._nats, message, call.request.stream, partition, limit)
+                if ack is None:
+                    ack = self._publish_streamed(call.request, partition, left())
+            timeout = left()
         if ack is None:
             # Ack policy NONE goes unary too: the stream never answers it, not even a refusal (an OCC
             # stream refuses NONE). The server waits for an ack only when the call has a deadline: it has.
@@ -334,8 +337,8 @@ class Lift(LiftCore):
         metadata). A stream that broke with the message in flight is the
         answer: the message may be stored, and sending it again could store it twice.
         """
-        try:
-            future = self._publisher.submit(request, partition, timeout)
+        try:  # half the time at most to open the stream: the unary call may need the rest
+            future = self._publisher.submit(request, partition, timeout, open_timeout=timeout / 2)
         except ErrConnection:
             return None
         try:
@@ -359,12 +362,13 @@ class Lift(LiftCore):
             raise
 
     def _open_publish_stream(
-        self, requests: Iterator[api_pb2.PublishRequest]
+        self, requests: Iterator[api_pb2.PublishRequest], timeout: float | None
     ) -> tuple[Iterable[api_pb2.PublishResponse], str]:
         addresses = self._cache.addresses()
         random.shuffle(addresses)
+        wait = min(self.options.timeout, 2.0) if timeout is None else timeout / len(addresses)
         for address in addresses:
-            if self._conns.ready(address, min(self.options.timeout, 2.0)):
+            if self._conns.ready(address, wait):
                 return self._conns.stub(address).PublishAsync(requests), address
         raise ErrConnection("publish: no broker reachable", addresses)
 

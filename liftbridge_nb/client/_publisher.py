@@ -64,8 +64,9 @@ _IDLE_LOOK = 0.25  # seconds between an idle sweeper's looks at the ack deadline
 class AsyncPublisher:
     """One open PublishAsync call: a sender queue, a reader thread, and ack deadlines.
 
-    ``open_call`` starts the bidirectional call with a request iterator and
-    returns (response iterator, address). When the call breaks, every pending
+    ``open_call`` starts the bidirectional call with a request iterator, in
+    at most the seconds given (None: its own bound), and returns (response
+    iterator, address). When the call breaks, every pending
     future fails with :class:`ErrConnection`; the next publish opens a new call.
     Nothing is re-sent (that could duplicate messages); callers decide.
     """
@@ -73,7 +74,7 @@ class AsyncPublisher:
     def __init__(
         self,
         open_call: Callable[
-            [Iterator[api_pb2.PublishRequest]], tuple[Iterable[api_pb2.PublishResponse], str]
+            [Iterator[api_pb2.PublishRequest], float | None], tuple[Iterable[api_pb2.PublishResponse], str]
         ],
     ) -> None:
         self._open_call = open_call
@@ -96,14 +97,14 @@ class AsyncPublisher:
             assert isinstance(item, api_pb2.PublishRequest)
             yield item
 
-    def _ensure_open(self) -> queue.SimpleQueue[object]:
+    def _ensure_open(self, open_timeout: float | None) -> queue.SimpleQueue[object]:
         # Called with the lock held.
         if self._closed:
             raise RuntimeError("the client is closed")
         if self._requests is not None:
             return self._requests
         q: queue.SimpleQueue[object] = queue.SimpleQueue()
-        responses, address = self._open_call(self._requests_iter(q))
+        responses, address = self._open_call(self._requests_iter(q), open_timeout)
         self._requests = q
         threading.Thread(
             target=self._read, args=(responses, q, address), name="liftbridge-acks", daemon=True
@@ -114,15 +115,22 @@ class AsyncPublisher:
         return q
 
     def submit(
-        self, request: api_pb2.PublishRequest, partition: int, ack_timeout: float
+        self,
+        request: api_pb2.PublishRequest,
+        partition: int,
+        ack_timeout: float,
+        open_timeout: float | None = None,
     ) -> Future[Ack | None]:
-        """Send ``request``; the future resolves to its Ack (None with ack policy NONE)."""
+        """Send ``request``; the future resolves to its Ack (None with ack policy NONE).
+
+        Opening the stream, when it is not open, takes at most ``open_timeout`` seconds.
+        """
         future: Future[Ack | None] = Future()
         future.set_running_or_notify_cancel()
         if not request.correlationId:
             request.correlationId = next(self._ids)
         with self._lock:
-            q = self._ensure_open()
+            q = self._ensure_open(open_timeout)
             if request.ackPolicy == api_pb2.NONE:
                 q.put(request)
                 future.set_result(None)
