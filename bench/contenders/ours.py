@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -73,7 +74,9 @@ def run(mode: str, address: str, stream: str, count: int, extra: list[str]) -> d
             frame = read_stream(stream, client=client, progress=False)
             peak = _status_mib("VmHWM:") - before
             size = int(frame.memory_usage(deep=True).sum()) / 2**20
-            return {"messages": len(frame), "peak_mib": peak, "frame_mib": size}
+            # read_stream's worker processes (ended by now) are not in this process's figures.
+            worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            return {"messages": len(frame), "peak_mib": peak, "frame_mib": size, "worker_peak_mib": worker}
     if mode == "aio-subscribe":
 
         async def main() -> dict[str, Any]:
