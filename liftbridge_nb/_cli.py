@@ -25,8 +25,8 @@ def _server(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         launcher = LocalCluster(args.nodes, options)
-    # SIGTERM stops us as cleanly as Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    # SIGTERM stops us as cleanly as Ctrl-C does (raised here: SIGINT is ignored in a background job).
+    signal.signal(signal.SIGTERM, _interrupt)
     with launcher:
         if isinstance(launcher, LocalServer):
             addresses = [launcher.address]
@@ -44,6 +44,10 @@ def _server(args: argparse.Namespace) -> int:
             print("\nStopping...", flush=True)
     print("Stopped; data removed.")
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _install(args: argparse.Namespace) -> int:

@@ -12,9 +12,17 @@ from liftbridge_nb._cli import main
 from tests import stub_path
 
 
-def test_server_runs_until_ctrl_c(stream_name: str) -> None:
+@pytest.mark.parametrize(
+    ("stop", "ignore_int"),
+    [(signal.SIGINT, False), (signal.SIGTERM, True)],
+    ids=["ctrl-c", "sigterm-in-a-background-job"],  # where SIGINT is ignored, as `cmd &` in a script does
+)
+def test_server_runs_until_ctrl_c_or_sigterm(
+    stream_name: str, stop: signal.Signals, ignore_int: bool
+) -> None:
+    command = [sys.executable, "-m", "liftbridge_nb._cli", "server"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "liftbridge_nb._cli", "server"],
+        ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command] if ignore_int else command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -28,7 +36,7 @@ def test_server_runs_until_ctrl_c(stream_name: str) -> None:
     ready = next(line for line in lines if line.startswith("Liftbridge is ready. Connect to: "))
     address = ready.rsplit(" ", 1)[1].strip()
     assert stub_path.roundtrip(address, stream_name, count=2) == [b"message 0", b"message 1"]
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     rest = proc.stdout.read()
     proc.stdout.close()
     assert proc.wait(timeout=30) == 0
