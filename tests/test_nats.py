@@ -158,6 +158,10 @@ def test_what_nats_cannot_take_goes_through_the_brokers(local_server: LocalServe
             return_exceptions=True,
         )
         fast, resumed, readonly, none, big, missing, fast_too = results
+        mine = client.publish_many(
+            [Message(stream=stream_name, value="mine", partition=0, correlation_id="my-id")]
+        )
+        assert mine[0].ack_inbox.startswith(OURS) and mine[0].correlation_id == "my-id"
         assert fast.ack_inbox.startswith(OURS) and fast_too.ack_inbox.startswith(OURS)
         assert (fast.offset, fast_too.offset) == (0, 1)
         assert isinstance(resumed, Ack) and not resumed.ack_inbox.startswith(OURS)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -324,7 +325,7 @@ class Lift(LiftCore):
             if isinstance(outcomes[0], ErrAckTimeout):
                 self._cache.forget(stream)
             raise outcomes[0]
-        return ack_from_proto(outcomes[0], partition)
+        return _nats_ack(outcomes[0], partition, message)
 
     def _publish_streamed(
         self, request: api_pb2.PublishRequest, partition: int, timeout: float
@@ -493,7 +494,9 @@ class Lift(LiftCore):
 
         def outcome(j: int, result: api_pb2.Ack | LiftbridgeError) -> None:
             i, partition = where[j]
-            results[i] = result if isinstance(result, LiftbridgeError) else ack_from_proto(result, partition)
+            results[i] = (
+                result if isinstance(result, LiftbridgeError) else _nats_ack(result, partition, items[i])
+            )
 
         sent = nats.publish(batch, ack_timeout, window, outcome)
         return sorted(rest + [i for i, _ in where[sent:]])
@@ -632,6 +635,15 @@ def _nats_target(
         return None
     proto = envelope_message(message)
     return (subject_of(subject, partition), proto) if proto.ByteSize() < max_payload - 512 else None
+
+
+def _nats_ack(ack: api_pb2.Ack, partition: int, message: Message) -> Ack:
+    """The Ack of a message sent over NATS, with the correlation id its sender gave, if any.
+
+    (Over NATS, acks are matched by correlation ids of the client's own.)
+    """
+    acked = ack_from_proto(ack, partition)
+    return replace(acked, correlation_id=message.correlation_id) if message.correlation_id else acked
 
 
 def settle(results: list[Any], return_exceptions: bool) -> list[Any]:
