@@ -358,8 +358,8 @@ def read_stream(
     unknown partition raises :class:`ErrNoSuchPartition` and a paused one
     :class:`ErrPartitionPaused` (read_stream never resumes it).
 
-    Partitions are read one after another in one thread (faster than threads, which
-    only contend for the GIL), each ended by a server-side stop offset;
+    In one process, partitions are read one after another in one thread (faster
+    than threads, which only contend for the GIL), each ended by a server-side stop offset;
     rows are ordered by (timestamp, partition, offset). Columns: ``stream``,
     ``partition`` (int32), ``offset`` (int64), ``timestamp`` (datetime64[ns, UTC]),
     ``key``, ``value``, ``headers``, ``subject``, ``reply_subject``; JSON object
@@ -548,15 +548,19 @@ def _first_offset(lift: Lift, stream: str, r: _Range, timeout: float) -> int | N
     return None
 
 
-def _pieces(lift: Lift, stream: str, ranges: list[_Range], size: int, timeout: float) -> list[Piece]:
-    """The ranges cut into stretches of at most ``size`` offsets."""
-    pieces: list[Piece] = []
+def _spans(lift: Lift, stream: str, ranges: list[_Range], timeout: float) -> list[Piece]:
+    """Each non-empty range as (partition, first offset, end), its first offset looked up when not known."""
+    spans: list[Piece] = []
     for r in ranges:
         first = r.first if r.first is not None else _first_offset(lift, stream, r, timeout)
-        if first is None or first >= r.end:
-            continue
-        pieces += [(r.partition, lo, min(lo + size, r.end)) for lo in range(first, r.end, size)]
-    return pieces
+        if first is not None and first < r.end:
+            spans.append((r.partition, first, r.end))
+    return spans
+
+
+def _cut(spans: list[Piece], size: int) -> list[Piece]:
+    """The spans cut into stretches of at most ``size`` offsets."""
+    return [(p, lo, min(lo + size, end)) for p, first, end in spans for lo in range(first, end, size)]
 
 
 def _read_parallel(
@@ -573,15 +577,16 @@ def _read_parallel(
     A stretch a worker could not read (its error, or the worker gone) is read
     here instead: a lasting failure then raises its typed error.
     """
-    whole = _pieces(lift, stream, ranges, max(r.end for r in ranges), timeout)  # a piece per range
-    total = sum(end - first for _, first, end in whole)
+    spans = _spans(lift, stream, ranges, timeout)
+    if not spans:
+        return _frame(stream, [], **options)
+    total = sum(end - first for _, first, end in spans)
     # A few stretches per worker: they finish close together, and the progress bar moves.
-    size = min(max(total // (workers * 4), _PIECE_MIN), _PIECE_MAX)
-    pieces = [(p, lo, min(lo + size, end)) for p, first, end in whole for lo in range(first, end, size)]
+    pieces = _cut(spans, min(max(total // (workers * 4), _PIECE_MIN), _PIECE_MAX))
     bar = _progress(progress, total, stream)
     read: dict[Piece, Columns] = {}
     try:
-        with Workers(min(workers, len(pieces) or 1), lift) as pool:
+        with Workers(min(workers, len(pieces)), lift) as pool:
             for piece, got in pool.read(stream, pieces, timeout):
                 read[piece] = got if got is not None else read_piece(lift, stream, piece, timeout)
                 if bar is not None:
@@ -614,7 +619,7 @@ def _read_dask(
         from dask.delayed import delayed
     except ImportError as exc:
         raise ImportError("engine='dask' needs dask: pip install 'liftbridge-nb[dask]'") from exc
-    pieces = _pieces(lift, stream, ranges, chunk, timeout)
+    pieces = _cut(_spans(lift, stream, ranges, timeout), chunk)
     # The columns come from a small sample (JSON fields included); every task returns exactly these.
     sample = (
         read_stream(stream, pieces[0][1], min(pieces[0][1] + 100, pieces[0][2]), partitions=[pieces[0][0]],

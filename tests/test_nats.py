@@ -197,9 +197,7 @@ def test_unreachable_nats_means_the_brokers(
         client.create_stream(Stream(subject=stream_name, name=stream_name))
         acks = client.publish_many([Message(stream=stream_name, value=str(i)) for i in range(50)])
         assert [a.offset for a in acks] == list(range(50))
-    assert (
-        f"NATS unreachable (tried {url[len('nats://') :]}" in caplog.text or "NATS unreachable" in caplog.text
-    )
+    assert f"NATS unreachable (tried {url})" in caplog.text
 
 
 def test_a_refused_login_means_the_brokers(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
 
 from liftbridge_nb import ErrNoSuchPartition, Lift, Message, Stream, frames
 from liftbridge_nb._workers import Workers, read_piece
-from liftbridge_nb.frames import read_stream
+from liftbridge_nb.frames import COLUMNS, read_stream
 
 
 def _fill(client: Lift, name: str) -> None:
@@ -34,6 +35,10 @@ def test_workers_read_what_one_process_reads(
     assert len(alone) == 3001 and {"value.i", "value.even"} <= set(alone.columns)
     middle = read_stream(stream_name, 100, 700, client=client, progress=False, workers=2)
     pd.testing.assert_frame_equal(middle, read_stream(stream_name, 100, 700, client=client, progress=False))
+    later = read_stream(
+        stream_name, datetime.now(UTC) + timedelta(hours=1), client=client, progress=False, workers=2
+    )
+    assert later.empty and list(later.columns) == COLUMNS  # nothing at or after that time: no worker started
 
 
 def test_large_reads_use_workers_by_default(
