@@ -14,6 +14,34 @@ DEFAULT_TIMEOUT = 5.0
 
 DEFAULT_PORT = 9292
 
+MAX_SECONDS = 7 * 86_400.0
+"""The longest timeout or wait the client takes (a week); longer ones are refused as mistakes."""
+
+
+def check_seconds(name: str, value: object, *, zero: bool = False, maximum: float = MAX_SECONDS) -> float:
+    """Seconds for the setting ``name``: finite, positive (or 0 with ``zero``), at most ``maximum``.
+
+    The one check of every timeout and wait the client takes; a bool, a string, NaN,
+    infinity or an absurd size raises ``TypeError``/``ValueError`` naming the setting.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} takes a number of seconds, not {type(value).__name__} {value!r}")
+    seconds = float(value)
+    low_ok = seconds >= 0 if zero else seconds > 0
+    if not (low_ok and seconds <= maximum):  # also refuses NaN
+        low = ">= 0" if zero else "> 0"
+        raise ValueError(f"{name} must be {low} and at most {maximum:g} seconds, not {value!r}")
+    return seconds
+
+
+def check_int(name: str, value: object, *, minimum: int, maximum: int) -> int:
+    """A whole number for the setting ``name`` from ``minimum`` to ``maximum`` (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} takes an int, not {type(value).__name__} {value!r}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be from {minimum} to {maximum}, not {value!r}")
+    return value
+
 
 @dataclass(frozen=True)
 class Backoff:
