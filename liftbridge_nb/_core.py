@@ -17,7 +17,7 @@ from ._convert import (
     publish_to_subject_request,
 )
 from ._proto import api_pb2
-from .config import Backoff, ClientOptions, TLSConfig
+from .config import Backoff, ClientOptions, TLSConfig, check_seconds
 from .errors import (
     ErrConnection,
     ErrCursorsDisabled,
@@ -28,6 +28,7 @@ from .errors import (
     hint,
 )
 from .models import (
+    INT32_MAX,
     Ack,
     Message,
     Metadata,
@@ -36,6 +37,7 @@ from .models import (
     Stop,
     StopKind,
     Stream,
+    check_id,
     check_name,
     check_subject,
     from_unix_ns,
@@ -168,9 +170,9 @@ class AnyBroker(Generic[T]):
 
 
 def check_partition(partition: object) -> int:
-    """A partition number: an int >= 0."""
-    if not isinstance(partition, int) or isinstance(partition, bool) or partition < 0:
-        raise ValueError(f"partition must be an int >= 0, not {partition!r}")
+    """A partition number: an int >= 0 (and below 2**31, the protocol's int32)."""
+    if not isinstance(partition, int) or isinstance(partition, bool) or not 0 <= partition <= INT32_MAX:
+        raise ValueError(f"partition must be an int >= 0 (and below 2**31), not {partition!r}")
     return partition
 
 
@@ -197,6 +199,8 @@ class LiftCore:
                 f"give the address of at least one broker: {type(self).__name__}('host:9292') "
                 "or addresses=[...]"
             )
+        if not isinstance(options, ClientOptions | None) or not isinstance(tls, TLSConfig | None):
+            raise TypeError("options takes a ClientOptions and tls a TLSConfig")
         opts = options or ClientOptions()
         self.options = replace(opts, timeout=timeout) if timeout is not None else opts
         self.tls = tls
@@ -209,16 +213,30 @@ class LiftCore:
         return self._cache.addresses()
 
     def _timeout(self, timeout: float | None) -> float:
-        t = self.options.timeout if timeout is None else timeout
-        if not isinstance(t, int | float) or not t > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, not {t!r}")
-        return float(t)
+        return self.options.timeout if timeout is None else check_seconds("timeout", timeout)
+
+    def _resubscribe_wait(self, wait: float | None) -> float:
+        """A subscription's ``resubscribe_wait``: the options' unless given (0 allowed: never resubscribe)."""
+        if wait is None:
+            return self.options.resubscribe_wait
+        return check_seconds("resubscribe_wait", wait, zero=True)
+
+    @staticmethod
+    def _messages(messages: Iterable[Message]) -> list[Message]:
+        """What publish_many takes: an iterable of Message, every one checked before any is sent."""
+        if isinstance(messages, Message) or not isinstance(messages, Iterable):
+            raise TypeError(f"publish_many takes a list of Message, not {type(messages).__name__}")
+        items = list(messages)
+        for i, m in enumerate(items):
+            if not isinstance(m, Message):
+                raise TypeError(f"publish_many takes a list of Message; item {i} is a {type(m).__name__}")
+        return items
 
     # -- requests ------------------------------------------------------------------------------
 
     def _metadata_call(self, streams: Sequence[str] | None, groups: Sequence[str] = ()) -> Call:
         names = [check_name(n) for n in streams] if streams is not None else []
-        groups = [check_name(g, "group id") for g in groups]
+        groups = [check_id(g, "group id") for g in groups]
         request = api_pb2.FetchMetadataRequest(streams=names, groups=groups)
         return Call("metadata", "FetchMetadata", request, read_only=True)
 
@@ -292,8 +310,6 @@ class LiftCore:
         if not isinstance(message, Message):
             raise TypeError(f"expected a Message, not {type(message).__name__}")
         target = check_subject(subject or message.subject or "")
-        if any(token in ("*", ">") for token in target.split(".")):
-            raise ValueError(f"cannot publish to the wildcard subject {target!r}: name one subject")
         return Call("publish", "PublishToSubject", publish_to_subject_request(message, target))
 
     def _subscription_start(
@@ -326,7 +342,7 @@ class LiftCore:
         cursors_partitions: int | None,
         offset: int | None = None,
     ) -> Call:
-        check_name(cursor_id, "cursor id")
+        check_id(cursor_id, "cursor id")
         check_name(stream)
         check_partition(partition)
         if not cursors_partitions:

@@ -82,6 +82,13 @@ def _as_time(position: Position) -> datetime | None:
 
 
 def _check_position(position: Position, what: str) -> None:
+    if isinstance(position, timedelta) and position < timedelta(0):
+        raise ValueError(f"{what}={position!r} is a time to come: a timedelta is how long ago, so >= 0")
+    if isinstance(position, datetime):
+        try:
+            to_unix_ns(position)
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from None
     if position is None or isinstance(position, timedelta | datetime) or position in ("earliest", "latest"):
         return
     if isinstance(position, bool) or not isinstance(position, int | str):
@@ -388,8 +395,14 @@ def read_stream(
         raise ValueError(f"engine must be pandas, arrow, polars or dask, not {engine!r}")
     if partitions is not None and not isinstance(partitions, Sequence | set | range):
         raise TypeError(f"partitions takes a list of partition numbers (partitions=[0]), not {partitions!r}")
+    chosen = None if partitions is None else [check_partition(p) for p in partitions]
+    if chosen is not None and len(set(chosen)) < len(chosen):
+        twice = min(p for p in chosen if chosen.count(p) > 1)
+        raise ValueError(f"partitions lists partition {twice} more than once (list each once): {partitions}")
+    if client is not None and address is not None:
+        raise ValueError("give client= or address=, not both (the client already has its address)")
     for name, n in (("max_messages", max_messages), ("chunksize", chunksize), ("workers", workers)):
-        if n is not None and (not isinstance(n, int) or n < 1):
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise ValueError(f"{name} must be a positive int, not {n!r}")
     if isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and start > end:
         raise ValueError(
@@ -411,7 +424,8 @@ def read_stream(
     options = {"value": value, "key": key, "flatten": flatten, "errors": errors}
     try:
         count = lift.partition_count(stream, timeout=t)
-        chosen = list(range(count)) if partitions is None else [check_partition(p) for p in partitions]
+        if chosen is None:
+            chosen = list(range(count))
         for p in chosen:
             if p >= count:
                 raise no_such(stream, p, count)

@@ -16,7 +16,9 @@ Partitioner = Callable[[bytes | None, int], int]
 """A function of (key, number of partitions) returning the partition to publish to."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_WHITESPACE = re.compile(r"\s")
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+_MIN_NS = -(2**63) + 1000  # the earliest whole microsecond of 64-bit nanoseconds
 
 
 class AckPolicy(enum.IntEnum):
@@ -28,15 +30,19 @@ class AckPolicy(enum.IntEnum):
 
     @classmethod
     def of(cls, value: AckPolicy | str | int) -> AckPolicy:
-        """Accept an AckPolicy, its name in any case (``"all"``), or its number."""
+        """Accept an AckPolicy, its name in any case (``"all"``), or its number (0, 1 or 2)."""
         if type(value) is cls:
             return value
-        if isinstance(value, str):
-            try:
+        try:
+            if isinstance(value, str):
                 return cls[value.upper()]
-            except KeyError:
-                raise ValueError(f"ack policy must be leader, all or none, not {value!r}") from None
-        return cls(value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return cls(value)
+        except (KeyError, ValueError):
+            pass
+        raise ValueError(
+            f"ack_policy must be 'leader', 'all' or 'none' (or AckPolicy.LEADER, ALL, NONE), not {value!r}"
+        )
 
 
 def to_unix_ns(when: datetime) -> int:
@@ -48,9 +54,20 @@ def to_unix_ns(when: datetime) -> int:
     """
     if not isinstance(when, datetime):
         raise TypeError(f"expected a datetime, not {type(when).__name__}")
-    aware = when if when.tzinfo is not None else when.astimezone()
-    micros = (aware - _EPOCH) // timedelta(microseconds=1)
-    return micros * 1000 + int(getattr(when, "nanosecond", 0))
+    if when != when:  # pandas.NaT: a datetime equal to nothing, itself included
+        raise ValueError("expected a datetime, not NaT (not a time)")
+    try:
+        aware = when if when.tzinfo is not None else when.astimezone()
+        micros = (aware - _EPOCH) // timedelta(microseconds=1)
+    except (OverflowError, ValueError, OSError):
+        micros = INT64_MAX  # out of range whichever way: refused below
+    ns = micros * 1000 + int(getattr(when, "nanosecond", 0))
+    if not _MIN_NS <= ns <= INT64_MAX:
+        raise ValueError(
+            f"time {when} is out of range: the server takes times as 64-bit nanoseconds since 1970, "
+            f"from {from_unix_ns(_MIN_NS):%Y-%m-%d} to {from_unix_ns(INT64_MAX):%Y-%m-%d} UTC"
+        )
+    return ns
 
 
 def from_unix_ns(ns: int) -> datetime:
@@ -78,21 +95,96 @@ def _ms(value: timedelta | None, what: str) -> int | None:
     return value // timedelta(milliseconds=1)
 
 
+MAX_NAME_BYTES = 255
+"""The longest stream name, in bytes of UTF-8: the server makes it a directory's name."""
+
+MAX_SUBJECT_BYTES = 1024
+"""The longest NATS subject taken: the server's NATS takes at most 4 KiB a protocol line."""
+
+MAX_PARTITIONS = 10_000
+"""The most partitions a stream may have: each is a directory of files and NATS subscriptions."""
+
+NAME_RULE = (
+    "a stream name is 1 to 255 bytes of UTF-8 without whitespace, control characters, '/' or '\\', "
+    "in dot-separated parts that are neither empty nor * or > (no leading, trailing or double dot): "
+    "the server makes it a directory and a part of NATS subjects"
+)
+SUBJECT_RULE = (
+    "a subject is 1 to 1024 bytes of UTF-8 without whitespace or control characters, in dot-separated "
+    "non-empty tokens (no leading, trailing or double dot)"
+)
+ID_RULE = "an id is a non-empty string of UTF-8 without whitespace or control characters"
+_UNPRINTABLE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+
+
+def _checked_text(value: object, what: str, rule: str) -> bytes:
+    """``value`` as UTF-8 if it is a non-empty str without whitespace or control characters."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__} {value!r}")
+    if not value:
+        raise ValueError(f"{what} must be non-empty: {rule}")
+    if _UNPRINTABLE.search(value):
+        raise ValueError(f"{what} {value!r} must be without whitespace or control characters: {rule}")
+    try:
+        return value.encode()
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} {value!r} is not valid UTF-8 text: {rule}") from None
+
+
 def check_name(name: object, what: str = "stream name") -> str:
-    """A valid stream name: a non-empty string without whitespace."""
-    if not isinstance(name, str):
-        raise TypeError(f"{what} must be a str, not {type(name).__name__}")
-    if not name or _WHITESPACE.search(name):
-        raise ValueError(f"{what} must be non-empty and without whitespace: {name!r}")
+    r"""A stream name the server can hold, else ``TypeError``/``ValueError`` naming it and the rule.
+
+    Liftbridge v1.9.0 makes the name a directory (``streams/<name>/<partition>``)
+    and a part of NATS subjects (``<namespace>.<name>.<partition>.replicate``); a
+    name that is not a valid path component and subject token sequence makes
+    every server that holds it crash, again at each restart. So: 1 to 255 bytes
+    of UTF-8, no whitespace, control characters, ``/`` or ``\``, and
+    dot-separated parts that are neither empty (no ``.``, ``..``, ``a..b``,
+    ``a.``) nor a wildcard (``*``, ``>``). A valid name is also a valid subject.
+    """
+    size = len(_checked_text(name, what, NAME_RULE))
+    assert isinstance(name, str)
+    if size > MAX_NAME_BYTES:
+        raise ValueError(f"{what} {name[:40]!r}... is {size} bytes, over {MAX_NAME_BYTES}: {NAME_RULE}")
+    if "/" in name or "\\" in name:
+        raise ValueError(f"{what} {name!r} must be without '/' or '\\': {NAME_RULE}")
+    parts = name.split(".")
+    if "" in parts:
+        raise ValueError(f"{what} {name!r} has an empty dot-separated part: {NAME_RULE}")
+    if "*" in parts or ">" in parts:
+        raise ValueError(f"{what} {name!r} has a wildcard part (* or >): {NAME_RULE}")
     return name
 
 
-def check_subject(subject: object) -> str:
-    """A valid NATS subject: dot-separated non-empty tokens without whitespace."""
-    if not isinstance(subject, str):
-        raise TypeError(f"subject must be a str, not {type(subject).__name__}")
-    if not subject or _WHITESPACE.search(subject) or "" in subject.split("."):
-        raise ValueError(f"subject must be dot-separated non-empty tokens without whitespace: {subject!r}")
+def check_id(value: object, what: str) -> str:
+    """A group, consumer or cursor id: a non-empty str of UTF-8 without whitespace or control characters."""
+    _checked_text(value, what, ID_RULE)
+    assert isinstance(value, str)
+    return value
+
+
+def check_subject(subject: object, what: str = "subject") -> str:
+    """One NATS subject (no wildcards), else ``TypeError``/``ValueError`` naming it and the rule.
+
+    1 to 1024 bytes of UTF-8 without whitespace or control characters, in
+    dot-separated non-empty tokens; a ``*`` or ``>`` token is refused: a stream
+    on a wildcard subject takes in, and acknowledges, messages published to
+    other streams, and a message can only be published to one subject.
+    """
+    size = len(_checked_text(subject, what, SUBJECT_RULE))
+    assert isinstance(subject, str)
+    if size > MAX_SUBJECT_BYTES:
+        raise ValueError(
+            f"{what} {subject[:40]!r}... is {size} bytes, over {MAX_SUBJECT_BYTES}: {SUBJECT_RULE}"
+        )
+    tokens = subject.split(".")
+    if "" in tokens:
+        raise ValueError(f"{what} {subject!r} has an empty token: {SUBJECT_RULE}")
+    if "*" in tokens or ">" in tokens:
+        raise ValueError(
+            f"{what} {subject!r} is a wildcard subject: name one subject (a stream on a wildcard would "
+            "take in, and acknowledge, messages published to other streams)"
+        )
     return subject
 
 
@@ -101,7 +193,18 @@ def _offset(offset: object, what: str) -> int:
         raise TypeError(f"{what} must be an int, not {type(offset).__name__}")
     if offset < 0:
         raise ValueError(f"{what} must be >= 0, not {offset}")
+    if offset > INT64_MAX:
+        raise ValueError(f"{what} must be at most 2**63 - 1 (the server's offsets are 64-bit), not {offset}")
     return offset
+
+
+def _int(value: object, what: str, minimum: int, maximum: int, hint: str = "") -> int:
+    """An int (not a bool) from ``minimum`` to ``maximum``, else an error naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__} {value!r}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{what} must be from {minimum} to {maximum}{hint}, not {value!r}")
+    return value
 
 
 class StartKind(enum.IntEnum):
@@ -161,6 +264,8 @@ class Start:
         """The first message received at most ``ago`` before now."""
         if not isinstance(ago, timedelta):
             raise TypeError(f"expected a timedelta, not {type(ago).__name__}")
+        if ago < timedelta(0):
+            raise ValueError(f"the time delta is how long ago, so >= 0, not {ago!r} (a time to come)")
         return cls.at_time(datetime.now(UTC) - ago)
 
 
@@ -197,6 +302,13 @@ class Stream:
     queue group. ``None`` options take the server's defaults; durations are
     ``timedelta``. The ``start_at_*`` methods return a copy that a
     subscription starts from.
+
+    Everything is checked here, before anything is sent: the name against
+    :func:`check_name` (what the server can hold), the subject against
+    :func:`check_subject` (one subject: a stream on a wildcard would take in,
+    and acknowledge, messages published to other streams), ``partitions`` from
+    1 to 10,000, and ``min_isr`` at most ``replication_factor`` (a partition
+    with fewer replicas than its minimum in-sync set never commits a message).
     """
 
     subject: str
@@ -222,23 +334,40 @@ class Stream:
 
     def __post_init__(self) -> None:
         check_name(self.name)
-        check_subject(self.subject)
-        if self.replication_factor < 1 and self.replication_factor != -1:
-            raise ValueError(
-                f"replication_factor must be >= 1 (or -1 for every broker): {self.replication_factor}"
-            )
-        if self.partitions < 1:
-            raise ValueError(f"partitions must be >= 1: {self.partitions}")
+        check_subject(self.subject, "stream subject")
+        if self.group:  # "" is no group, as for the server
+            check_id(self.group, "group")
+        elif self.group is not None and not isinstance(self.group, str):
+            raise TypeError(f"group must be a str or None, not {type(self.group).__name__}")
+        rf = _int(self.replication_factor, "replication_factor", -1, INT32_MAX)
+        if rf == 0:
+            raise ValueError("replication_factor must be >= 1 (or -1 for every broker), not 0")
+        _int(self.partitions, "partitions", 1, MAX_PARTITIONS)
         for name in ("retention_max_bytes", "retention_max_messages", "segment_max_bytes"):
             value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must be >= 0: {value}")
+            if value is not None:
+                _int(value, name, 0, INT64_MAX)
         for name in ("compact_max_goroutines", "min_isr"):
             value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1: {value}")
+            if value is not None:
+                _int(value, name, 1, INT32_MAX)
+        for name in (
+            "max_replication", "compact_enabled", "auto_pause_disable_if_subscribers",
+            "optimistic_concurrency_control", "encryption",
+        ):  # fmt: skip
+            value = getattr(self, name)
+            if not (isinstance(value, bool) or (value is None and name != "max_replication")):
+                raise TypeError(f"{name} must be True or False, not {value!r}")
+        if self.min_isr is not None and not self.max_replication and rf != -1 and self.min_isr > rf:
+            raise ValueError(
+                f"min_isr {self.min_isr} is above replication_factor {rf}: the partitions could never "
+                "commit a message (ack policy ALL would time out, readers would see nothing); "
+                "give min_isr <= replication_factor"
+            )
         for name in ("retention_max_age", "cleaner_interval", "segment_max_age", "auto_pause_time"):
             _ms(getattr(self, name), name)
+        if not isinstance(self.start, Start):
+            raise TypeError(f"start takes a Start (Start.earliest(), ...), not {type(self.start).__name__}")
 
     def durations_ms(self) -> dict[str, int | None]:
         """The duration options in milliseconds, as CreateStream takes them."""
@@ -288,7 +417,9 @@ class Message:
     nanoseconds, see :attr:`time`), ``partition``, ``subject`` (the NATS
     subject it arrived on) and ``reply_subject``. Its ``headers`` are the
     publisher's (the server's own ``subject``/``reply`` entries are moved to
-    those attributes).
+    those attributes). The server overwrites headers named ``subject`` and
+    ``reply`` with its own, so a message to publish cannot have them
+    (``ValueError``).
     """
 
     value: bytes
@@ -320,20 +451,31 @@ class Message:
     ) -> None:
         self.value = _to_bytes(value, "value")
         self.key = None if key is None else _to_bytes(key, "key")
+        for what, text in (("stream", stream), ("subject", subject), ("correlation_id", correlation_id)):
+            if text is not None and not isinstance(text, str):
+                raise TypeError(f"{what} must be a str, not {type(text).__name__} {text!r}")
         self.stream = stream
         self.subject = subject
+        if headers is not None and not isinstance(headers, Mapping):
+            raise TypeError(f"headers must be a dict of names to str or bytes, not {type(headers).__name__}")
         self.headers = {_header_name(k): _to_bytes(v, f"header {k!r}") for k, v in (headers or {}).items()}
         self.ack_policy = AckPolicy.of(ack_policy)
         if partition is not None and (
-            not isinstance(partition, int) or isinstance(partition, bool) or partition < 0
+            not isinstance(partition, int) or isinstance(partition, bool) or not 0 <= partition <= INT32_MAX
         ):
-            raise ValueError(f"partition must be an int >= 0, not {partition!r}")
+            raise ValueError(f"partition must be an int >= 0 (and below 2**31), not {partition!r}")
         self.partition = partition
         if partitioner is not None and not (callable(partitioner) or partitioner in ("key", "round_robin")):
             raise ValueError(f"partitioner must be 'key', 'round_robin' or a function, not {partitioner!r}")
         self.partitioner = partitioner
-        if expected_offset is not None and (not isinstance(expected_offset, int) or expected_offset < -1):
-            raise ValueError(f"expected_offset must be an int >= -1, not {expected_offset!r}")
+        if expected_offset is not None and (
+            not isinstance(expected_offset, int)
+            or isinstance(expected_offset, bool)
+            or not -1 <= expected_offset <= INT64_MAX
+        ):
+            raise ValueError(
+                f"expected_offset must be an int >= -1 (and below 2**63), not {expected_offset!r}"
+            )
         self.expected_offset = expected_offset
         self.correlation_id = correlation_id
         self.offset = -1
@@ -380,6 +522,12 @@ class Message:
 def _header_name(name: object) -> str:
     if not isinstance(name, str) or not name:
         raise TypeError(f"header names must be non-empty str, not {name!r}")
+    if name in SERVER_HEADERS:
+        raise ValueError(
+            f"header {name!r} is the server's own: it overwrites the 'subject' and 'reply' headers of every "
+            f"message with the NATS subject and reply inbox, so a {name!r} of yours would be lost; "
+            "name it otherwise"
+        )
     return name
 
 
@@ -405,7 +553,11 @@ class Ack:
 
     @property
     def committed_at(self) -> datetime | None:
-        """When every in-sync replica had it (UTC); None unless the policy was ALL."""
+        """When the leader sent this ack (UTC); None if the server gave no time.
+
+        With ack policy ALL that is once every in-sync replica had the message,
+        with LEADER once the leader had stored it.
+        """
         return from_unix_ns(self.commit_timestamp) if self.commit_timestamp else None
 
 

@@ -11,6 +11,7 @@ One real server serves the module, with one set of prepared streams.
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import os
 import uuid
@@ -27,6 +28,8 @@ from IPython.utils.capture import capture_output
 
 from liftbridge_nb import (
     AsyncLift,
+    Backoff,
+    ClientOptions,
     ErrConnection,
     ErrCursorsDisabled,
     ErrDecode,
@@ -177,6 +180,25 @@ def publish_many_readonly(e: Env) -> None:
     e.client.publish_many([Message(stream=e.readonly, value=str(i)) for i in range(3)])
 
 
+def create(e: Env, **fields: Any) -> None:
+    """Create the (never created) ``missing`` stream with ``fields`` changed."""
+    e.client.create_stream(Stream(**{"subject": e.missing, "name": e.missing, **fields}))
+
+
+# Stream names that made Liftbridge v1.9.0 panic (exit 2, again at every restart: seen by hand
+# on a throwaway server, never sent to this one), and what check_name says of each.
+CRASHING_NAMES = {
+    "dot": (".", "empty dot-separated part"),
+    "dot-dot": ("..", "empty dot-separated part"),
+    "double-dot": ("a..b", "empty dot-separated part"),
+    "trailing-dot": ("a.", "empty dot-separated part"),
+    "nul": ("a\x00b", "without whitespace or control characters"),
+    "256-bytes": ("x" * 256, "is 256 bytes, over 255"),
+    "256-bytes-of-utf8": ("é" * 128, "is 256 bytes, over 255"),
+    "up-and-out": ("../x", "without '/'"),
+}
+
+
 def aio_publish_async_too_large(c: AsyncLift, e: Env) -> Awaitable[Any]:
     async def go() -> Any:
         return await (await c.publish_async(Message(stream=e.good, value=BIG)))
@@ -219,7 +241,7 @@ ROWS = [
     row("create-reserved-activity", lambda e: e.client.create_stream(Stream(subject="a", name="__activity")),
         ValueError, "'__activity' is reserved"),
     row("create-empty-subject", lambda e: e.client.create_stream(Stream(subject="", name=e.missing)),
-        ValueError, "subject must be dot-separated non-empty tokens"),
+        ValueError, "stream subject must be non-empty", "dot-separated non-empty tokens"),
     row("create-subject-with-space", lambda e: e.client.create_stream(Stream(subject="a b", name=e.missing)),
         ValueError, "without whitespace", "'a b'"),
     row("create-subject-empty-token",
@@ -236,7 +258,7 @@ ROWS = [
     row("publish-to-empty-subject", lambda e: e.client.publish_to_subject(Message(value="x"), ""),
         ValueError, "subject must be"),
     row("publish-to-wildcard-subject", lambda e: e.client.publish_to_subject(Message(value="x"), "a.*"),
-        ValueError, "wildcard subject 'a.*'", "name one subject"),
+        ValueError, "'a.*' is a wildcard subject", "name one subject"),
     row("subscribe-empty-name", lambda e: e.client.subscribe(""),
         ValueError, "stream name must be non-empty"),
     # -- Lift: unknown streams and partitions
@@ -322,9 +344,9 @@ ROWS = [
     row("unreachable-address", unreachable, ErrConnection, "no broker reachable", UNREACHABLE),
     row("address-bad-port", lambda e: Lift("localhost:70000"), ValueError, "port from 1 to 65535"),
     row("client-timeout-zero", lambda e: Lift(e.address, timeout=0),
-        ValueError, "timeout must be a positive number of seconds"),
+        ValueError, "timeout must be > 0", "not 0"),
     row("call-timeout-zero", lambda e: e.client.fetch_metadata(timeout=0),
-        ValueError, "timeout must be a positive number of seconds"),
+        ValueError, "timeout must be > 0", "not 0"),
     # -- AsyncLift
     row("aio-publish-unknown-stream",
         lambda e: e.aio(lambda c: c.publish(Message(stream=e.missing, value="x"))),
@@ -340,7 +362,7 @@ ROWS = [
     row("aio-publish-async-too-large", lambda e: e.aio(lambda c: aio_publish_async_too_large(c, e)),
         ErrMessageTooLarge, "maximum payload exceeded", "1 MiB"),
     row("aio-timeout-zero", lambda e: AsyncLift(e.address, timeout=0),
-        ValueError, "positive number of seconds"),
+        ValueError, "timeout must be > 0"),
     # -- read_stream
     row("read-unknown-stream", lambda e: e.read(e.missing),
         ErrNoSuchStream, "no stream named", "check the name"),
@@ -384,14 +406,14 @@ ROWS = [
     row("magic-create-not-an-int", lambda e: e.magic("lift_create", f"{e.missing} --partitions many"),
         MagicError, "invalid int value: 'many'"),
     row("magic-create-zero-partitions", lambda e: e.magic("lift_create", f"{e.missing} --partitions 0"),
-        MagicError, "partitions must be >= 1"),
+        MagicError, "partitions must be from 1 to 10000"),
     row("magic-create-bad-duration",
         lambda e: e.magic("lift_create", f"{e.missing} --retention-max-age 7days"),
         MagicError, "not a duration", "7d"),
     row("magic-create-unbalanced-quote", lambda e: e.magic("lift_create", f"'{e.missing}"),
         MagicError, "cannot parse the line"),
     row("magic-create-bad-subject", lambda e: e.magic("lift_create", f"{e.missing} --subject a..b"),
-        MagicError, "subject must be"),
+        MagicError, "stream subject 'a..b' has an empty token"),
     row("magic-create-existing", lambda e: e.magic("lift_create", e.good),
         ErrStreamExists, "already exists", "choose another name"),
     row("magic-publish-unknown-stream", lambda e: e.magic("lift_publish", f"{e.missing} hello"),
@@ -493,6 +515,167 @@ ROWS = [
     row("form-unknown-stream", lambda e: form(e, e.missing), ErrNoSuchStream, "create it first", shown=True),
     row("form-readonly", lambda e: form(e, e.readonly), ErrReadonlyPartition, "readonly=False", shown=True),
     row("form-too-large", lambda e: form(e, e.good, BIG), ErrMessageTooLarge, "1 MiB", shown=True),
+    # -- names, subjects and ids the server cannot hold: refused before anything is sent
+    *[
+        row(f"create-name-{kind}", functools.partial(create, name=name),
+            ValueError, "stream name", words, "1 to 255 bytes")
+        for kind, (name, words) in CRASHING_NAMES.items()
+    ],
+    row("publish-name-double-dot", lambda e: e.client.publish(Message(stream="a..b", value="x")),
+        ValueError, "stream name 'a..b' has an empty dot-separated part"),
+    row("subscribe-name-nul", lambda e: e.client.subscribe("a\x00b"),
+        ValueError, "stream name 'a\\x00b' must be without whitespace or control characters"),
+    row("delete-name-dot-dot", lambda e: e.client.delete_stream(".."), ValueError, "stream name '..'"),
+    row("pause-name-over-255", lambda e: e.client.pause_stream("p" * 300), ValueError, "is 300 bytes"),
+    row("read-name-up-and-out", lambda e: e.read("../x"),
+        ValueError, "stream name '../x' must be without '/'"),
+    row("create-name-slash", lambda e: e.client.create_stream(Stream(subject="s", name="a/b")),
+        ValueError, "'a/b' must be without '/'"),
+    row("create-name-wildcard", lambda e: e.client.create_stream(Stream(subject="s", name="*")),
+        ValueError, "stream name '*' has a wildcard part"),
+    row("create-name-lone-surrogate", lambda e: e.client.create_stream(Stream(subject="s", name="a\udc80")),
+        ValueError, "is not valid UTF-8"),
+    row("create-name-not-a-str", lambda e: Stream(subject="s", name=b"s"),  # type: ignore[arg-type]
+        TypeError, "stream name must be a str, not bytes"),
+    row("create-subject-nul", lambda e: create(e, subject="a\x00"),
+        ValueError, "stream subject 'a\\x00' must be without whitespace or control characters"),
+    row("create-subject-over-1024-bytes", lambda e: create(e, subject="s" * 1025),
+        ValueError, "is 1025 bytes, over 1024"),
+    row("create-subject-trailing-dot", lambda e: create(e, subject="a."),
+        ValueError, "stream subject 'a.' has an empty token"),
+    row("create-group-with-space", lambda e: create(e, group="g 1"),
+        ValueError, "group 'g 1' must be without whitespace"),
+    row("create-group-not-a-str", lambda e: create(e, group=7), TypeError, "group must be a str"),
+    row("consumer-group-id-with-tab", lambda e: e.client.consumer("g\t1", [e.good]),
+        ValueError, "group id 'g\\t1' must be without whitespace"),
+    row("consumer-empty-group-id", lambda e: e.client.consumer("", [e.good]),
+        ValueError, "group id must be non-empty"),
+    row("cursor-id-with-newline", lambda e: e.client.set_cursor("c\n", e.good, 0, 1),
+        ValueError, "cursor id 'c\\n' must be without whitespace"),
+    row("metadata-group-id-empty", lambda e: e.client.fetch_metadata(groups=[""]),
+        ValueError, "group id must be non-empty"),
+    # -- subjects that answer for other streams, a minimum ISR no partition can reach
+    row("create-wildcard-subject", lambda e: create(e, subject="*"),
+        ValueError, "'*' is a wildcard subject", "messages published to other streams"),
+    row("create-wildcard-tail-subject", lambda e: create(e, subject="orders.>"),
+        ValueError, "'orders.>' is a wildcard subject"),
+    row("create-min-isr-above-replication", lambda e: create(e, min_isr=2),
+        ValueError, "min_isr 2 is above replication_factor 1", "min_isr <= replication_factor"),
+    # -- the server's own headers
+    row("publish-header-subject",
+        lambda e: e.client.publish(Message(stream=e.good, headers={"subject": "x"})),
+        ValueError, "header 'subject' is the server's own", "name it otherwise"),
+    row("publish-header-reply", lambda e: Message(stream=e.good, headers={"reply": b"x"}),
+        ValueError, "header 'reply' is the server's own"),
+    row("publish-headers-not-a-dict", lambda e: Message(stream=e.good, headers=[("a", "b")]),  # type: ignore[arg-type]
+        TypeError, "headers must be a dict"),
+    # -- read_stream arguments that said nothing
+    row("read-partition-twice", lambda e: e.read(e.good, partitions=[0, 0]),
+        ValueError, "partitions lists partition 0 more than once"),
+    row("read-client-and-address",
+        lambda e: read_stream(e.good, client=e.client, address=UNREACHABLE, progress=False),
+        ValueError, "give client= or address=, not both"),
+    row("read-negative-timedelta", lambda e: e.read(e.good, start=timedelta(hours=-1)),
+        ValueError, "start=datetime.timedelta(days=-1, seconds=82800) is a time to come"),
+    row("read-start-nat", lambda e: e.read(e.good, start=pd.NaT),
+        ValueError, "start: expected a datetime, not NaT"),
+    row("read-end-year-1", lambda e: e.read(e.good, end=datetime(1, 1, 1, tzinfo=UTC)),
+        ValueError, "end: time 0001-01-01 00:00:00+00:00 is out of range", "1677-09-2"),
+    row("read-partition-bool", lambda e: e.read(e.good, partitions=[True]),
+        ValueError, "partition must be an int >= 0"),
+    row("read-max-messages-bool", lambda e: e.read(e.good, max_messages=True),
+        ValueError, "max_messages must be a positive int"),
+    # -- positions, times and waits
+    row("start-time-delta-negative", lambda e: Start.at_time_delta(timedelta(hours=-1)),
+        ValueError, "how long ago, so >= 0"),
+    row("stream-start-time-delta-negative",
+        lambda e: Stream(subject="s", name="s").start_at_time_delta(timedelta(seconds=-1)),
+        ValueError, "how long ago, so >= 0"),
+    row("subscribe-negative-resubscribe-wait",
+        lambda e: e.client.subscribe(e.good, start=Start.earliest(), resubscribe_wait=-5),
+        ValueError, "resubscribe_wait must be >= 0", "not -5"),
+    row("aio-subscribe-negative-resubscribe-wait",
+        lambda e: e.aio(lambda c: c.subscribe(e.good, start=Start.earliest(), resubscribe_wait=-5)),
+        ValueError, "resubscribe_wait must be >= 0"),
+    row("subscribe-resubscribe-wait-string",
+        lambda e: e.client.subscribe(e.good, resubscribe_wait="5"),  # type: ignore[arg-type]
+        TypeError, "resubscribe_wait takes a number of seconds, not str"),
+    row("start-offset-2**64", lambda e: Start.at_offset(2**64), ValueError, "at most 2**63 - 1"),
+    row("stop-offset-2**63", lambda e: Stop.at_offset(2**63), ValueError, "at most 2**63 - 1"),
+    row("start-time-year-1", lambda e: Start.at_time(datetime(1, 1, 1)), ValueError, "is out of range"),
+    row("start-time-year-9999", lambda e: Start.at_time(datetime(9999, 12, 31, tzinfo=UTC)),
+        ValueError, "out of range", "2262-04-11"),
+    row("stop-time-nat", lambda e: Stop.at_time(pd.NaT),  # type: ignore[arg-type]
+        ValueError, "not NaT"),
+    # -- numbers and types taken raw before
+    row("client-timeout-true", lambda e: Lift(e.address, timeout=True),
+        TypeError, "timeout takes a number of seconds, not bool True"),
+    row("client-timeout-string", lambda e: Lift(e.address, timeout="5"),  # type: ignore[arg-type]
+        TypeError, "timeout takes a number of seconds, not str '5'"),
+    row("call-timeout-string", lambda e: e.client.fetch_metadata(timeout="5"),  # type: ignore[arg-type]
+        TypeError, "timeout takes a number of seconds, not str"),
+    row("call-timeout-nan", lambda e: e.client.publish(Message(stream=e.good), timeout=float("nan")),
+        ValueError, "timeout must be > 0", "not nan"),
+    row("aio-timeout-string", lambda e: AsyncLift(e.address, timeout="5"),  # type: ignore[arg-type]
+        TypeError, "timeout takes a number of seconds"),
+    row("options-keepalive-negative", lambda e: ClientOptions(keepalive=-1),
+        ValueError, "keepalive must be > 0"),
+    row("options-keepalive-zero", lambda e: Lift(e.address, options=ClientOptions(keepalive=0)),
+        ValueError, "keepalive must be > 0"),
+    row("options-keepalive-tiny", lambda e: ClientOptions(keepalive=0.01),
+        ValueError, "keepalive must be at least 1 second"),
+    row("options-retries-float", lambda e: ClientOptions(retries=2.5),  # type: ignore[arg-type]
+        TypeError, "retries takes an int, not float 2.5"),
+    row("options-max-message-bytes-zero", lambda e: ClientOptions(max_message_bytes=0),
+        ValueError, "max_message_bytes must be from 1048576"),
+    row("options-backoff-not-a-backoff", lambda e: ClientOptions(backoff=0.1),  # type: ignore[arg-type]
+        TypeError, "backoff takes a Backoff, not float"),
+    row("options-not-options", lambda e: Lift(e.address, options={"timeout": 1}),  # type: ignore[arg-type]
+        TypeError, "options takes a ClientOptions"),
+    row("backoff-negative-initial", lambda e: Backoff(initial=-1), ValueError, "Backoff initial must be > 0"),
+    row("backoff-maximum-below-initial", lambda e: Backoff(initial=2, maximum=1),
+        ValueError, "Backoff maximum must be >= initial"),
+    row("backoff-jitter-over-one", lambda e: Backoff(jitter=2),
+        ValueError, "Backoff jitter must be from 0 to 1"),
+    row("message-expected-offset-true", lambda e: Message(stream=e.occ, expected_offset=True),
+        ValueError, "expected_offset must be an int >= -1", "not True"),
+    row("message-expected-offset-2**63", lambda e: Message(stream=e.occ, expected_offset=2**63),
+        ValueError, "below 2**63"),
+    row("stream-partitions-float", lambda e: create(e, partitions=2.5),
+        TypeError, "partitions must be an int, not float 2.5"),
+    row("stream-partitions-2**31", lambda e: create(e, partitions=2**31),
+        ValueError, "partitions must be from 1 to 10000"),
+    row("stream-partitions-true", lambda e: create(e, partitions=True),
+        TypeError, "partitions must be an int, not bool"),
+    row("stream-replication-factor-string", lambda e: create(e, replication_factor="3"),
+        TypeError, "replication_factor must be an int, not str"),
+    row("stream-retention-bytes-float", lambda e: create(e, retention_max_bytes=1.5),
+        TypeError, "retention_max_bytes must be an int"),
+    row("stream-compact-enabled-string", lambda e: create(e, compact_enabled="no"),
+        TypeError, "compact_enabled must be True or False, not 'no'"),
+    row("message-partition-2**40", lambda e: Message(stream=e.good, partition=2**40),
+        ValueError, "partition must be an int >= 0 (and below 2**31)"),
+    row("subscribe-partition-2**40", lambda e: e.client.subscribe(e.good, 2**40),
+        ValueError, "below 2**31", str(2**40)),
+    row("message-ack-policy-5", lambda e: Message(stream=e.good, ack_policy=5),  # type: ignore[arg-type]
+        ValueError, "ack_policy must be 'leader', 'all' or 'none'", "not 5"),
+    row("message-ack-policy-none", lambda e: Message(stream=e.good, ack_policy=None),  # type: ignore[arg-type]
+        ValueError, "ack_policy must be", "not None"),
+    row("message-ack-policy-true", lambda e: Message(stream=e.good, ack_policy=True),  # type: ignore[arg-type]
+        ValueError, "ack_policy must be", "not True"),
+    row("message-correlation-id-int", lambda e: Message(stream=e.good, correlation_id=123),  # type: ignore[arg-type]
+        TypeError, "correlation_id must be a str, not int 123"),
+    row("message-stream-not-a-str", lambda e: Message(stream=5),  # type: ignore[arg-type]
+        TypeError, "stream must be a str, not int"),
+    row("publish-many-none", lambda e: e.client.publish_many(None),  # type: ignore[arg-type]
+        TypeError, "publish_many takes a list of Message, not NoneType"),
+    row("publish-many-a-message", lambda e: e.client.publish_many(Message(stream=e.good)),  # type: ignore[arg-type]
+        TypeError, "publish_many takes a list of Message, not Message"),
+    row("publish-many-a-str-among-them",
+        lambda e: e.client.publish_many([Message(stream=e.good, value="x"), "y"]),  # type: ignore[list-item]
+        TypeError, "item 1 is a str"),
+    row("aio-publish-many-none", lambda e: e.aio(lambda c: c.publish_many(None)),  # type: ignore[arg-type]
+        TypeError, "publish_many takes a list of Message"),
 ]  # fmt: skip
 
 

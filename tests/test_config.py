@@ -24,7 +24,7 @@ def test_tls_repr_shows_paths_and_only_the_size_of_pem(tls_files: dict[str, Path
         f"TLSConfig(ca={str(tls_files['ca_crt'])!r}, cert=<12 bytes of PEM>, "
         f"key=<{len(key)} bytes of PEM>, server_name='localhost')"
     )
-    as_text = TLSConfig(cert=b"c", key=key.decode())  # PEM given as text is PEM, not a file name
+    as_text = TLSConfig(cert=tls_files["client_crt"].read_bytes(), key=key.decode())  # PEM text, no file name
     assert f"key=<{len(key)} bytes of PEM>" in repr(as_text) and str(as_text) == repr(as_text)
     assert as_text.credentials() is not None
 

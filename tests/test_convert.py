@@ -13,6 +13,7 @@ def test_create_stream_sets_only_given_options_in_milliseconds() -> None:
         subject="a",
         name="s",
         partitions=3,
+        replication_factor=2,
         retention_max_age=timedelta(hours=1),
         compact_enabled=False,
         auto_pause_time=timedelta(seconds=2),
@@ -20,7 +21,7 @@ def test_create_stream_sets_only_given_options_in_milliseconds() -> None:
         group="g",
     )
     req = create_stream_request(stream)
-    assert (req.name, req.subject, req.partitions, req.replicationFactor, req.group) == ("s", "a", 3, 1, "g")
+    assert (req.name, req.subject, req.partitions, req.replicationFactor, req.group) == ("s", "a", 3, 2, "g")
     assert req.retentionMaxAge.value == 3_600_000 and req.autoPauseTime.value == 2000
     assert req.HasField("compactEnabled") and req.compactEnabled.value is False
     assert req.minIsr.value == 2

@@ -346,7 +346,7 @@ class AsyncLift(LiftCore):
         slots = asyncio.Semaphore(window)
         futures: list[asyncio.Future[Ack | None]] = []
         unreachable: ErrConnection | None = None
-        for message in messages:
+        for message in self._messages(messages):
             future: asyncio.Future[Ack | None] = asyncio.get_running_loop().create_future()
             if unreachable is not None:
                 future.set_exception(unreachable)
@@ -392,7 +392,7 @@ class AsyncLift(LiftCore):
             stream=name, partition=partition, start=begin, stop=stop,
             read_isr_replica=read_isr_replica, resume=resume, timeout=t,
             retries=self.options.retries, backoff=self.options.backoff,
-            resubscribe_wait=self.options.resubscribe_wait if resubscribe_wait is None else resubscribe_wait,
+            resubscribe_wait=self._resubscribe_wait(resubscribe_wait),
         )  # fmt: skip
         await sub._subscribe(begin, refresh=False)
         return sub

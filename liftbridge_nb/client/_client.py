@@ -417,7 +417,7 @@ class Lift(LiftCore):
         wait = self.options.ack_timeout if ack_timeout is None else ack_timeout
         if not wait > 0:
             raise ValueError(f"ack_timeout must be positive, not {wait!r}")
-        items = list(messages)
+        items = self._messages(messages)
         results: list[Any] = [None] * len(items)
         rest: Iterable[int] = range(len(items))
         if self._nats is not None and items:
@@ -542,7 +542,7 @@ class Lift(LiftCore):
         timeout: float | None = None,
         consumer: tuple[str, int, str] | None = None,
     ) -> Subscription:
-        wait = self.options.resubscribe_wait if resubscribe_wait is None else resubscribe_wait
+        wait = self._resubscribe_wait(resubscribe_wait)
         t = self._timeout(timeout)
 
         def open_call(request: api_pb2.SubscribeRequest, refresh: bool) -> tuple[Any, str]:

@@ -15,7 +15,7 @@ import grpc
 
 from .._proto import api_pb2
 from ..errors import ErrNoSuchStream, LiftbridgeError
-from ..models import Message, Start, check_name
+from ..models import Message, Start, check_id, check_name
 
 if TYPE_CHECKING:
     from ._client import Lift
@@ -59,8 +59,8 @@ class Consumer(Iterator[Message]):
             raise ValueError(f"auto_offset must be new, earliest, latest or error, not {auto_offset!r}")
         if not checkpoint_interval > 0:
             raise ValueError(f"checkpoint_interval must be positive, not {checkpoint_interval!r}")
-        self.group_id = check_name(group_id, "group id")
-        self.consumer_id = check_name(consumer_id or uuid.uuid4().hex, "consumer id")
+        self.group_id = check_id(group_id, "group id")
+        self.consumer_id = check_id(consumer_id or uuid.uuid4().hex, "consumer id")
         self.streams = [check_name(s) for s in streams]
         self.cursor_id = f"__group:{self.group_id}"
         self._client = client
