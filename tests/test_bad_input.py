@@ -14,6 +14,7 @@ import asyncio
 import functools
 import html
 import os
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class Env:
     readonly: str
     occ: str  # optimistic concurrency control
     missing: str  # never created (close to ``good``, for "did you mean")
+    pid: int | None = None  # the server's process
 
     @property
     def prepared(self) -> tuple[str, ...]:
@@ -121,7 +123,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         try:
             with capture_output():
                 shell.run_line_magic("lift_connect", f"{server.address} --alias main")
-            yield Env(server.address, client, shell, missing=f"{good}x", **names)
+            yield Env(server.address, client, shell, missing=f"{good}x", pid=server.pid, **names)
         finally:
             shell.run_line_magic("unload_ext", "liftbridge_nb")
             os.chdir(cwd)
@@ -713,6 +715,62 @@ def assert_still_usable(e: Env) -> None:
     assert magics.connections.current == "main" and list(magics.connections.connections) == ["main"]
     streams = e.magic("lift_streams")
     assert isinstance(streams, pd.DataFrame) and set(e.prepared) <= set(streams["stream"])
+
+
+def calls_naming(name: str) -> dict[str, Callable[[Lift], Any]]:
+    """Every call of Lift that sends a stream name, with ``name``."""
+    return {
+        "create_stream": lambda c: c.create_stream(Stream(subject="s", name=name)),
+        "delete_stream": lambda c: c.delete_stream(name),
+        "pause_stream": lambda c: c.pause_stream(name),
+        "set_stream_readonly": lambda c: c.set_stream_readonly(name),
+        "fetch_metadata": lambda c: c.fetch_metadata([name]),
+        "fetch_partition_metadata": lambda c: c.fetch_partition_metadata(name),
+        "partition_count": lambda c: c.partition_count(name),
+        "publish": lambda c: c.publish(Message(stream=name, value="x")),
+        "publish_async": lambda c: c.publish_async(Message(stream=name, value="x")),
+        "publish_many": lambda c: c.publish_many([Message(stream=name, value="x")]),
+        "subscribe": lambda c: c.subscribe(name, start=Start.earliest()),
+        "set_cursor": lambda c: c.set_cursor("c", name, 0, 1),
+        "fetch_cursor": lambda c: c.fetch_cursor("c", name, 0),
+        "consumer": lambda c: c.consumer("g", [name]),
+        "read_stream": lambda c: read_stream(name, client=c, progress=False),
+    }
+
+
+@pytest.mark.parametrize("kind", CRASHING_NAMES)
+def test_names_the_server_cannot_hold_never_reach_it(env: Env, kind: str) -> None:
+    """Each name that made v1.9.0 panic is refused by every call that sends a stream name, before any I/O.
+
+    A client of an unreachable address raises the same ValueError (not ErrConnection): nothing
+    was sent. The module's server is still up afterwards and still creates, fills and deletes streams.
+    """
+    name, words = CRASHING_NAMES[kind]
+    with Lift(UNREACHABLE, timeout=1) as nowhere:
+        for client in (nowhere, env.client):
+            for call, action in calls_naming(name).items():
+                with pytest.raises(ValueError, match=re.escape(words)) as info:
+                    action(client)
+                assert "1 to 255 bytes" in str(info.value), call
+
+    async def aio(c: AsyncLift) -> None:
+        for action in (
+            lambda: c.create_stream(Stream(subject="s", name=name)),
+            lambda: c.publish(Message(stream=name, value="x")),
+            lambda: c.subscribe(name, start=Start.earliest()),
+            lambda: c.delete_stream(name),
+        ):
+            with pytest.raises(ValueError, match=re.escape(words)):
+                await action()
+
+    env.aio(aio)
+    assert env.pid is not None
+    os.kill(env.pid, 0)  # alive
+    control = f"{env.missing}-{kind}"
+    env.client.create_stream(Stream(subject=control, name=control))
+    ack = env.client.publish(Message(stream=control, value="still here"))
+    assert ack is not None and ack.offset == 0
+    env.client.delete_stream(control)
 
 
 def test_enough_rows() -> None:
