@@ -204,14 +204,35 @@ def test_ctrl_c_stops_every_partition_read(
 def test_bad_arguments(client: Lift, data: Data) -> None:
     with pytest.raises(ErrNoSuchPartition, match="no partition 3"):
         read_stream(data.stream, partitions=[3], client=client)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="start offset must be >= 0, not -1"):
         read_stream(data.stream, -1, client=client)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="start takes an offset, a datetime"):
         read_stream(data.stream, 1.5, client=client)  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="not a position"):
         read_stream(data.stream, "yesterday-ish", client=client)
     with pytest.raises(ValueError, match="engine"):
         read_stream(data.stream, client=client, engine="excel")  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match=r"partitions lists partition 0 more than once \(list each once\)"):
+        read_stream(data.stream, partitions=[0, 1, 0], client=client)  # it returned every row of 0 twice
+    with pytest.raises(ValueError, match="give client= or address=, not both"):
+        read_stream(data.stream, client=client, address="127.0.0.1:1")  # the address was ignored
+    with pytest.raises(ValueError, match="a timedelta is how long ago, so >= 0"):
+        read_stream(data.stream, timedelta(hours=-1), client=client)  # read nothing, silently
+    with pytest.raises(ValueError, match=r"end=.* is a time to come"):
+        read_stream(data.stream, end=timedelta(seconds=-1), client=client)
+    with pytest.raises(ValueError, match="start: expected a datetime, not NaT"):
+        read_stream(data.stream, pd.NaT, client=client)  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match="end: time 9999-01-01 00:00:00 is out of range"):
+        read_stream(data.stream, end=datetime(9999, 1, 1), client=client)
+    with pytest.raises(
+        ValueError, match=r"partition must be an int >= 0 \(and below 2\*\*31\), not 2147483648"
+    ):
+        read_stream(data.stream, partitions=[2**31], client=client)
+    with pytest.raises(ValueError, match="workers must be a positive int, not True"):
+        read_stream(data.stream, client=client, workers=True)
+    assert len(read_stream(data.stream, partitions=(2, 0), client=client, progress=False)) == sum(
+        a.partition in (0, 2) for a in data.acks
+    )
 
 
 def test_dask_engine_on_a_two_worker_cluster(client: Lift, data: Data) -> None:
