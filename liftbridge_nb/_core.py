@@ -177,7 +177,11 @@ def check_partition(partition: object) -> int:
 
 
 def _partitions(partitions: Iterable[int] | None) -> list[int]:
-    return [check_partition(p) for p in partitions] if partitions is not None else []
+    if partitions is None:
+        return []
+    if isinstance(partitions, str) or not isinstance(partitions, Iterable):
+        raise TypeError(f"partitions takes a list of partition numbers (partitions=[0]), not {partitions!r}")
+    return [check_partition(p) for p in partitions]
 
 
 class LiftCore:
@@ -214,6 +218,10 @@ class LiftCore:
 
     def _timeout(self, timeout: float | None) -> float:
         return self.options.timeout if timeout is None else check_seconds("timeout", timeout)
+
+    def _ack_timeout(self, wait: float | None) -> float:
+        """A pipelined publish's ``ack_timeout``: the options' unless given."""
+        return self.options.ack_timeout if wait is None else check_seconds("ack_timeout", wait)
 
     def _resubscribe_wait(self, wait: float | None) -> float:
         """A subscription's ``resubscribe_wait``: the options' unless given (0 allowed: never resubscribe)."""

@@ -105,9 +105,9 @@ MAX_PARTITIONS = 10_000
 """The most partitions a stream may have: each is a directory of files and NATS subscriptions."""
 
 NAME_RULE = (
-    "a stream name is 1 to 255 bytes of UTF-8 without whitespace, control characters, '/' or '\\', "
-    "in dot-separated parts that are neither empty nor * or > (no leading, trailing or double dot): "
-    "the server makes it a directory and a part of NATS subjects"
+    "a stream name is 1 to 255 bytes of UTF-8 without whitespace, in dot-separated parts that are not "
+    "empty (no leading, trailing or double dot), and a new one also without control characters, '/', "
+    "'\\' or parts * or >: the server makes it a directory and a part of NATS subjects"
 )
 SUBJECT_RULE = (
     "a subject is 1 to 1024 bytes of UTF-8 without whitespace or control characters, in dot-separated "
@@ -115,15 +115,16 @@ SUBJECT_RULE = (
 )
 ID_RULE = "an id is a non-empty string of UTF-8 without whitespace or control characters"
 _UNPRINTABLE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+_BREAKING = re.compile(r"[\s\x00]")  # what no name may hold: the server crashes on it
 
 
-def _checked_text(value: object, what: str, rule: str) -> bytes:
+def _checked_text(value: object, what: str, rule: str, unprintable: re.Pattern[str] = _UNPRINTABLE) -> bytes:
     """``value`` as UTF-8 if it is a non-empty str without whitespace or control characters."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str, not {type(value).__name__} {value!r}")
     if not value:
         raise ValueError(f"{what} must be non-empty: {rule}")
-    if _UNPRINTABLE.search(value):
+    if unprintable.search(value):
         raise ValueError(f"{what} {value!r} must be without whitespace or control characters: {rule}")
     try:
         return value.encode()
@@ -131,27 +132,33 @@ def _checked_text(value: object, what: str, rule: str) -> bytes:
         raise ValueError(f"{what} {value!r} is not valid UTF-8 text: {rule}") from None
 
 
-def check_name(name: object, what: str = "stream name") -> str:
+def check_name(name: object, what: str = "stream name", *, new: bool = False) -> str:
     r"""A stream name the server can hold, else ``TypeError``/``ValueError`` naming it and the rule.
 
     Liftbridge v1.9.0 makes the name a directory (``streams/<name>/<partition>``)
     and a part of NATS subjects (``<namespace>.<name>.<partition>.replicate``); a
     name that is not a valid path component and subject token sequence makes
-    every server that holds it crash, again at each restart. So: 1 to 255 bytes
-    of UTF-8, no whitespace, control characters, ``/`` or ``\``, and
-    dot-separated parts that are neither empty (no ``.``, ``..``, ``a..b``,
-    ``a.``) nor a wildcard (``*``, ``>``). A valid name is also a valid subject.
+    every server that holds it crash, again at each restart. So no call sends
+    one: a name is 1 to 255 bytes of UTF-8 without whitespace or NUL, in
+    dot-separated parts that are not empty (no ``.``, ``..``, ``a..b``, ``a.``).
+
+    A new stream's name (``new=True``: :class:`Stream`) must also be without
+    control characters, ``/`` or ``\`` (``a/b`` would live inside the
+    directory of ``a``, and go when ``a`` is deleted) and parts ``*`` or ``>``
+    (its replication subjects would be wildcards). A stream named so elsewhere
+    can still be read, paused and deleted. A valid new name is a valid subject.
     """
-    size = len(_checked_text(name, what, NAME_RULE))
+    unprintable = _UNPRINTABLE if new else _BREAKING
+    size = len(_checked_text(name, what, NAME_RULE, unprintable))
     assert isinstance(name, str)
     if size > MAX_NAME_BYTES:
         raise ValueError(f"{what} {name[:40]!r}... is {size} bytes, over {MAX_NAME_BYTES}: {NAME_RULE}")
-    if "/" in name or "\\" in name:
-        raise ValueError(f"{what} {name!r} must be without '/' or '\\': {NAME_RULE}")
     parts = name.split(".")
     if "" in parts:
         raise ValueError(f"{what} {name!r} has an empty dot-separated part: {NAME_RULE}")
-    if "*" in parts or ">" in parts:
+    if new and ("/" in name or "\\" in name):
+        raise ValueError(f"{what} {name!r} must be without '/' or '\\': {NAME_RULE}")
+    if new and ("*" in parts or ">" in parts):
         raise ValueError(f"{what} {name!r} has a wildcard part (* or >): {NAME_RULE}")
     return name
 
@@ -333,7 +340,7 @@ class Stream:
     start: Start = field(default_factory=Start)
 
     def __post_init__(self) -> None:
-        check_name(self.name)
+        check_name(self.name, new=True)
         check_subject(self.subject, "stream subject")
         if self.group:  # "" is no group, as for the server
             check_id(self.group, "group")

@@ -197,7 +197,7 @@ CRASHING_NAMES = {
     "nul": ("a\x00b", "without whitespace or control characters"),
     "256-bytes": ("x" * 256, "is 256 bytes, over 255"),
     "256-bytes-of-utf8": ("é" * 128, "is 256 bytes, over 255"),
-    "up-and-out": ("../x", "without '/'"),
+    "up-and-out": ("../x", "'../x' has an empty dot-separated part"),
 }
 
 
@@ -530,7 +530,8 @@ ROWS = [
     row("delete-name-dot-dot", lambda e: e.client.delete_stream(".."), ValueError, "stream name '..'"),
     row("pause-name-over-255", lambda e: e.client.pause_stream("p" * 300), ValueError, "is 300 bytes"),
     row("read-name-up-and-out", lambda e: e.read("../x"),
-        ValueError, "stream name '../x' must be without '/'"),
+        ValueError, "stream name '../x' has an empty dot-separated part"),
+    row("read-name-nul", lambda e: e.read("a\x00"), ValueError, "must be without whitespace or control"),
     row("create-name-slash", lambda e: e.client.create_stream(Stream(subject="s", name="a/b")),
         ValueError, "'a/b' must be without '/'"),
     row("create-name-wildcard", lambda e: e.client.create_stream(Stream(subject="s", name="*")),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import grpc
 import pandas as pd
 import pytest
 
 from liftbridge_nb import AckPolicy, Lift, Message, Start, Stop, Stream
+from liftbridge_nb._proto import api_pb2, api_pb2_grpc
 from liftbridge_nb.frames import read_stream
 from liftbridge_nb.models import StartKind, check_id, check_name, check_subject, from_unix_ns, to_unix_ns
 
@@ -100,7 +102,7 @@ def test_stream_options_that_are_fine() -> None:
         ("a\x7fb", "must be without whitespace or control characters"),
         ("a\u2003b", "must be without whitespace"),  # an em space
         ("x" * 256, "is 256 bytes, over 255"),
-        ("../x", "'../x' must be without '/'"),
+        ("../x", "'../x' has an empty dot-separated part"),
         ("a/b", "'a/b' must be without '/'"),
         ("a\\b", "must be without '/' or"),
         ("*", "'\\*' has a wildcard part"),
@@ -111,7 +113,32 @@ def test_stream_options_that_are_fine() -> None:
 )
 def test_names_the_server_cannot_hold(name: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        check_name(name)
+        check_name(name, new=True)  # a new stream's name, as Stream checks it
+
+
+def test_names_made_elsewhere_that_the_server_holds_can_be_named() -> None:
+    """Only a new stream's name must be without '/', '\\', control characters and wildcard parts."""
+    for name in ("a/b", "a\\b", "*", "a.>", "a\x7fb", "a*b"):
+        assert check_name(name) == name
+    for name, match in (("a..b", "empty dot-separated part"), ("a\x00", "control"), ("a b", "whitespace")):
+        with pytest.raises(ValueError, match=match):
+            check_name(name)
+
+
+def test_a_stream_named_elsewhere_with_a_slash_can_be_used(client: Lift, stream_name: str) -> None:
+    """Another client may have made one (v1.9.0 takes it); ours reads, publishes to and deletes it."""
+    name = f"{stream_name}-dir/x"
+    with grpc.insecure_channel(client.addresses[0]) as channel:
+        api_pb2_grpc.APIStub(channel).CreateStream(
+            api_pb2.CreateStreamRequest(name=name, subject=stream_name), timeout=10
+        )
+    with pytest.raises(ValueError, match="must be without '/'"):
+        Stream(subject=stream_name, name=name)
+    assert name in client.fetch_metadata([name]).streams
+    client.publish(Message(stream=name, value="v"))
+    assert [m.value for m in client.subscribe(name, start=Start.earliest(), stop=Stop.latest())] == [b"v"]
+    client.delete_stream(name)
+    assert name not in client.fetch_metadata().streams
 
 
 def test_subjects_and_ids() -> None:

@@ -302,9 +302,7 @@ class AsyncLift(LiftCore):
         self, message: Message, *, ack_timeout: float | None = None
     ) -> asyncio.Future[Ack | None]:
         """Send without waiting; await the returned future for the ack (see :meth:`Lift.publish_async`)."""
-        wait = self.options.ack_timeout if ack_timeout is None else ack_timeout
-        if not wait > 0:
-            raise ValueError(f"ack_timeout must be positive, not {wait!r}")
+        wait = self._ack_timeout(ack_timeout)
         call, partition = await self._partition_for(message, None)
         request: api_pb2.PublishRequest = call.request
         if not request.correlationId:

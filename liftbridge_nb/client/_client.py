@@ -380,9 +380,7 @@ class Lift(LiftCore):
         correlation id; a future fails with :class:`ErrAckTimeout` when its ack
         does not arrive within ``ack_timeout`` (default ``options.ack_timeout``).
         """
-        wait = self.options.ack_timeout if ack_timeout is None else ack_timeout
-        if not wait > 0:
-            raise ValueError(f"ack_timeout must be positive, not {wait!r}")
+        wait = self._ack_timeout(ack_timeout)
         call, partition = self._partition_for(message, None)
         future = self._publisher.submit(call.request, partition, wait)
         telemetry.track_ack(future, call.request.stream)
@@ -414,9 +412,7 @@ class Lift(LiftCore):
         """
         if not isinstance(window, int) or window < 1:
             raise ValueError(f"window must be a positive int, not {window!r}")
-        wait = self.options.ack_timeout if ack_timeout is None else ack_timeout
-        if not wait > 0:
-            raise ValueError(f"ack_timeout must be positive, not {wait!r}")
+        wait = self._ack_timeout(ack_timeout)
         items = self._messages(messages)
         results: list[Any] = [None] * len(items)
         rest: Iterable[int] = range(len(items))
