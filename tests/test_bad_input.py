@@ -677,6 +677,19 @@ ROWS = [
     row("publish-many-a-str-among-them",
         lambda e: e.client.publish_many([Message(stream=e.good, value="x"), "y"]),  # type: ignore[list-item]
         TypeError, "item 1 is a str"),
+    row("publish-async-ack-timeout-string",
+        lambda e: e.client.publish_async(Message(stream=e.good, value="x"), ack_timeout="5"),  # type: ignore[arg-type]
+        TypeError, "ack_timeout takes a number of seconds, not str '5'"),
+    row("publish-many-ack-timeout-zero",
+        lambda e: e.client.publish_many([Message(stream=e.good, value="x")], ack_timeout=0),
+        ValueError, "ack_timeout must be > 0"),
+    row("aio-publish-async-ack-timeout-nan",
+        lambda e: e.aio(lambda c: c.publish_async(Message(stream=e.good), ack_timeout=float("nan"))),
+        ValueError, "ack_timeout must be > 0", "not nan"),
+    row("pause-partitions-float", lambda e: e.client.pause_stream(e.good, 2.5),  # type: ignore[arg-type]
+        TypeError, "partitions takes a list of partition numbers"),
+    row("readonly-partition-2**31", lambda e: e.client.set_stream_readonly(e.good, [2**31]),
+        ValueError, "below 2**31"),
     row("aio-publish-many-none", lambda e: e.aio(lambda c: c.publish_many(None)),  # type: ignore[arg-type]
         TypeError, "publish_many takes a list of Message"),
 ]  # fmt: skip
