@@ -159,8 +159,8 @@ def _named(what: str, value: Path | str | bytes | None) -> str:
 
 
 def _check_ca(ca: bytes, given: Path | str | bytes | None) -> None:
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=ca.decode("latin-1"))
+    try:  # PEM is ASCII; a bundle's comments may not be, and ssl takes only ASCII text
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=ca.decode("ascii", "ignore"))
     except (ssl.SSLError, ValueError):
         raise ValueError(
             f"{_named('ca', given)} holds no PEM certificate: pass the certificate of the CA that signed "
@@ -195,7 +195,7 @@ def _check_pair(
     if b"ENCRYPTED" in key:
         raise ValueError(f"{named_key} is encrypted: gRPC takes only an unencrypted private key")
     try:
-        der = ssl.PEM_cert_to_DER_cert(cert.decode("latin-1"))
+        der = ssl.PEM_cert_to_DER_cert(cert.decode("ascii", "ignore"))
     except ValueError:
         raise ValueError(
             f"{named_cert} holds no PEM certificate: pass the client's (-----BEGIN CERTIFICATE-----)"

@@ -117,6 +117,7 @@ def test_tls_material_is_checked_before_connecting(
     for good in (
         TLSConfig(ca=ca, cert=crt, key=key),
         TLSConfig(ca=ca.read_bytes(), cert=crt.read_bytes(), key=key.read_bytes()),
+        TLSConfig(ca="# Société\n".encode() + ca.read_bytes(), cert=crt, key=key),  # a bundle's comment
     ):
         with Lift(mtls_server.address, tls=good) as client:
             assert client.fetch_metadata().brokers
