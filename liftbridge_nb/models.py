@@ -406,7 +406,10 @@ class Stream:
         return replace(self, start=Start.earliest())
 
 
+_STR_OR_NONE = (str, type(None))
 SERVER_HEADERS = ("subject", "reply")
+"""Headers the server sets on every message it stores (the NATS subject and reply inbox it came by),
+overwriting the publisher's: refused at publish, moved to ``subject``/``reply_subject`` on read."""
 
 
 @dataclass(slots=True, init=False)
@@ -458,12 +461,18 @@ class Message:
     ) -> None:
         self.value = _to_bytes(value, "value")
         self.key = None if key is None else _to_bytes(key, "key")
-        for what, text in (("stream", stream), ("subject", subject), ("correlation_id", correlation_id)):
-            if text is not None and not isinstance(text, str):
-                raise TypeError(f"{what} must be a str, not {type(text).__name__} {text!r}")
+        if not (isinstance(stream, _STR_OR_NONE) and isinstance(subject, _STR_OR_NONE)) or not isinstance(
+            correlation_id, _STR_OR_NONE
+        ):
+            what, text = next(
+                (w, t)
+                for w, t in (("stream", stream), ("subject", subject), ("correlation_id", correlation_id))
+                if not isinstance(t, _STR_OR_NONE)
+            )
+            raise TypeError(f"{what} must be a str, not {type(text).__name__} {text!r}")
         self.stream = stream
         self.subject = subject
-        if headers is not None and not isinstance(headers, Mapping):
+        if headers is not None and not isinstance(headers, dict) and not isinstance(headers, Mapping):
             raise TypeError(f"headers must be a dict of names to str or bytes, not {type(headers).__name__}")
         self.headers = {_header_name(k): _to_bytes(v, f"header {k!r}") for k, v in (headers or {}).items()}
         self.ack_policy = AckPolicy.of(ack_policy)
