@@ -212,10 +212,11 @@ def _check_pair(
     valid = _validity(der)
     now = datetime.now(UTC)
     if valid is not None and not valid[0] <= now <= valid[1]:
+        late = now > valid[1]
         state = (
             f"expired on {valid[1]:%Y-%m-%d %H:%M} UTC"
-            if now > valid[1]
-            else (f"is not valid before {valid[0]:%Y-%m-%d %H:%M} UTC")
+            if late
+            else f"is not valid before {valid[0]:%Y-%m-%d %H:%M} UTC"
         )
         raise ValueError(
             f"{named_cert} {state}: brokers refuse it; renew the client certificate (and check the clock)"

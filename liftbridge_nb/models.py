@@ -205,12 +205,12 @@ def _offset(offset: object, what: str) -> int:
     return offset
 
 
-def _int(value: object, what: str, minimum: int, maximum: int, hint: str = "") -> int:
+def _int(value: object, what: str, minimum: int, maximum: int) -> int:
     """An int (not a bool) from ``minimum`` to ``maximum``, else an error naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, not {type(value).__name__} {value!r}")
     if not minimum <= value <= maximum:
-        raise ValueError(f"{what} must be from {minimum} to {maximum}{hint}, not {value!r}")
+        raise ValueError(f"{what} must be from {minimum} to {maximum}, not {value!r}")
     return value
 
 
