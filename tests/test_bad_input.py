@@ -568,6 +568,10 @@ ROWS = [
     row("publish-header-subject",
         lambda e: e.client.publish(Message(stream=e.good, headers={"subject": "x"})),
         ValueError, "header 'subject' is the server's own", "name it otherwise"),
+    row("magic-publish-header-subject", lambda e: e.magic("lift_publish", f"{e.good} x --header subject=me"),
+        MagicError, "%lift_publish", "header 'subject' is the server's own"),
+    row("form-header-reply", lambda e: form(e, e.good, headers="reply=me"),
+        ValueError, "header 'reply' is the server's own", shown=True),
     row("publish-header-reply", lambda e: Message(stream=e.good, headers={"reply": b"x"}),
         ValueError, "header 'reply' is the server's own"),
     row("publish-headers-not-a-dict", lambda e: Message(stream=e.good, headers=[("a", "b")]),  # type: ignore[arg-type]
