@@ -113,6 +113,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         client.publish(Message(stream=occ, value="first", expected_offset=0))
         client.pause_stream(names["paused"])
         client.set_stream_readonly(names["readonly"])
+        InteractiveShell.clear_instance()  # a shell of its own, not one another test module left
         shell = InteractiveShell.instance()
         shell.run_line_magic("load_ext", "liftbridge_nb")
         try:
@@ -121,6 +122,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             yield Env(server.address, client, shell, missing=f"{good}x", **names)
         finally:
             shell.run_line_magic("unload_ext", "liftbridge_nb")
+            InteractiveShell.clear_instance()
             os.chdir(cwd)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from collections.abc import Iterator
 from dataclasses import replace
@@ -95,7 +96,7 @@ def test_create_publish_read_admin(ip: InteractiveShell, stream_name: str, serve
         ip, "lift_create", f"{stream_name} --partitions 2 --retention-max-age 7d --compact --min-isr 1"
     )
     assert text.strip() == f"created stream '{stream_name}' (subject '{stream_name}', 2 partition(s))"
-    with pytest.raises(ErrStreamExists):
+    with pytest.raises(ErrStreamExists, match="stream already exists; choose another name"):
         run(ip, "lift_create", stream_name)
     ip.user_ns["order_id"] = 42
     _, text = run(ip, "lift_publish", f"{stream_name} --key c1 --header source=nb --ack all --json",
@@ -294,16 +295,19 @@ def test_no_private_key_shows_anywhere(
             None,
         ]
         for tls in refused:
-            with Lift(server.address, tls=tls, timeout=3) as outsider, pytest.raises(ErrConnection) as info:
+            with (
+                Lift(server.address, tls=tls, timeout=3) as outsider,
+                pytest.raises(ErrConnection, match=server.address) as info,
+            ):
                 outsider.fetch_metadata()
             texts += [str(info.value), repr(info.value), "".join(info.value._render_traceback_())]
-        with pytest.raises(ValueError) as unreadable:
+        with pytest.raises(ValueError, match=re.escape(str(tmp_path))) as unreadable:
             Lift(server.address, tls=TLSConfig(ca=pem["ca_crt"], cert=pem["client_crt"], key=tmp_path))
         texts.append(str(unreadable.value))
         rogue_probe = replace(
             options, tls_client_cert=tls_files["rogue_client_crt"], tls_client_key=keys["rogue_client_key"]
         )
-        with pytest.raises(ServerStartError) as probe:
+        with pytest.raises(ServerStartError, match="refused the launcher's TLS probe") as probe:
             LocalServer(rogue_probe).start()
         texts.append(str(probe.value))
         if probe.value.log_path is not None:

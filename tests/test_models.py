@@ -21,7 +21,7 @@ def test_times_are_exact_nanoseconds() -> None:
     )  # local time, as timestamp() reads it
     assert to_unix_ns(pd.Timestamp("2024-01-02T03:04:05.123456789Z")) == 1704164645123456789
     assert from_unix_ns(1704164645123456789) == aware
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="expected a datetime, not str"):
         to_unix_ns("2024-01-01")  # type: ignore[arg-type]
 
 
@@ -35,7 +35,7 @@ def test_start_positions_and_stream_copies() -> None:
     delta = s.start_at_time_delta(timedelta(days=1)).start
     assert abs(delta.timestamp_ns - to_unix_ns(datetime.now(UTC) - timedelta(days=1))) < 5 * 10**9
     assert Stop.at_offset(0).offset == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="stop offset must be >= 0, not -2"):
         Stop.at_offset(-2)
 
 
@@ -50,7 +50,7 @@ def test_start_positions_and_stream_copies() -> None:
     ],
 )
 def test_stream_validation(kwargs: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"^{next(iter(kwargs))} must"):
         Stream(subject="a", name="s", **kwargs)  # type: ignore[arg-type]
 
 
@@ -58,9 +58,9 @@ def test_message_normalizes_to_bytes() -> None:
     m = Message("v", key="k", stream="s", headers={"h": "x"}, ack_policy="all")
     assert (m.value, m.key, m.headers, m.ack_policy) == (b"v", b"k", {"h": b"x"}, AckPolicy.ALL)
     assert Message(b"raw").key is None and Message().value == b""
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="header 'h' must be str or bytes, not int"):
         Message(stream="s", headers={"h": 1})  # type: ignore[dict-item]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="partition must be an int >= 0, not -1"):
         Message(stream="s", partition=-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"partitioner must be .*'random'"):
         Message(stream="s", partitioner="random")  # type: ignore[arg-type]
