@@ -87,7 +87,10 @@ def test_live_tail_follows_new_messages_in_the_background(client: Lift, stream_n
     window = tail.to_dataframe()
     values = [v.decode() for v in window["value"]]
     assert len(values) == 5 and len(set(values)) == 5 and {"m6", "m7"} <= set(values), values
-    newest = {int(p): sorted(int(o) for o in g) for p, g in window.groupby("partition")["offset"]}
+    newest: dict[int, list[int]] = {}
+    for partition, offset in zip(window["partition"], window["offset"], strict=True):
+        newest.setdefault(int(partition), []).append(int(offset))
+    newest = {p: sorted(offsets) for p, offsets in newest.items()}
     # Each partition has offsets 0-3; the window keeps the newest received, so each one's last few.
     assert all(offsets == list(range(4 - len(offsets), 4)) for offsets in newest.values()), newest
     wait_for(
