@@ -28,9 +28,13 @@ Every error the package raises derives from :class:`LiftbridgeError`::
         ├── ErrEncryptionFailed        the server could not encrypt the message
         └── ErrInvalidArgument         the server rejected an argument
 
-Errors from the server keep its gRPC status code (``code``) and text (``details``); where there
-is something to do about one (a paused, readonly or optimistic concurrency partition, a message too
-large, an unknown stream), its message ends with what (:func:`hint`).
+Errors from the server keep its gRPC status code (``code``) and text (``details``), and the
+``grpc.RpcError`` itself as ``__cause__``; their message names what the call was about (the
+stream, the partition). Where there is something to do about one (a paused, readonly or
+optimistic concurrency partition, a message too large, an unknown stream), its message ends
+with what (:func:`hint`). Every error renders as one line in IPython (``_render_traceback_``),
+so no cause needs dropping to keep a notebook's output short. :func:`redact_url` hides the
+password of a URL quoted in a message or log.
 Bad arguments caught before anything is sent raise ``ValueError`` or ``TypeError``.
 """
 
