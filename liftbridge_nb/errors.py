@@ -399,6 +399,9 @@ _STREAM_MISSING = (
 _TOO_LARGE = (
     "exceeds max",  # api.go:1019 "message exceeds max replication size" (INVALID_ARGUMENT)
     "maximum payload exceeded",  # NATS' ErrMaxPayload, wrapped by api.go's publish (UNKNOWN)
+    # grpc-go's "grpc: received message larger than max (N vs. 4194304)" (RESOURCE_EXHAUSTED): the
+    # server's gRPC limit, 4 MiB as server.go:488 sets none.
+    "larger than max",
 )
 _INCORRECT_OFFSET = "incorrect expected offset"  # api.go:1016, as UNKNOWN (api.go:988 has no case)
 _NOT_AUTHORIZED = "not authorized"  # api.go:726 "The client is not authorized to call ...", as UNKNOWN
@@ -432,6 +435,8 @@ def _api_class(code: grpc.StatusCode | None, lowered: str, op: str, mid_stream: 
             return ErrEncryptionFailed
         return ApiError
     if code == c.RESOURCE_EXHAUSTED:
+        if too_large(lowered):
+            return ErrMessageTooLarge
         if any(s in lowered for s in _STOP_REACHED):
             return ErrStopPositionReached
         if _END_OF_READONLY in lowered:

@@ -152,6 +152,17 @@ def test_the_code_decides_first(code: grpc.StatusCode, details: str, op: str, cl
     assert type(e.from_rpc_error(_Rpc(code, details), op)) is cls
 
 
+def test_over_the_servers_grpc_limit_is_too_large(server_address: str, stream_name: str) -> None:
+    request = api_pb2.PublishRequest(stream=stream_name, value=b"x" * (5 * 1024 * 1024))
+    with (
+        grpc.insecure_channel(server_address) as channel,
+        pytest.raises(grpc.RpcError, match="larger") as info,
+    ):
+        api_pb2_grpc.APIStub(channel).Publish(request, timeout=10)
+    error = e.from_rpc_error(info.value, "publish")
+    assert isinstance(error, e.ErrMessageTooLarge) and error.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 def test_a_refusal_keeps_its_cause_and_names_the_stream(client: Lift, stream_name: str) -> None:
     named = re.escape(f"delete failed on stream {stream_name!r}: stream does not exist")
     with pytest.raises(e.ErrNoSuchStream, match=f"^{named}") as info:
