@@ -53,7 +53,8 @@ def _friendly(method: F) -> F:
             if isinstance(exc, LiftbridgeError):  # ErrDecode: already one line that says what to do
                 raise
             text = redact_url(" ".join(str(exc).splitlines()))
-            flag = _flag_of(self._parsers[method.__name__], text)
+            parser = self._parsers.get(method.__name__)
+            flag = _flag_of(parser, text) if parser is not None else ""
             raise MagicError(f"%{method.__name__}{flag}: {text}") from exc
 
     return wrapper  # type: ignore[return-value]
