@@ -25,6 +25,7 @@ from .errors import (
     ErrNoSuchPartition,
     ErrNotLeader,
     LiftbridgeError,
+    about,
     hint,
 )
 from .models import (
@@ -64,6 +65,13 @@ class Call:
     def stream(self) -> str | None:
         """The stream the call is about, if any (for telemetry)."""
         return getattr(self.request, "stream", None) or getattr(self.request, "name", None)
+
+    @property
+    def subject(self) -> str:
+        """What the call is about, for its errors: ``"stream 'x' partition 2"``, ``"stream 'x'"``, ``""``."""
+        partition = getattr(self.request, "partition", None)
+        partitions = getattr(self.request, "partitions", ())  # CreateStream's is a count
+        return about(self.stream, partition, [] if isinstance(partitions, int) else list(partitions))
 
 
 class Retries:

@@ -28,9 +28,13 @@ Every error the package raises derives from :class:`LiftbridgeError`::
         ├── ErrEncryptionFailed        the server could not encrypt the message
         └── ErrInvalidArgument         the server rejected an argument
 
-Errors from the server keep its gRPC status code (``code``) and text (``details``); where there
-is something to do about one (a paused, readonly or optimistic concurrency partition, a message too
-large, an unknown stream), its message ends with what (:func:`hint`).
+Errors from the server keep its gRPC status code (``code``) and text (``details``), and the
+``grpc.RpcError`` itself as ``__cause__``; their message names what the call was about (the
+stream, the partition). Where there is something to do about one (a paused, readonly or
+optimistic concurrency partition, a message too large, an unknown stream), its message ends
+with what (:func:`hint`). Every error renders as one line in IPython (``_render_traceback_``),
+so no cause needs dropping to keep a notebook's output short. :func:`redact_url` hides the
+password of a URL quoted in a message or log.
 Bad arguments caught before anything is sent raise ``ValueError`` or ``TypeError``.
 """
 
@@ -38,9 +42,10 @@ from __future__ import annotations
 
 import difflib
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import grpc
 
@@ -126,7 +131,13 @@ def connection_hint(reason: str, tls: _ClientTLS = _UNKNOWN_TLS, *, options: boo
         if tls is None or tls.cert is None:
             return f"the broker requires a client certificate: pass {pair} signed by {client_ca}"
         return f"the broker refused the client certificate: pass {pair} signed by {client_ca}"
-    if ("socket closed" in r or "connection reset" in r) and (tls is None or tls is _UNKNOWN_TLS):
+    # A TLS broker drops a plaintext client's connection before the first HTTP/2 frame: gRPC then
+    # reports it while connecting ("failed to connect to all addresses; last error: ... Socket
+    # closed"). A broker killed or stopped mid-call drops the socket too ("Stream removed (Socket
+    # closed)"), or refuses the connection: neither says anything about TLS.
+    while_connecting = "failed to connect" in r
+    hung_up = "socket closed" in r or "connection reset" in r
+    if while_connecting and hung_up and (tls is None or tls is _UNKNOWN_TLS):
         advice = f"connect with TLS, trusting the CA that signed its certificate: {ca}"
         if tls is None:
             return f"the broker hung up at once, as a TLS broker does on a plaintext client: {advice}"
@@ -256,12 +267,45 @@ class ErrInvalidArgument(ApiError):
     """The server rejected an argument."""
 
 
+E = TypeVar("E", bound=LiftbridgeError)
+
+
+def amend(exc: E, text: str) -> E:
+    """``exc`` with ``text`` appended to its message; its class, fields, cause and traceback kept."""
+    if text:
+        exc.args = (f"{exc}{text}", *exc.args[1:])
+    return exc
+
+
 def did_you_mean(word: str, choices: Iterable[str], *, quote: bool = True) -> str:
     """``"; did you mean 'x'?"`` for the choice closest to ``word``, or ``""`` when none is close."""
     close = difflib.get_close_matches(word, list(choices), n=1)
     if not close:
         return ""
     return f"; did you mean {close[0]!r}?" if quote else f"; did you mean {close[0]}?"
+
+
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/@]+(?:@[^\s/@]+)*)@")
+# user:secret@host without a scheme (``--nats me:secret@broker:4222``), at the start of a word.
+_BARE_USERINFO = re.compile(
+    r"(?P<scheme>(?:^|(?<=[\s'\"\[(,=])))(?P<userinfo>[^\s/@:'\"]+:[^\s/@'\"]+)@(?=\w)"
+)
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the secret of every URL's user part replaced by ``***``.
+
+    ``nats://me:secret@host:4222`` becomes ``nats://me:***@host:4222``, a token
+    (``nats://s3cr3t@host``) becomes ``nats://***@host``, and ``me:secret@host``
+    without a scheme ``me:***@host``: for error texts and logs that quote a URL,
+    which may carry a password.
+    """
+
+    def hide(match: re.Match[str]) -> str:
+        user, sep, _ = match.group("userinfo").partition(":")
+        return f"{match.group('scheme')}{user}:***@" if sep else f"{match.group('scheme')}***@"
+
+    return _BARE_USERINFO.sub(hide, _USERINFO.sub(hide, text))
 
 
 def too_large(details: str) -> bool:
@@ -271,13 +315,13 @@ def too_large(details: str) -> bool:
     ``maximum payload exceeded`` (1 MiB by default) and the replication limit's ``exceeds max``.
     """
     lowered = details.lower()
-    return "maximum payload exceeded" in lowered or "exceeds max" in lowered
+    return any(s in lowered for s in _TOO_LARGE)
 
 
 def stream_missing(details: str) -> bool:
     """Whether the server's "not found" text is about the stream (not one of its partitions)."""
     lowered = details.lower()
-    return any(s in lowered for s in ("no such stream", "stream not found", "stream does not exist"))
+    return any(s in lowered for s in _STREAM_MISSING)
 
 
 _HINTS: dict[type[ApiError], str] = {
@@ -328,6 +372,98 @@ def _text(exc: grpc.RpcError) -> tuple[grpc.StatusCode | None, str]:
         return None, str(exc)
 
 
+def about(stream: str | None, partition: int | None = None, partitions: Sequence[int] = ()) -> str:
+    """What a call was about, for its errors: ``"stream 'x'"``, ``"stream 'x' partition 2"``, or ``""``."""
+    if not stream:
+        return ""
+    text = f"stream {stream!r}"
+    if partition is not None:
+        return f"{text} partition {partition}"
+    if partitions:
+        return f"{text} partitions {', '.join(str(p) for p in partitions)}"
+    return text
+
+
+# The server texts from_rpc_error relies on, where a gRPC code alone does not tell (Liftbridge
+# v1.9.0; "a.go:N" is server/a.go). Each is matched in lower case, as a substring.
+_NOT_LEADER = (
+    "server not partition leader",  # api.go:312, Subscribe on a follower
+    "the request should be sent to partition leader",  # metadata.go:174, FetchPartitionMetadata
+    "server not cursor partition leader",  # cursors.go:107,164, Set/FetchCursor
+)
+_STREAM_MISSING = (
+    "stream not found",  # api.go:161,199, Pause/SetStreamReadonly of all partitions
+    "stream does not exist",  # metadata.go:34 ErrStreamNotFound: Delete, Pause, SetStreamReadonly
+    "no such stream",  # api.go:762,849 (Publish: PublishAsyncError NOT_FOUND), api.go:796 (resume)
+)
+_TOO_LARGE = (
+    "exceeds max",  # api.go:1019 "message exceeds max replication size" (INVALID_ARGUMENT)
+    "maximum payload exceeded",  # NATS' ErrMaxPayload, wrapped by api.go's publish (UNKNOWN)
+    # grpc-go's "grpc: received message larger than max (N vs. 4194304)" (RESOURCE_EXHAUSTED): the
+    # server's gRPC limit, 4 MiB as server.go:488 sets none.
+    "larger than max",
+)
+_INCORRECT_OFFSET = "incorrect expected offset"  # api.go:1016, as UNKNOWN (api.go:988 has no case)
+_NOT_AUTHORIZED = "not authorized"  # api.go:726 "The client is not authorized to call ...", as UNKNOWN
+_STOP_REACHED = ("stop offset reached", "stream is empty")  # partition.go:540, partition.go:616
+_END_OF_READONLY = "end of readonly partition"  # partition.go:489
+_READONLY = "readonly partition"  # api.go:779 "readonly partition: N" (PublishAsyncError READONLY)
+_ENCRYPTION = "encrypt"  # api.go:742 (create), api.go:1022 "encryption failed on partition"
+_SEGMENT_CLOSED = "segment has been closed"  # commitlog/segment.go:29, via partition.go:432 (paused)
+_CURSORS_MISSING = "cursors stream does not exist"  # cursors.go:193
+
+
+def _api_class(code: grpc.StatusCode | None, lowered: str, op: str, mid_stream: bool) -> type[ApiError]:
+    """The ApiError class for a server refusal: by gRPC code, then by text where the code is ambiguous."""
+    c = grpc.StatusCode
+    if code == c.ALREADY_EXISTS:  # metadata.go:30 ErrStreamExists, the only ALREADY_EXISTS
+        return ErrStreamExists
+    if code == c.NOT_FOUND:
+        if mid_stream:  # partition.go:479 "commit log was deleted"
+            return ErrStreamDeleted
+        if op == "delete" or stream_missing(lowered):
+            return ErrNoSuchStream
+        return ErrNoSuchPartition  # "No such partition" (api.go:296) may also be a missing stream
+    if code == c.FAILED_PRECONDITION:
+        if any(s in lowered for s in _NOT_LEADER):
+            return ErrNotLeader
+        if mid_stream:  # partition.go:484, the only FAILED_PRECONDITION after the handshake
+            return ErrPartitionPaused
+        if _READONLY in lowered:
+            return ErrReadonlyPartition
+        if _ENCRYPTION in lowered:
+            return ErrEncryptionFailed
+        return ApiError
+    if code == c.RESOURCE_EXHAUSTED:
+        if too_large(lowered):
+            return ErrMessageTooLarge
+        if any(s in lowered for s in _STOP_REACHED):
+            return ErrStopPositionReached
+        if _END_OF_READONLY in lowered:
+            return ErrEndOfReadonlyPartition
+        return ApiError
+    if code == c.INVALID_ARGUMENT:
+        return ErrMessageTooLarge if too_large(lowered) else ErrInvalidArgument
+    if code == c.PERMISSION_DENIED:
+        return ErrPermissionDenied
+    if code == c.INTERNAL:
+        if _SEGMENT_CLOSED in lowered:
+            return ErrPartitionPaused
+        if _CURSORS_MISSING in lowered:
+            return ErrCursorsDisabled
+        if _ENCRYPTION in lowered:
+            return ErrEncryptionFailed
+        return ApiError
+    if code == c.UNKNOWN:  # plain Go errors: the text is all there is
+        if _INCORRECT_OFFSET in lowered:
+            return ErrIncorrectOffset
+        if too_large(lowered):
+            return ErrMessageTooLarge
+        if _NOT_AUTHORIZED in lowered:
+            return ErrPermissionDenied
+    return ApiError
+
+
 def from_rpc_error(
     exc: grpc.RpcError,
     op: str,
@@ -335,59 +471,30 @@ def from_rpc_error(
     address: str = "",
     mid_stream: bool = False,
     tls: _ClientTLS = _UNKNOWN_TLS,
+    subject: str = "",
 ) -> LiftbridgeError:
     """The one place a gRPC error becomes ours: the most specific class for what ``op`` was doing.
 
     ``op`` names the call (``create``, ``delete``, ``pause``, ``readonly``, ``publish``,
-    ``subscribe``, ``metadata``, ``cursor``, ``group``); ``mid_stream`` says a
-    subscription failed after its handshake, where codes mean other things; ``tls``
-    (the client's settings, None for plaintext) sharpens an ErrConnection's hint.
+    ``subscribe``, ``metadata``, ``cursor``, ``group``); ``subject`` says what it was about
+    (see :func:`about`, e.g. ``"stream 'x' partition 2"``) and goes into the message;
+    ``mid_stream`` says a subscription failed after its handshake, where codes mean other
+    things; ``tls`` (the client's settings, None for plaintext) sharpens an ErrConnection's
+    hint. The class follows the gRPC code; the server's text decides only where one code
+    covers several cases. The result's ``__cause__`` is ``exc`` already, wherever it is raised
+    (``raise ... from exc`` says the same; ``from None`` would drop it).
     """
     code, details = _text(exc)
-    text = f"{op} failed: {details or code}"
+    on = f" on {subject}" if subject else ""
     c = grpc.StatusCode
+    error: LiftbridgeError
     if code in (c.UNAVAILABLE, c.CANCELLED):
         where = [address] if address else []
-        return ErrConnection(f"{op}: broker unreachable", where, code, reason=details, tls=tls)
-    if code == c.DEADLINE_EXCEEDED:
-        return ErrDeadlineExceeded(f"{op} timed out: {details}")
-    lowered = details.lower()
-    cls: type[ApiError] = ApiError
-    if code == c.ALREADY_EXISTS:
-        cls = ErrStreamExists
-    elif code == c.NOT_FOUND:
-        if mid_stream:
-            cls = ErrStreamDeleted
-        elif op == "delete" or stream_missing(details):
-            cls = ErrNoSuchStream
-        else:
-            cls = ErrNoSuchPartition
-    elif code == c.FAILED_PRECONDITION:
-        if "not partition leader" in lowered or "not the leader" in lowered or "not leader" in lowered:
-            cls = ErrNotLeader
-        elif mid_stream:
-            cls = ErrPartitionPaused
-        elif "readonly" in lowered:
-            cls = ErrReadonlyPartition
-        elif "encrypt" in lowered:
-            cls = ErrEncryptionFailed
-    elif code == c.RESOURCE_EXHAUSTED:
-        if "stop" in lowered or "stream is empty" in lowered:  # STOP_LATEST on an empty partition
-            cls = ErrStopPositionReached
-        elif "readonly" in lowered:
-            cls = ErrEndOfReadonlyPartition
-    elif code == c.INTERNAL and "segment has been closed" in lowered:  # subscribe to a paused partition
-        cls = ErrPartitionPaused
-    elif code == c.INTERNAL and "cursors stream does not exist" in lowered:
-        cls = ErrCursorsDisabled
-    elif code == c.INTERNAL and "encrypt" in lowered:
-        cls = ErrEncryptionFailed
-    elif too_large(details):  # over the replication limit, or NATS' max_payload
-        cls = ErrMessageTooLarge
-    elif code == c.INVALID_ARGUMENT:
-        cls = ErrInvalidArgument
-    elif code == c.UNKNOWN and "incorrect expected offset" in lowered:
-        cls = ErrIncorrectOffset
-    elif code in (c.UNKNOWN, c.PERMISSION_DENIED) and "not authorized" in lowered:
-        cls = ErrPermissionDenied
-    return cls(f"{text}{hint(cls, details)}", code, details)
+        error = ErrConnection(f"{op}{on}: broker unreachable", where, code, reason=details, tls=tls)
+    elif code == c.DEADLINE_EXCEEDED:
+        error = ErrDeadlineExceeded(f"{op}{on} timed out: {details}")
+    else:
+        cls = _api_class(code, details.lower(), op, mid_stream)
+        error = cls(f"{op} failed{on}: {details or code}{hint(cls, details)}", code, details)
+    error.__cause__ = exc
+    return error

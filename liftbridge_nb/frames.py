@@ -125,7 +125,7 @@ def _high_watermark(client: Lift, stream: str, partition: int, timeout: float) -
             "(subscribe with resume=True, or publish to it), or leave it out with partitions=[...]",
             exc.code,
             exc.details,
-        ) from None
+        ) from exc
 
 
 def _plan(

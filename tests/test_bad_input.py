@@ -118,6 +118,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         client.publish(Message(stream=occ, value="first", expected_offset=0))
         client.pause_stream(names["paused"])
         client.set_stream_readonly(names["readonly"])
+        InteractiveShell.clear_instance()  # a shell of its own, not one another test module left
         shell = InteractiveShell.instance()
         shell.run_line_magic("load_ext", "liftbridge_nb")
         try:
@@ -126,6 +127,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             yield Env(server.address, client, shell, missing=f"{good}x", pid=server.pid, **names)
         finally:
             shell.run_line_magic("unload_ext", "liftbridge_nb")
+            InteractiveShell.clear_instance()
             os.chdir(cwd)
 
 
@@ -419,9 +421,9 @@ ROWS = [
     row("magic-create-existing", lambda e: e.magic("lift_create", e.good),
         ErrStreamExists, "already exists", "choose another name"),
     row("magic-publish-unknown-stream", lambda e: e.magic("lift_publish", f"{e.missing} hello"),
-        MagicError, "no such stream", "did you mean 'bad-good-"),
+        ErrNoSuchStream, "no such stream", "did you mean 'bad-good-"),
     row("magic-publish-unknown-partition", lambda e: e.magic("lift_publish", f"{e.good} x --partition 9"),
-        MagicError, "no such partition: 9"),
+        ErrNoSuchPartition, "no such partition: 9"),
     row("magic-publish-negative-partition", lambda e: e.magic("lift_publish", f"{e.good} x --partition -1"),
         MagicError, "%lift_publish", "partition must be an int >= 0"),
     row("magic-publish-readonly", lambda e: e.magic("lift_publish", f"{e.readonly} x"),
@@ -442,7 +444,7 @@ ROWS = [
     row("magic-read-past-the-end", lambda e: e.magic("lift_read", f"{e.good} --from 100 --no-progress"),
         MagicError, "past the end"),
     row("magic-read-unknown-partition", lambda e: e.magic("lift_read", f"{e.good} --partition 9"),
-        MagicError, "no partition 9", "partitions 0 to 1"),
+        ErrNoSuchPartition, "no partition 9", "partitions 0 to 1"),
     row("magic-read-unknown-decoder", lambda e: e.magic("lift_read", f"{e.good} --decode yaml"),
         MagicError, "invalid choice: 'yaml'"),
     row("magic-read-utf8-of-binary", lambda e: e.magic("lift_read", f"{e.good} --decode utf8 --no-progress"),
@@ -456,19 +458,19 @@ ROWS = [
     row("magic-tail-zero-messages", lambda e: e.magic("lift_tail", f"{e.good} --messages 0"),
         MagicError, "max_messages must be positive"),
     row("magic-tail-unknown-stream", lambda e: e.magic("lift_tail", e.missing),
-        MagicError, "no stream named", "did you mean 'bad-good-"),
+        ErrNoSuchStream, "no stream named", "did you mean 'bad-good-"),
     row("magic-browse-unknown-stream", lambda e: e.magic("lift_browse", e.missing),
-        MagicError, "no stream named", "did you mean 'bad-good-"),
+        ErrNoSuchStream, "no stream named", "did you mean 'bad-good-"),
     row("magic-browse-zero-page-size", lambda e: e.magic("lift_browse", f"{e.good} --page-size 0"),
         MagicError, "%lift_browse", "page_size must be an int from 1"),
     row("magic-cluster-zero-refresh", lambda e: e.magic("lift_cluster", "--auto-refresh 0"),
         MagicError, "%lift_cluster", "auto_refresh must be seconds from 0.5"),
     row("magic-pause-unknown-stream", lambda e: e.magic("lift_pause", e.missing),
-        MagicError, "stream not found", "did you mean 'bad-good-"),
+        ErrNoSuchStream, "stream not found", "did you mean 'bad-good-"),
     row("magic-readonly-unknown-partition", lambda e: e.magic("lift_readonly", f"{e.good} --partitions 9"),
-        MagicError, "partition does not exist"),
+        ErrNoSuchPartition, "partition does not exist"),
     row("magic-delete-unknown-stream", lambda e: e.magic("lift_delete", e.missing),
-        MagicError, "does not exist", "did you mean 'bad-good-"),
+        ErrNoSuchStream, "does not exist", "did you mean 'bad-good-"),
     row("magic-streams-extra-argument", lambda e: e.magic("lift_streams", "a b"),
         MagicError, "unrecognized arguments: b"),
     row("magic-connect-timeout-zero",

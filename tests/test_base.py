@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 
 import pytest
@@ -64,7 +65,7 @@ def test_normalize_address(given: str, expected: str) -> None:
 
 @pytest.mark.parametrize("bad", ["", "  ", "a b:1", "h:0", "h:99999", "h:x", ":1"])
 def test_bad_addresses(bad: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"a broker address is 'host:port'.*" + re.escape(repr(bad))):
         normalize_address(bad)
 
 

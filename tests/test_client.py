@@ -324,25 +324,25 @@ def test_unreachable_brokers_fail_within_the_timeout() -> None:
 
 
 def test_bad_arguments_raise_before_sending(client: Lift) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one broker"):
         Lift()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'bad address with spaces'"):
         Lift("bad address with spaces")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"subject .*'a\.\.b'"):
         Stream(subject="a..b", name="s")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"stream name .*'has space'"):
         Stream(subject="a", name="has space")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="value must be str or bytes, not int"):
         Message(stream="s", value=123)  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"ack policy .*'sometimes'"):
         Message(stream="s", ack_policy="sometimes")  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="names no stream"):
         client.publish(Message(value="no target"))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="offset must be >= 0, not -1"):
         Start.at_offset(-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="partition must be an int >= 0, not -1"):
         client.subscribe("s", -1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds, not 0"):
         client.fetch_metadata(timeout=0)
 
 

@@ -66,7 +66,7 @@ def test_group_splits_partitions_and_hands_over_on_leave(
 
 def test_consumer_arguments_are_checked(cursors_server: LocalServer) -> None:
     with Lift(cursors_server.address) as client:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="streams takes a non-empty list"):
             client.consumer("g", [])
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"auto_offset .*'sometimes'"):
             client.consumer("g", ["s"], auto_offset="sometimes")  # type: ignore[arg-type]

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import grpc
 import pytest
 
+from liftbridge_nb import Lift, Start, Stream
 from liftbridge_nb import errors as e
+from liftbridge_nb._proto import api_pb2, api_pb2_grpc
+from liftbridge_nb.server import LocalServer
 
 
 class _Rpc(grpc.RpcError):
@@ -31,7 +37,7 @@ C = grpc.StatusCode
         (C.NOT_FOUND, "stream deleted", "subscribe", True, e.ErrStreamDeleted),
         (C.FAILED_PRECONDITION, "Server not partition leader", "subscribe", False, e.ErrNotLeader),
         (C.FAILED_PRECONDITION, "partition paused", "subscribe", True, e.ErrPartitionPaused),
-        (C.FAILED_PRECONDITION, "partition is readonly", "publish", False, e.ErrReadonlyPartition),
+        (C.FAILED_PRECONDITION, "readonly partition: 0", "publish", False, e.ErrReadonlyPartition),
         (C.RESOURCE_EXHAUSTED, "End of readonly partition", "subscribe", True, e.ErrEndOfReadonlyPartition),
         (C.RESOURCE_EXHAUSTED, "Stop offset reached", "subscribe", True, e.ErrStopPositionReached),
         (C.RESOURCE_EXHAUSTED, "Stream is empty", "subscribe", False, e.ErrStopPositionReached),
@@ -126,3 +132,120 @@ def test_probe_hints_name_the_server_options() -> None:
     assert "ServerOptions(tls_ca=...)" in e.connection_hint(_UNTRUSTED, options=True)
     rpc = e.from_rpc_error(_Rpc(C.UNAVAILABLE, _UNTRUSTED), "metadata", address="h:1")
     assert isinstance(rpc, e.ErrConnection) and rpc.reason == _UNTRUSTED and "TLSConfig(ca=...)" in rpc.hint
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "op", "cls"),
+    [
+        # The class follows the code; texts of another code do not move it.
+        (C.FAILED_PRECONDITION, "message exceeds max replication size", "publish", e.ApiError),
+        (C.NOT_FOUND, "incorrect expected offset", "publish", e.ErrNoSuchPartition),
+        (C.PERMISSION_DENIED, "whatever the text", "publish", e.ErrPermissionDenied),
+        (C.INTERNAL, "Stop offset reached", "subscribe", e.ApiError),
+        # Every not-leader text of v1.9.0 (subscribe, partition metadata, cursors).
+        (C.FAILED_PRECONDITION, "The request should be sent to partition leader", "partition metadata",
+         e.ErrNotLeader),
+        (C.FAILED_PRECONDITION, "Server not cursor partition leader", "cursor", e.ErrNotLeader),
+    ],
+)  # fmt: skip
+def test_the_code_decides_first(code: grpc.StatusCode, details: str, op: str, cls: type[Exception]) -> None:
+    assert type(e.from_rpc_error(_Rpc(code, details), op)) is cls
+
+
+def test_over_the_servers_grpc_limit_is_too_large(server_address: str, stream_name: str) -> None:
+    request = api_pb2.PublishRequest(stream=stream_name, value=b"x" * (5 * 1024 * 1024))
+    with (
+        grpc.insecure_channel(server_address) as channel,
+        pytest.raises(grpc.RpcError, match="larger") as info,
+    ):
+        api_pb2_grpc.APIStub(channel).Publish(request, timeout=10)
+    error = e.from_rpc_error(info.value, "publish")
+    assert isinstance(error, e.ErrMessageTooLarge) and error.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_a_refusal_keeps_its_cause_and_names_the_stream(client: Lift, stream_name: str) -> None:
+    named = re.escape(f"delete failed on stream {stream_name!r}: stream does not exist")
+    with pytest.raises(e.ErrNoSuchStream, match=f"^{named}") as info:
+        client.delete_stream(stream_name)
+    cause = info.value.__cause__
+    assert isinstance(cause, grpc.RpcError) and cause.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_partitions_are_named(client: Lift, stream_name: str, server_address: str) -> None:
+    client.create_stream(Stream(stream_name, name=stream_name, partitions=2))
+    with pytest.raises(
+        e.ErrNoSuchPartition, match=rf"on stream {stream_name!r} partitions 7: partition does"
+    ):
+        client.pause_stream(stream_name, [7])
+    with pytest.raises(e.ErrNoSuchPartition, match=rf"no partition 5 in stream {stream_name!r}"):
+        client.subscribe(stream_name, 5)
+    # The server's own answer to a subscribe names neither: the mapping adds what the call was about.
+    with grpc.insecure_channel(server_address) as channel:
+        call = api_pb2_grpc.APIStub(channel).Subscribe(
+            api_pb2.SubscribeRequest(stream=stream_name, partition=5), timeout=5
+        )
+        with pytest.raises(grpc.RpcError, match="No such partition") as refused:
+            list(call)
+    error = e.from_rpc_error(refused.value, "subscribe", subject=e.about(stream_name, 5))
+    assert isinstance(error, e.ErrNoSuchPartition)
+    assert str(error) == f"subscribe failed on stream {stream_name!r} partition 5: No such partition"
+
+
+@pytest.mark.parametrize("end", ["kill", "stop"])
+def test_a_broker_that_went_away_gets_no_tls_hint(end: str) -> None:
+    with LocalServer() as server, Lift(server.address, timeout=5) as client:
+        client.create_stream(Stream("s", name="s"))
+        sub = client.subscribe("s", start=Start.earliest(), resubscribe_wait=0)
+        ends: dict[str, Callable[[], None]] = {"kill": server.kill, "stop": server.stop}
+        ends[end]()
+        with pytest.raises(
+            e.ErrConnection, match=r"^subscribe on stream 's' partition 0: broker unreachable"
+        ) as info:
+            next(sub)
+        assert info.value.reason and info.value.hint == "", "the socket closed; nothing says TLS"
+        assert "TLS" not in str(info.value)
+        with pytest.raises(e.ErrConnection, match="no broker reachable") as again:  # the next call: refused
+            client.fetch_metadata()
+        assert again.value.hint == "" and "TLS" not in str(again.value)
+
+
+def test_a_plaintext_client_of_a_tls_broker_still_gets_the_hint(tls_server: LocalServer) -> None:
+    with (
+        Lift(tls_server.address, timeout=3) as client,
+        pytest.raises(e.ErrConnection, match="Socket closed") as info,
+    ):
+        client.fetch_metadata()
+    assert "as a TLS broker does on a plaintext client: connect with TLS" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("nats://me:s3cret@h:4222", "nats://me:***@h:4222"),
+        ("NATS Servers: [nats://user:s3cret@127.0.0.1:1 nats://u:s3cret@h:2]",
+         "NATS Servers: [nats://user:***@127.0.0.1:1 nats://u:***@h:2]"),
+        ("token nats://s3cret@h:4222.", "token nats://***@h:4222."),
+        ("address 'me:s3cret@h:x' has no valid port", "address 'me:***@h:x' has no valid port"),
+        ("nats://h:4222 and user@example.org", "nats://h:4222 and user@example.org"),
+    ],
+)  # fmt: skip
+def test_redact_url(text: str, shown: str) -> None:
+    assert e.redact_url(text) == shown
+
+
+def test_amend_keeps_class_fields_and_cause() -> None:
+    rpc = _Rpc(C.NOT_FOUND, "stream does not exist")
+    try:
+        try:
+            raise rpc
+        except grpc.RpcError as exc:
+            raise e.from_rpc_error(exc, "delete", subject="stream 'x'") from exc
+    except e.ErrNoSuchStream as err:
+        amended = e.amend(err, "; did you mean 'y'?")
+    assert amended.__cause__ is rpc and (amended.code, amended.details) == (
+        C.NOT_FOUND,
+        "stream does not exist",
+    )
+    assert re.fullmatch(
+        r"delete failed on stream 'x': stream does not exist; .*; did you mean 'y'\?", str(amended)
+    )

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
+import re
+import traceback
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pandas as pd
 import pytest
 from IPython.core.completer import provisionalcompleter
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from liftbridge_nb import ErrConnection, ErrStreamExists, Lift, Start, Stop, TLSConfig
+from liftbridge_nb import ErrConnection, ErrNoSuchStream, ErrStreamExists, Lift, Start, Stop, TLSConfig
 from liftbridge_nb.aio import AsyncLift
 from liftbridge_nb.errors import ServerStartError
 from liftbridge_nb.magics import MagicError
@@ -23,9 +26,20 @@ from tests.polling import wait_for
 
 
 @pytest.fixture
-def ip(server_address: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[InteractiveShell]:
-    monkeypatch.chdir(tmp_path)  # no pyproject.toml settings leak in
+def fresh_shell() -> Iterator[InteractiveShell]:
+    """A new IPython shell for each test: no magics, settings or namespace left by another."""
+    InteractiveShell.clear_instance()
     shell = InteractiveShell.instance()
+    yield shell
+    InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def ip(
+    fresh_shell: InteractiveShell, server_address: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[InteractiveShell]:
+    monkeypatch.chdir(tmp_path)  # no pyproject.toml settings leak in
+    shell = fresh_shell
     shell.run_line_magic("load_ext", "liftbridge_nb")
     with capture_output():
         shell.run_line_magic("lift_connect", f"{server_address} --alias test")
@@ -82,7 +96,7 @@ def test_create_publish_read_admin(ip: InteractiveShell, stream_name: str, serve
         ip, "lift_create", f"{stream_name} --partitions 2 --retention-max-age 7d --compact --min-isr 1"
     )
     assert text.strip() == f"created stream '{stream_name}' (subject '{stream_name}', 2 partition(s))"
-    with pytest.raises(ErrStreamExists):
+    with pytest.raises(ErrStreamExists, match="stream already exists; choose another name"):
         run(ip, "lift_create", stream_name)
     ip.user_ns["order_id"] = 42
     _, text = run(ip, "lift_publish", f"{stream_name} --key c1 --header source=nb --ack all --json",
@@ -121,8 +135,10 @@ def test_create_publish_read_admin(ip: InteractiveShell, stream_name: str, serve
 
 def test_errors_are_one_line_and_fail_the_cell(ip: InteractiveShell, stream_name: str) -> None:
     run(ip, "lift_create", stream_name)
-    with pytest.raises(MagicError, match=f"did you mean '{stream_name}'"):
+    with pytest.raises(ErrNoSuchStream, match=f"did you mean '{stream_name}'") as refused:
         run(ip, "lift_delete", stream_name + "x")
+    assert isinstance(refused.value.__cause__, grpc.RpcError), "the server's refusal stays the cause"
+    assert f"on stream '{stream_name}x': stream does not exist" in str(refused.value)
     with pytest.raises(MagicError, match="did you mean --partitions"):
         run(ip, "lift_create", "s --partitoins 3")
     with pytest.raises(MagicError, match="not a duration"):
@@ -141,11 +157,40 @@ def test_errors_are_one_line_and_fail_the_cell(ip: InteractiveShell, stream_name
     result = ip.run_cell(f"%lift_delete {stream_name}-missing")  # type: ignore[no-untyped-call]
     assert result.error_in_exec is not None, "the cell fails, so nbval and nbclient see it"
     lines = result.error_in_exec._render_traceback_()
-    assert len(lines) == 1 and lines[0].startswith("MagicError: delete failed")
+    assert lines == [
+        f"ErrNoSuchStream: delete failed on stream '{stream_name}-missing': stream does not exist; "
+        "check the name (fetch_metadata() or %lift_streams lists streams) or create it first; "
+        f"did you mean '{stream_name}'?"
+    ]
 
 
-def test_not_connected(server_address: str) -> None:
-    shell = InteractiveShell.instance()
+def test_a_bad_flag_is_named(ip: InteractiveShell, stream_name: str) -> None:
+    run(ip, "lift_create", stream_name)
+    with pytest.raises(MagicError, match=r"^%lift_tail --seconds: max_seconds must be positive"):
+        run(ip, "lift_tail", f"{stream_name} --seconds -1")
+    with pytest.raises(MagicError, match=r"^%lift_tail --messages: max_messages must be positive"):
+        run(ip, "lift_tail", f"{stream_name} --messages 0")
+    with pytest.raises(MagicError, match=r"^%lift_read --limit: max_messages must be"):
+        run(ip, "lift_read", f"{stream_name} --limit 0")
+    with pytest.raises(MagicError, match=r"^%lift_create --partitions: partitions must be >= 1"):
+        run(ip, "lift_create", f"{stream_name}-new --partitions 0")
+
+
+def test_no_nats_password_shows(ip: InteractiveShell, server_address: str) -> None:
+    for url in (
+        "nats://me:s3cret@127.0.0.1:99999",
+        "me:s3cret@127.0.0.1:port",
+        "tls://me:s3cret@127.0.0.1:1",  # a bad scheme, port (two ways) and host
+        "nats://me:s3cret@:4222",
+    ):
+        with pytest.raises(MagicError, match=r"^%lift_connect --nats: the NATS address") as info:
+            run(ip, "lift_connect", f"{server_address} --alias n --nats {url}")
+        shown = "".join(traceback.format_exception(info.value))  # with every cause in the chain
+        assert "me:***@" in shown and "s3cret" not in shown
+
+
+def test_not_connected(fresh_shell: InteractiveShell, server_address: str) -> None:
+    shell = fresh_shell
     shell.run_line_magic("load_ext", "liftbridge_nb")
     try:
         with pytest.raises(MagicError, match="not connected"):
@@ -168,21 +213,25 @@ def test_widget_magics(ip: InteractiveShell, stream_name: str) -> None:
     assert isinstance(browser, StreamBrowser) and len(browser.to_dataframe()) == 2
     view, _ = run(ip, "lift_cluster")
     assert isinstance(view, ClusterView) and stream_name in view.partitions.value
-    with pytest.raises(MagicError, match="did you mean"):
+    with pytest.raises(ErrNoSuchStream, match=f"did you mean '{stream_name}'"):
         run(ip, "lift_tail", f"{stream_name}x")
     with pytest.raises(MagicError, match="must be positive"):
         run(ip, "lift_tail", f"{stream_name} --window 0")
 
 
 def test_settings_pyproject_and_completion(
-    server_address: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stream_name: str
+    fresh_shell: InteractiveShell,
+    server_address: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    stream_name: str,
 ) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.liftbridge_nb]\ntimeout = 7.5\ndisplay_limit = 3\n")
     (tmp_path / "nb").mkdir()
     monkeypatch.chdir(tmp_path / "nb")
     monkeypatch.setenv("LIFTBRIDGE_ADDRESS", server_address)
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("reload_ext", "liftbridge_nb")
+    shell = fresh_shell
+    shell.run_line_magic("load_ext", "liftbridge_nb")
     try:
         magics = shell.magics_manager.registry["LiftMagics"]
         assert (magics.timeout, magics.display_limit) == (7.5, 3)
@@ -201,11 +250,10 @@ def test_settings_pyproject_and_completion(
         assert "%lift_connect --list" in completions(shell, "%lift_connect --lis")
     finally:
         shell.run_line_magic("unload_ext", "liftbridge_nb")
-        shell.config.pop("LiftMagics", None)  # the shell is shared by the tests
 
 
-def test_local_server_from_a_magic() -> None:
-    shell = InteractiveShell.instance()
+def test_local_server_from_a_magic(fresh_shell: InteractiveShell) -> None:
+    shell = fresh_shell
     shell.run_line_magic("load_ext", "liftbridge_nb")
     try:
         with capture_output() as out:
@@ -248,16 +296,19 @@ def test_no_private_key_shows_anywhere(
             None,
         ]
         for tls in refused:
-            with Lift(server.address, tls=tls, timeout=3) as outsider, pytest.raises(ErrConnection) as info:
+            with (
+                Lift(server.address, tls=tls, timeout=3) as outsider,
+                pytest.raises(ErrConnection, match=server.address) as info,
+            ):
                 outsider.fetch_metadata()
             texts += [str(info.value), repr(info.value), "".join(info.value._render_traceback_())]
-        with pytest.raises(ValueError) as unreadable:
+        with pytest.raises(ValueError, match=re.escape(str(tmp_path))) as unreadable:
             Lift(server.address, tls=TLSConfig(ca=pem["ca_crt"], cert=pem["client_crt"], key=tmp_path))
         texts.append(str(unreadable.value))
         rogue_probe = replace(
             options, tls_client_cert=tls_files["rogue_client_crt"], tls_client_key=keys["rogue_client_key"]
         )
-        with pytest.raises(ServerStartError) as probe:
+        with pytest.raises(ServerStartError, match="refused the launcher's TLS probe") as probe:
             LocalServer(rogue_probe).start()
         texts.append(str(probe.value))
         if probe.value.log_path is not None:

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -158,6 +159,25 @@ def test_start_failure_names_the_cause_and_keeps_the_log() -> None:
     assert kept is not None and kept.is_file() and str(kept) in str(info.value)
     assert "no.such.setting" in kept.read_text()
     kept.unlink()
+
+
+def test_a_failed_start_hides_nats_passwords_and_keeps_its_log_private() -> None:
+    nats = f"nats://user:hunter2@127.0.0.1:{free_port()}"  # nothing listens there
+    options = ServerOptions(extra={"nats.servers": [nats], "nats.embedded": False})
+    with pytest.raises(ServerStartError, match="failed to connect to NATS") as info:
+        LocalServer(options).start()
+    kept = info.value.log_path
+    assert kept is not None
+    try:
+        assert "NATS Servers:" in str(info.value) and "nats://user:***@127.0.0.1:" in str(info.value)
+        assert "hunter2" not in str(info.value) and "hunter2" not in kept.read_text()
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    finally:
+        kept.unlink()
+
+
+def test_logs_are_readable_by_their_owner_only(local_server: LocalServer) -> None:
+    assert stat.S_IMODE(local_server.log_path.stat().st_mode) == 0o600
 
 
 def test_tls_with_client_certificates(

@@ -85,7 +85,14 @@ def test_live_tail_follows_new_messages_in_the_background(client: Lift, stream_n
         client.publish(Message(stream=stream_name, value=f"m{i}", partition=i % 2))
     wait_for(lambda: tail.received == 8 or None, timeout=20, what="the tail to see 8 messages")
     window = tail.to_dataframe()
-    assert len(window) == 5 and {v.decode() for v in window["value"]} <= {f"m{i}" for i in range(8)}
+    values = [v.decode() for v in window["value"]]
+    assert len(values) == 5 and len(set(values)) == 5 and {"m6", "m7"} <= set(values), values
+    newest: dict[int, list[int]] = {}
+    for partition, offset in zip(window["partition"], window["offset"], strict=True):
+        newest.setdefault(int(partition), []).append(int(offset))
+    newest = {p: sorted(offsets) for p, offsets in newest.items()}
+    # Each partition has offsets 0-3; the window keeps the newest received, so each one's last few.
+    assert all(offsets == list(range(4 - len(offsets), 4)) for offsets in newest.values()), newest
     wait_for(
         lambda: ("m7" in tail.table.value and "m6" in tail.table.value) or None, timeout=10, what="the view"
     )

@@ -94,8 +94,10 @@ class AsyncLift(LiftCore):
 
         with telemetry.span(call.op, call.rpc, call.stream):
             if call.leader_of is not None:
-                return await self._call_leader(call.op, *call.leader_of, fn, timeout)
-            return (await self._call_any_at(call.op, fn, timeout, read_only=call.read_only))[0]
+                return await self._call_leader(call.op, *call.leader_of, fn, timeout, subject=call.subject)
+            return (
+                await self._call_any_at(call.op, fn, timeout, read_only=call.read_only, subject=call.subject)
+            )[0]
 
     async def _call_any_at(
         self,
@@ -105,6 +107,7 @@ class AsyncLift(LiftCore):
         *,
         read_only: bool = False,
         complete: Callable[[T], bool] | None = None,
+        subject: str = "",
     ) -> tuple[T, str]:
         plan = AnyBroker[T](op, self._cache.addresses(), self._timeout(timeout), read_only=read_only)
         error: LiftbridgeError | None = None
@@ -113,9 +116,9 @@ class AsyncLift(LiftCore):
             try:
                 answer = await fn(self._conns.stub(address), share)
             except grpc.RpcError as exc:
-                error = from_rpc_error(exc, op, address=address, tls=self.tls)
+                error = from_rpc_error(exc, op, address=address, tls=self.tls, subject=subject)
                 if not plan.moves_on(error):
-                    raise error from None
+                    raise error from exc
                 continue
             if complete is None or complete(answer) or not plan.incomplete(answer, address):
                 return answer, address
@@ -124,7 +127,7 @@ class AsyncLift(LiftCore):
         raise plan.exhausted(error)
 
     async def _call_leader(
-        self, op: str, stream: str, partition: int, fn: RpcFn[T], timeout: float | None
+        self, op: str, stream: str, partition: int, fn: RpcFn[T], timeout: float | None, *, subject: str = ""
     ) -> T:
         retries = Retries(self._timeout(timeout), self.options.backoff, self.options.retries)
         while True:
@@ -134,7 +137,7 @@ class AsyncLift(LiftCore):
                 try:
                     return await fn(self._conns.stub(address), retries.remaining())
                 except grpc.RpcError as exc:
-                    raise from_rpc_error(exc, op, address=address, tls=self.tls) from None
+                    raise from_rpc_error(exc, op, address=address, tls=self.tls, subject=subject) from exc
             except LiftbridgeError as exc:
                 await asyncio.sleep(retries.wait_after(exc))
 

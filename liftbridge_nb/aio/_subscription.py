@@ -24,6 +24,7 @@ from ..errors import (
     ErrNotLeader,
     ErrStopPositionReached,
     LiftbridgeError,
+    about,
     from_rpc_error,
 )
 from ..models import Message, Start, Stop
@@ -60,6 +61,7 @@ class AsyncSubscription(AsyncIterator[Message]):
     ) -> None:
         self.stream = stream
         self.partition = partition
+        self._about = about(stream, partition)  # what its errors are about
         self.start = start
         self.stop = stop
         self._open_call = open_call
@@ -100,7 +102,7 @@ class AsyncSubscription(AsyncIterator[Message]):
                         f"no answer to subscribe {self.stream}[{self.partition}] from {address} in time"
                     ) from None
                 except grpc.RpcError as exc:
-                    raise from_rpc_error(exc, "subscribe", address=address) from None
+                    raise from_rpc_error(exc, "subscribe", address=address, subject=self._about) from exc
             except LiftbridgeError as exc:
                 if nothing_to_read(exc):
                     self._done = True
@@ -135,7 +137,7 @@ class AsyncSubscription(AsyncIterator[Message]):
     async def _on_error(self, exc: grpc.RpcError) -> None:
         if self._closed:
             raise StopAsyncIteration from None
-        mapped = from_rpc_error(exc, "subscribe", address=self.address, mid_stream=True)
+        mapped = from_rpc_error(exc, "subscribe", address=self.address, mid_stream=True, subject=self._about)
         if isinstance(mapped, ErrStopPositionReached):
             self._done = True
             raise StopAsyncIteration from None

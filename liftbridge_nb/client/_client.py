@@ -102,8 +102,8 @@ class Lift(LiftCore):
 
         with telemetry.span(call.op, call.rpc, call.stream):
             if call.leader_of is not None:
-                return self._call_leader(call.op, *call.leader_of, fn, timeout)
-            return self._call_any_at(call.op, fn, timeout, read_only=call.read_only)[0]
+                return self._call_leader(call.op, *call.leader_of, fn, timeout, subject=call.subject)
+            return self._call_any_at(call.op, fn, timeout, read_only=call.read_only, subject=call.subject)[0]
 
     def _call_any_at(
         self,
@@ -113,6 +113,7 @@ class Lift(LiftCore):
         *,
         read_only: bool = False,
         complete: Callable[[T], bool] | None = None,
+        subject: str = "",
     ) -> tuple[T, str]:
         """Call any broker (see :class:`AnyBroker`); returns the answer and the address that gave it."""
         plan = AnyBroker[T](op, self._cache.addresses(), self._timeout(timeout), read_only=read_only)
@@ -122,9 +123,9 @@ class Lift(LiftCore):
             try:
                 answer = fn(self._conns.stub(address), share)
             except grpc.RpcError as exc:
-                error = from_rpc_error(exc, op, address=address, tls=self.tls)
+                error = from_rpc_error(exc, op, address=address, tls=self.tls, subject=subject)
                 if not plan.moves_on(error):
-                    raise error from None
+                    raise error from exc
                 log.debug("%s: moving on from %s: %s", op, address, error)
                 continue
             if complete is None or complete(answer) or not plan.incomplete(answer, address):
@@ -138,9 +139,11 @@ class Lift(LiftCore):
         try:
             return fn(self._conns.stub(address), self._timeout(timeout))
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, op, address=address, tls=self.tls) from None
+            raise from_rpc_error(exc, op, address=address, tls=self.tls) from exc
 
-    def _call_leader(self, op: str, stream: str, partition: int, fn: RpcFn[T], timeout: float | None) -> T:
+    def _call_leader(
+        self, op: str, stream: str, partition: int, fn: RpcFn[T], timeout: float | None, *, subject: str = ""
+    ) -> T:
         """Call the partition's leader, refreshing metadata and retrying (see :class:`Retries`)."""
         retries = Retries(self._timeout(timeout), self.options.backoff, self.options.retries)
         while True:
@@ -152,7 +155,7 @@ class Lift(LiftCore):
                 try:
                     return fn(self._conns.stub(address), retries.remaining())
                 except grpc.RpcError as exc:
-                    raise from_rpc_error(exc, op, address=address, tls=self.tls) from None
+                    raise from_rpc_error(exc, op, address=address, tls=self.tls, subject=subject) from exc
             except LiftbridgeError as exc:
                 time.sleep(retries.wait_after(exc))
 

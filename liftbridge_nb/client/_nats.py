@@ -36,6 +36,7 @@ from ..errors import (
     ErrMessageTooLarge,
     LiftbridgeError,
     hint,
+    redact_url,
 )
 
 MAGIC = b"\xb9\x0e\x43\xb4"
@@ -68,6 +69,13 @@ def subject_of(stream_subject: str, partition: int) -> bytes:
 
 def parse_url(url: str) -> tuple[str, int, dict[str, str]]:
     """Host, port and CONNECT credentials of ``nats://[user:pass@|token@]host[:port]``."""
+    try:
+        return _parse_url(url)
+    except ValueError as exc:  # its text quotes the URL: show it without the password
+        raise ValueError(redact_url(str(exc))) from None  # the original text has the password
+
+
+def _parse_url(url: str) -> tuple[str, int, dict[str, str]]:
     parsed = urllib.parse.urlsplit(url if "://" in url else f"nats://{url}")
     if parsed.scheme != "nats":
         raise ValueError(f"the NATS address must be nats://host:port, not {url!r} (TLS is not supported)")

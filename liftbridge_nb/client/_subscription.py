@@ -22,6 +22,7 @@ from ..errors import (
     ErrNotLeader,
     ErrStopPositionReached,
     LiftbridgeError,
+    about,
     from_rpc_error,
 )
 from ..models import Message, Start, Stop
@@ -79,6 +80,7 @@ class Subscription(Iterator[Message]):
     ) -> None:
         self.stream = stream
         self.partition = partition
+        self._about = about(stream, partition)  # what its errors are about
         self.start = start
         self.stop = stop
         self._open_call = open_call
@@ -124,7 +126,7 @@ class Subscription(Iterator[Message]):
                     self._handshake(call, retries.deadline)
                     return
                 except grpc.RpcError as exc:
-                    raise from_rpc_error(exc, "subscribe", address=address) from None
+                    raise from_rpc_error(exc, "subscribe", address=address, subject=self._about) from exc
             except LiftbridgeError as exc:
                 if nothing_to_read(exc):
                     self._done = True
@@ -190,7 +192,7 @@ class Subscription(Iterator[Message]):
     def _on_error(self, exc: grpc.RpcError) -> None:
         if self._closed:
             raise StopIteration from None
-        mapped = from_rpc_error(exc, "subscribe", address=self.address, mid_stream=True)
+        mapped = from_rpc_error(exc, "subscribe", address=self.address, mid_stream=True, subject=self._about)
         if isinstance(mapped, ErrStopPositionReached):
             self._done = True
             raise StopIteration from None

@@ -7,6 +7,7 @@ import fnmatch
 import functools
 import json
 import os
+import re
 import time
 import tomllib
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from traitlets.config import Configurable
 from .._decode import Decoder
 from ..client import Lift
 from ..config import ClientOptions, TLSConfig
-from ..errors import ErrNoSuchPartition, ErrNoSuchStream, LiftbridgeError, did_you_mean
+from ..errors import ErrNoSuchStream, LiftbridgeError, amend, did_you_mean, redact_url
 from ..models import AckPolicy, Message, Stream
 from ._connections import Connection, ConnectionManager, MagicError
 from ._parsing import Parser, duration, header, position, render
@@ -31,11 +32,14 @@ DEFAULT_ADDRESS = "localhost:9292"
 
 
 def _friendly(method: F) -> F:
-    """Bad input as a one-line MagicError; other errors of the package pass as they are.
+    """Bad input as a one-line MagicError that names the flag; the package's own errors pass as they are.
 
-    An unknown stream gets a "did you mean", an unknown partition says which there are, and a
-    ValueError or TypeError (a bad argument) is prefixed with the magic's name. The package's
-    own errors render in one line too.
+    A ValueError or TypeError (a bad argument) becomes a MagicError prefixed with the magic's
+    name and the flag it is about, its cause kept and any URL's password hidden. The server's
+    refusals keep the class :func:`~liftbridge_nb.errors.from_rpc_error` gave them (so
+    ``except ErrNoSuchStream`` works in a notebook too); an unknown stream gets a "did you mean".
+    Every error of the package renders as one line in IPython (``_render_traceback_``), so
+    nothing needs its cause dropped to keep the output short.
     """
 
     @functools.wraps(method)
@@ -43,16 +47,31 @@ def _friendly(method: F) -> F:
         try:
             return method(self, *args, **kwargs)
         except ErrNoSuchStream as exc:
-            raise MagicError(f"{exc}{self._did_you_mean(args[0] if args else '')}") from None
-        except ErrNoSuchPartition as exc:
-            raise MagicError(str(exc)) from None
+            amend(exc, self._did_you_mean(args[0] if args else ""))
+            raise
         except (ValueError, TypeError) as exc:
             if isinstance(exc, LiftbridgeError):  # ErrDecode: already one line that says what to do
                 raise
-            text = " ".join(str(exc).splitlines())
-            raise MagicError(f"%{method.__name__}: {text}") from None
+            text = redact_url(" ".join(str(exc).splitlines()))
+            parser = self._parsers.get(method.__name__)
+            flag = _flag_of(parser, text) if parser is not None else ""
+            raise MagicError(f"%{method.__name__}{flag}: {text}") from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def _flag_of(parser: Parser, text: str) -> str:
+    """``" --flag"`` for the flag whose value ``text`` (an error) names first, else ``""``.
+
+    The API's errors name its parameters (in any case: "NATS" is --nats); each flag's ``dest`` is
+    the parameter it sets.
+    """
+    found: list[tuple[int, str]] = []
+    for action in parser._actions:
+        match = re.search(rf"(?<![\w-]){re.escape(action.dest)}(?![\w-])", text, re.IGNORECASE)
+        if action.option_strings and match:
+            found.append((match.start(), action.option_strings[-1]))
+    return f" {min(found)[1]}" if found else ""
 
 
 def _parsers() -> dict[str, Parser]:
@@ -85,9 +104,11 @@ def _parsers() -> dict[str, Parser]:
     for flag in ("--retention-max-bytes", "--retention-max-messages", "--segment-max-bytes",
                  "--compact-max-goroutines", "--min-isr"):  # fmt: skip
         cr.add_argument(flag, type=int)
-    cr.add_argument("--compact", action=argparse.BooleanOptionalAction, default=None)
+    cr.add_argument("--compact", dest="compact_enabled", action=argparse.BooleanOptionalAction, default=None)
     cr.add_argument("--auto-pause-disable-if-subscribers", action="store_true", default=None)
-    cr.add_argument("--optimistic-concurrency", action="store_true", default=None)
+    cr.add_argument(
+        "--optimistic-concurrency", dest="optimistic_concurrency_control", action="store_true", default=None
+    )
     cr.add_argument("--encryption", action="store_true", default=None)
     p["lift_delete"] = Parser("lift_delete")
     p["lift_delete"].add_argument("name")
@@ -112,16 +133,16 @@ def _parsers() -> dict[str, Parser]:
     rd.add_argument("stream")
     rd.add_argument("--from", dest="start", type=position)
     rd.add_argument("--to", dest="end", type=position)
-    rd.add_argument("--partition", type=int, nargs="+")
-    rd.add_argument("--limit", type=int)
+    rd.add_argument("--partition", dest="partitions", type=int, nargs="+")
+    rd.add_argument("--limit", dest="max_messages", type=int)
     rd.add_argument("--decode", choices=["auto", "json", "utf8", "bytes"])
     rd.add_argument("--no-progress", action="store_true")
     tail = p["lift_tail"] = Parser("lift_tail")
     tail.add_argument("stream")
-    tail.add_argument("--partition", type=int, nargs="+")
+    tail.add_argument("--partition", dest="partitions", type=int, nargs="+")
     tail.add_argument("--window", type=int, default=50)
-    tail.add_argument("--seconds", type=float, default=600.0)
-    tail.add_argument("--messages", type=int, default=100_000)
+    tail.add_argument("--seconds", dest="max_seconds", type=float, default=600.0)
+    tail.add_argument("--messages", dest="max_messages", type=int, default=100_000)
     browse = p["lift_browse"] = Parser("lift_browse")
     browse.add_argument("stream", nargs="?")
     browse.add_argument("--page-size", type=int, default=20)
@@ -233,10 +254,7 @@ class LiftMagics(Magics, Configurable):
             return
         tls = None
         if args.tls_ca or args.tls_cert or args.tls_key:
-            try:
-                tls = TLSConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
-            except ValueError as exc:
-                raise MagicError(f"%lift_connect: {exc}") from None
+            tls = TLSConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
         if args.timeout is not None and not args.timeout > 0:
             raise MagicError(
                 f"%lift_connect: --timeout must be a positive number of seconds, not {args.timeout:g}"
@@ -256,10 +274,10 @@ class LiftMagics(Magics, Configurable):
             client = Lift(
                 addresses=addresses, timeout=timeout, tls=tls, options=ClientOptions(nats=nats or None)
             )
-        except ValueError as exc:
+        except ValueError:  # _friendly makes it a MagicError
             if server is not None:
                 (getattr(server, "close", None) or server.stop)()
-            raise MagicError(f"%lift_connect: {exc}") from None
+            raise
         try:
             meta = client.fetch_metadata([])
         except BaseException:
@@ -310,30 +328,27 @@ class LiftMagics(Magics, Configurable):
             %lift_create ledger --optimistic-concurrency --min-isr 2
         """
         a = self._parsers["lift_create"].parse(line)
-        try:
-            stream = Stream(
-                subject=a.subject or a.name,
-                name=a.name,
-                group=a.group,
-                replication_factor=a.replication_factor,
-                max_replication=a.max_replication,
-                partitions=a.partitions,
-                retention_max_bytes=a.retention_max_bytes,
-                retention_max_messages=a.retention_max_messages,
-                retention_max_age=a.retention_max_age,
-                cleaner_interval=a.cleaner_interval,
-                segment_max_bytes=a.segment_max_bytes,
-                segment_max_age=a.segment_max_age,
-                compact_enabled=a.compact,
-                compact_max_goroutines=a.compact_max_goroutines,
-                auto_pause_time=a.auto_pause_time,
-                auto_pause_disable_if_subscribers=a.auto_pause_disable_if_subscribers,
-                min_isr=a.min_isr,
-                optimistic_concurrency_control=a.optimistic_concurrency,
-                encryption=a.encryption,
-            )
-        except (ValueError, TypeError) as exc:
-            raise MagicError(f"%lift_create: {exc}") from None
+        stream = Stream(
+            subject=a.subject or a.name,
+            name=a.name,
+            group=a.group,
+            replication_factor=a.replication_factor,
+            max_replication=a.max_replication,
+            partitions=a.partitions,
+            retention_max_bytes=a.retention_max_bytes,
+            retention_max_messages=a.retention_max_messages,
+            retention_max_age=a.retention_max_age,
+            cleaner_interval=a.cleaner_interval,
+            segment_max_bytes=a.segment_max_bytes,
+            segment_max_age=a.segment_max_age,
+            compact_enabled=a.compact_enabled,
+            compact_max_goroutines=a.compact_max_goroutines,
+            auto_pause_time=a.auto_pause_time,
+            auto_pause_disable_if_subscribers=a.auto_pause_disable_if_subscribers,
+            min_isr=a.min_isr,
+            optimistic_concurrency_control=a.optimistic_concurrency_control,
+            encryption=a.encryption,
+        )
         self.client.create_stream(stream, timeout=self.timeout)
         self._names = (0.0, [])
         print(f"created stream {a.name!r} (subject {stream.subject!r}, {a.partitions} partition(s))")
@@ -403,7 +418,7 @@ class LiftMagics(Magics, Configurable):
                     where = f"line {i + 1}" if a.lines else "the message"
                     raise MagicError(
                         f"%lift_publish --json: {where} is not JSON ({exc}); nothing was published"
-                    ) from None
+                    ) from exc
         key = render(a.key, self.shell.user_ns if self.shell else {}) if a.key else None
         messages = [
             Message(v, key=key, stream=a.stream, headers=dict(a.header), partition=a.partition,
@@ -443,10 +458,10 @@ class LiftMagics(Magics, Configurable):
             a.stream,
             a.start,
             a.end,
-            partitions=a.partition,
+            partitions=a.partitions,
             client=self.client,
             value=decoder,
-            max_messages=a.limit,
+            max_messages=a.max_messages,
             progress=False if a.no_progress else self.progress,
             timeout=self.timeout,
         )
@@ -467,8 +482,8 @@ class LiftMagics(Magics, Configurable):
         self.client.partition_count(a.stream)  # an unknown stream fails here, with a suggestion
         # LiveTail checks --window, --seconds and --messages: its ValueError becomes a MagicError.
         return LiveTail(
-            self.client, a.stream, partitions=a.partition, window=a.window,
-            max_seconds=a.seconds, max_messages=a.messages,
+            self.client, a.stream, partitions=a.partitions, window=a.window,
+            max_seconds=a.max_seconds, max_messages=a.max_messages,
         )  # fmt: skip
 
     @line_magic

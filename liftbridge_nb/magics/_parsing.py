@@ -37,7 +37,7 @@ class Parser(argparse.ArgumentParser):
         try:
             words = shlex.split(line)
         except ValueError as exc:
-            raise MagicError(f"{self.prog}: cannot parse the line: {exc}") from None
+            raise MagicError(f"{self.prog}: cannot parse the line: {exc}") from exc
         return self.parse_intermixed_args(words)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import grpc
 
-from ..errors import ServerError, ServerStartError
+from ..errors import ServerError, ServerStartError, redact_url
 from ._config import ServerOptions, nats_config, node_entries, render_config
 from ._install import SERVER_VERSION, find_server
 from ._probe import channel_credentials, wait_ready
@@ -228,12 +228,12 @@ class LiftbridgeContainer:
             raise ServerStartError(f"container {self.image} exited while starting:\n{self.logs()}")
 
     def logs(self, lines: int = 40) -> str:
-        """The last lines the container wrote (stdout and stderr)."""
+        """The last lines the container wrote (stdout and stderr; passwords in URLs hidden)."""
         if self._container is None:
             return ""
         out, err = self._container.get_logs()
         text = (out + err).decode(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        return redact_url("\n".join(text.splitlines()[-lines:]))
 
     def stop(self) -> None:
         """Stop and remove the container."""

@@ -13,11 +13,11 @@ from typing import NoReturn, Self
 
 import grpc
 
-from ..errors import ServerStartError
+from ..errors import ServerStartError, redact_url
 from ._config import ServerOptions, nats_config, node_entries, render_config
 from ._install import find_server, require_nats_server
 from ._probe import channel_credentials, partition_leader, wait_ready
-from ._process import ServerProcess, free_port, log_tail, wait_port
+from ._process import ServerProcess, free_port, log_tail, open_log, wait_port
 
 FAILOVER_TUNING: dict[str, object] = {
     "clustering.replica.max.idle.wait": "3s",
@@ -182,12 +182,14 @@ class _Launcher:
         ) from exc
 
     def _keep_logs(self) -> dict[Path, Path]:
+        """Copy the logs out of the directory (mode 0600, passwords in URLs hidden), old path to new."""
         kept = {}
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for proc in [*self._helpers, *(n.process for n in self._nodes)]:
             if proc.log_path.exists():
                 dest = Path(tempfile.gettempdir()) / f"liftbridge-nb-{stamp}-{proc.log_path.parent.name}.log"
-                shutil.copyfile(proc.log_path, dest)
+                with open_log(dest, append=False) as out:
+                    out.write(redact_url(proc.log_path.read_text(errors="replace")).encode())
                 kept[proc.log_path] = dest
         return kept
 

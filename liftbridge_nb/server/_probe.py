@@ -101,7 +101,7 @@ def wait_ready(
                     why = f"{hint} (gRPC: {exc.details()})"
                     raise ServerStartError(
                         f"{what} at {address} refused the launcher's TLS probe: {why}"
-                    ) from None
+                    ) from exc
             if time.monotonic() >= deadline:
                 raise ServerStartError(f"{what} at {address} was not ready after {timeout:g} s ({last})")
             time.sleep(_POLL_INTERVAL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import queue
 import random
 import shutil
@@ -15,8 +16,9 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
+from typing import BinaryIO
 
-from ..errors import ServerStartError
+from ..errors import ServerStartError, redact_url
 
 STOP_TIMEOUT = 10.0
 """Seconds a process has to exit after SIGTERM before it is killed."""
@@ -63,13 +65,23 @@ def free_port() -> int:
     raise ServerStartError(f"no free TCP port found on 127.0.0.1 below {top}")
 
 
+LOG_MODE = 0o600
+"""Mode of the logs the launchers write: the server logs its configuration, NATS URLs included."""
+
+
+def open_log(path: Path, *, append: bool = True) -> BinaryIO:
+    """Open a log file for writing, created readable by its owner only (:data:`LOG_MODE`)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    return os.fdopen(os.open(path, flags, LOG_MODE), "ab" if append else "wb")
+
+
 def log_tail(path: Path, lines: int = 20) -> str:
-    """The last ``lines`` lines of a log file, or a note that it is missing."""
+    """The last ``lines`` lines of a log file (passwords in URLs hidden), or a note that it is missing."""
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
+    return redact_url("\n".join(text.splitlines()[-lines:]))
 
 
 class _Spawner:
@@ -143,7 +155,7 @@ class ServerProcess:
         if self.running:
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
+        with open_log(self.log_path) as log:
             log.write(f"--- liftbridge-nb: starting {self.name}: {' '.join(self.argv)}\n".encode())
             log.flush()
             argv = [*_spawner.prefix(), *self.argv]

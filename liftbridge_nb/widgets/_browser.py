@@ -159,10 +159,10 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
             return int(self.start_offset.value)
         try:
             when = pd.Timestamp(self.start_time.value)  # naive means local time, as everywhere
-        except ValueError:
+        except ValueError as exc:
             raise ValueError(
                 f"not a time: {self.start_time.value!r} (use ISO 8601, e.g. 2026-11-30T08:00)"
-            ) from None
+            ) from exc
         if pd.isna(when):
             raise ValueError("give a start time, e.g. 2026-11-30T08:00")
         return _first_offset_at(self.client, name, partition, when, hw) if hw >= 0 else 0
