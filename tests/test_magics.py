@@ -172,7 +172,9 @@ def test_a_bad_flag_is_named(ip: InteractiveShell, stream_name: str) -> None:
         run(ip, "lift_tail", f"{stream_name} --messages 0")
     with pytest.raises(MagicError, match=r"^%lift_read --limit: max_messages must be"):
         run(ip, "lift_read", f"{stream_name} --limit 0")
-    with pytest.raises(MagicError, match=r"^%lift_create --partitions: partitions must be >= 1"):
+    with pytest.raises(
+        MagicError, match=r"^%lift_create --partitions: partitions must be from 1 to 10000, not 0"
+    ):
         run(ip, "lift_create", f"{stream_name}-new --partitions 0")
 
 
