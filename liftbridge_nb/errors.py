@@ -8,6 +8,7 @@ Every error the package raises derives from :class:`LiftbridgeError`::
     │   ├── ServerBuildError           building the server with Go failed
     │   └── ServerStartError           a server process or container did not become ready
     ├── ErrConnection                  no broker could be reached (``addresses`` lists those tried)
+    ├── ErrClientClosed                the client (or subscription) was closed before or during the call
     ├── ErrDeadlineExceeded            a call ran out of time (also a ``TimeoutError``)
     │   └── ErrAckTimeout              a publish was sent but its ack did not come in time
     ├── ErrDecode                      read_stream could not decode a key or value (also a ``ValueError``)
@@ -49,7 +50,20 @@ if TYPE_CHECKING:
 
 
 class LiftbridgeError(Exception):
-    """Base class of every error raised by liftbridge_nb."""
+    """Base class of every error raised by liftbridge_nb.
+
+    Two flags tell the clients' retry plans what an error means for a call
+    (read by ``Retries``, ``AnyBroker`` and ``Resubscribe`` in ``_core``):
+    ``retriable``, trying again may succeed (another broker, a new leader);
+    ``refresh_metadata``, the client's metadata is in doubt and is fetched
+    again before trying (an error with only this flag is looked up again a
+    bounded number of times: a broker may lag behind a new stream).
+    """
+
+    #: Whether trying the call again (elsewhere, or after a refresh) may succeed.
+    retriable = False
+    #: Whether the client's metadata is in doubt after this error (fetched again before a retry).
+    refresh_metadata = False
 
     def _render_traceback_(self) -> list[str]:
         # IPython shows this instead of a traceback: one line that says what to do.
@@ -143,6 +157,9 @@ class ErrConnection(LiftbridgeError):
     Both are in the message.
     """
 
+    retriable = True
+    refresh_metadata = True
+
     def __init__(
         self,
         message: str,
@@ -165,6 +182,10 @@ class ErrConnection(LiftbridgeError):
         super().__init__(text)
 
 
+class ErrClientClosed(LiftbridgeError):
+    """The client was closed: no call can be made with it (a closed subscription simply ends)."""
+
+
 class ErrDeadlineExceeded(LiftbridgeError, TimeoutError):
     """A call did not complete within its timeout."""
 
@@ -185,9 +206,6 @@ class ErrDecode(LiftbridgeError, ValueError):
 class ApiError(LiftbridgeError):
     """The server answered with an error; ``code`` and ``details`` are what it said."""
 
-    #: Whether the client may retry after refreshing its metadata.
-    retriable = False
-
     def __init__(self, message: str, code: grpc.StatusCode | None = None, details: str = "") -> None:
         super().__init__(message)
         self.code = code
@@ -200,6 +218,8 @@ class ErrStreamExists(ApiError):
 
 class ErrNoSuchPartition(ApiError):
     """The stream or the partition does not exist."""
+
+    refresh_metadata = True  # a broker may not know a new stream yet: looked up again, a few times
 
 
 class ErrNoSuchStream(ErrNoSuchPartition):
@@ -238,6 +258,7 @@ class ErrNotLeader(ApiError):
     """The broker does not lead that partition; retried after a metadata refresh before surfacing."""
 
     retriable = True
+    refresh_metadata = True
 
 
 class ErrCursorsDisabled(ApiError):
@@ -334,13 +355,18 @@ def from_rpc_error(
     *,
     address: str = "",
     mid_stream: bool = False,
+    leader_routed: bool = False,
     tls: _ClientTLS = _UNKNOWN_TLS,
 ) -> LiftbridgeError:
     """The one place a gRPC error becomes ours: the most specific class for what ``op`` was doing.
 
     ``op`` names the call (``create``, ``delete``, ``pause``, ``readonly``, ``publish``,
     ``subscribe``, ``metadata``, ``cursor``, ``group``); ``mid_stream`` says a
-    subscription failed after its handshake, where codes mean other things; ``tls``
+    subscription failed after its handshake, where codes mean other things;
+    ``leader_routed`` says the call went to a partition's leader, so that a
+    precondition it failed that is not a paused, readonly or encryption one is
+    that the broker does not lead (whatever its text: "The request should be
+    sent to partition leader", "Server not partition leader"); ``tls``
     (the client's settings, None for plaintext) sharpens an ErrConnection's hint.
     """
     code, details = _text(exc)
@@ -371,6 +397,8 @@ def from_rpc_error(
             cls = ErrReadonlyPartition
         elif "encrypt" in lowered:
             cls = ErrEncryptionFailed
+        elif leader_routed:  # the one other precondition of a call to a partition leader: being it
+            cls = ErrNotLeader
     elif code == c.RESOURCE_EXHAUSTED:
         if "stop" in lowered or "stream is empty" in lowered:  # STOP_LATEST on an empty partition
             cls = ErrStopPositionReached

@@ -9,13 +9,25 @@ import grpc
 
 from .._proto import api_pb2_grpc
 from ..config import ClientOptions
+from ..errors import ErrClientClosed
+
+CLOSED = "the client is closed: make a new one (or use it in a with block)"
 
 
 def channel_options(options: ClientOptions, server_name: str | None) -> list[tuple[str, int | str]]:
-    """GRPC channel arguments for the client's settings (both clients use these)."""
+    """GRPC channel arguments for the client's settings (both clients use these).
+
+    Keepalive follows what a Liftbridge server (grpc-go's default enforcement:
+    pings at most every 5 minutes, none without a call) tolerates: pings only
+    while a call is open, every ``options.keepalive`` seconds (6 minutes by
+    default), without a cap on pings between data. A client that pings more often
+    is sent GOAWAY "too_many_pings" after three pings, and its calls fail.
+    """
     backoff_ms = int(options.reconnect_backoff * 1000)
     out: list[tuple[str, int | str]] = [
         ("grpc.keepalive_time_ms", int(options.keepalive * 1000)),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.http2.max_pings_without_data", 0),
         ("grpc.max_receive_message_length", options.max_message_bytes),
         ("grpc.max_send_message_length", options.max_message_bytes),
         ("grpc.initial_reconnect_backoff_ms", min(1000, backoff_ms)),
@@ -55,7 +67,7 @@ class Connections:
         """A stub for ``address``: the broker's first channel, or (``streaming``) one of its pool in turn."""
         with self._lock:
             if self.closed:
-                raise RuntimeError("the client is closed")
+                raise ErrClientClosed(CLOSED)
             pool = self._channels.setdefault(address, [])
             if not pool:
                 pool.append(self._new(address))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal, Self
 
 import grpc
 
+from .._core import Call
 from .._proto import api_pb2
 from ..errors import ErrNoSuchStream, LiftbridgeError
 from ..models import Message, Start, check_name
@@ -76,16 +77,10 @@ class Consumer(Iterator[Message]):
         #: The group epoch of the current assignment, and the partitions assigned, by stream.
         self.epoch = 0
         self.assignments: dict[str, list[int]] = {}
-        join, _ = client._call_any_at(
-            "group",
-            lambda stub, t: stub.JoinConsumerGroup(
-                api_pb2.JoinConsumerGroupRequest(
-                    groupId=self.group_id, consumerId=self.consumer_id, streams=self.streams
-                ),
-                timeout=t,
-            ),
-            None,
+        request = api_pb2.JoinConsumerGroupRequest(
+            groupId=self.group_id, consumerId=self.consumer_id, streams=self.streams
         )
+        join, _ = client._call_any(Call("group", "JoinConsumerGroup", request), None)
         self.coordinator = join.coordinator
         self._consumer_timeout = join.consumerTimeout * _NS
         self._coordinator_timeout = join.coordinatorTimeout * _NS
@@ -136,9 +131,7 @@ class Consumer(Iterator[Message]):
         request = api_pb2.FetchConsumerGroupAssignmentsRequest(
             groupId=self.group_id, consumerId=self.consumer_id, epoch=self._known_epoch
         )
-        resp = client._call_at(
-            "group", address, lambda stub, t: stub.FetchConsumerGroupAssignments(request, timeout=t), None
-        )
+        resp = client._call_at(Call("group", "FetchConsumerGroupAssignments", request), address, None)
         self._known_epoch = resp.epoch
         return resp.epoch, {a.stream: sorted(a.partitions) for a in resp.assignments}
 
@@ -161,9 +154,7 @@ class Consumer(Iterator[Message]):
                 epoch=self.epoch,
             )
             try:
-                self._client._call_any_at(
-                    "group", lambda stub, t: stub.ReportConsumerGroupCoordinator(request, timeout=t), None
-                )
+                self._client._call_any(Call("group", "ReportConsumerGroupCoordinator", request), None)
             except LiftbridgeError as exc:
                 log.warning("group %s: reporting coordinator failed: %s", self.group_id, exc)
 
@@ -280,11 +271,9 @@ class Consumer(Iterator[Message]):
         self._closed.set()
         self._thread.join(timeout=self._client.options.timeout * 2)
         self._checkpoint()
-        request = api_pb2.LeaveConsumerGroupRequest(groupId=self.group_id, consumerId=self.consumer_id)
+        leave = api_pb2.LeaveConsumerGroupRequest(groupId=self.group_id, consumerId=self.consumer_id)
         try:
-            self._client._call_any_at(
-                "group", lambda stub, t: stub.LeaveConsumerGroup(request, timeout=t), None
-            )
+            self._client._call_any(Call("group", "LeaveConsumerGroup", leave), None)
         except LiftbridgeError as exc:
             log.warning("group %s: leaving failed: %s", self.group_id, exc)
         with self._lock:
