@@ -103,6 +103,10 @@ class Retries:
         self._misses = 0
         self._last: LiftbridgeError | None = None
 
+    def seed(self, cause: LiftbridgeError) -> None:
+        """Start as if ``cause`` had been retried already (it ends the call if only timeouts follow)."""
+        self._last = cause
+
     def remaining(self) -> float:
         """Seconds for the next attempt: what is left (at most ``attempt`` when given), never 0.
 
@@ -127,7 +131,8 @@ class Retries:
         left = self.deadline - time.monotonic()
         if not retry or left <= 0:
             raise self._last if timed_out and self._last else error
-        self._last = error
+        if not timed_out:
+            self._last = error
         self.refresh = error.refresh_metadata or timed_out
         delay = self._backoff.delay(self.attempt)
         self.attempt += 1
@@ -292,13 +297,15 @@ class Resubscribe:
         closed_log = getattr(error, "code", None) == grpc.StatusCode.INTERNAL
         return self.wait > 0 and (error.retriable or closed_log)
 
-    def retries(self) -> Retries:
-        """The retries of one resubscription: until ``wait`` is over, attempts bounded by the timeout.
+    def retries(self, cause: LiftbridgeError) -> Retries:
+        """The retries of a resubscription after ``cause``: until ``wait`` is over, each within the timeout.
 
-        The first attempt refreshes the metadata: the broker that served it is in doubt.
+        The first attempt refreshes the metadata: the broker that served it is in
+        doubt. Attempts that only time out end with ``cause`` (what was lost, and where).
         """
         retries = Retries(self.wait, self._backoff, self._lookups, read=True, attempt=self._timeout)
         retries.refresh = True
+        retries.seed(cause)
         return retries
 
     def check_timeout(self) -> float:

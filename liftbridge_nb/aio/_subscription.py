@@ -175,7 +175,7 @@ class AsyncSubscription(AsyncIterator[Message]):
             "subscription %s[%d] lost (%s); resubscribing from %s", self.stream, self.partition, error, start
         )
         try:
-            await self._subscribe(start, self._plan.retries())
+            await self._subscribe(start, self._plan.retries(error))
         except ErrClientClosed:
             self._end()
             raise StopAsyncIteration from None

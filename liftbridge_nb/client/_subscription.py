@@ -190,7 +190,7 @@ class Subscription(Iterator[Message]):
             "subscription %s[%d] lost (%s); resubscribing from %s", self.stream, self.partition, error, start
         )
         try:
-            self._subscribe(start, self._plan.retries())
+            self._subscribe(start, self._plan.retries(error))
         except ErrClientClosed:
             self._end()
             raise StopIteration from None
