@@ -24,6 +24,7 @@ from .errors import (
     ErrConnection,
     ErrCursorsDisabled,
     ErrDeadlineExceeded,
+    ErrEndOfReadonlyPartition,
     ErrNoSuchPartition,
     ErrNotLeader,
     ErrStopPositionReached,
@@ -288,9 +289,24 @@ class Resubscribe:
         self._lookups = lookups
 
     @staticmethod
-    def ends(error: LiftbridgeError) -> bool:
-        """Whether ``error`` is the subscription's normal end (its stop position was delivered)."""
-        return isinstance(error, ErrStopPositionReached)
+    def end(error: LiftbridgeError, stop: Stop | None) -> tuple[bool, LiftbridgeError | None]:
+        """Whether ``error`` (at the handshake or mid-stream) ends the subscription, and what it raises.
+
+        A stop position reached, or one before the start (nothing to read), ends it
+        quietly. Without a stop position, the server stops at the newest offset of
+        a readonly partition only, saying just that: that is
+        :class:`ErrEndOfReadonlyPartition` (Go's ``ErrReadonlyPartition``).
+        """
+        over = (
+            isinstance(error, ErrStopPositionReached) or "stop offset is before start" in str(error).lower()
+        )
+        if not over or stop is not None:
+            return over, None
+        return True, ErrEndOfReadonlyPartition(
+            f"the partition is readonly and every message was delivered ({error})",
+            getattr(error, "code", None),
+            getattr(error, "details", ""),
+        )
 
     def resubscribes(self, error: LiftbridgeError) -> bool:
         """Whether a subscription that failed with ``error`` mid-stream opens again."""
@@ -342,13 +358,6 @@ class Resubscribe:
     def start(last_offset: int, start: Start) -> Start:
         """Where a resubscription starts: after the last delivered offset, or where the first one did."""
         return Start.at_offset(last_offset + 1) if last_offset >= 0 else start
-
-    @staticmethod
-    def nothing_to_read(error: LiftbridgeError) -> bool:
-        """Whether a subscribe that failed at its handshake has nothing between its start and stop."""
-        return (
-            isinstance(error, ErrStopPositionReached) or "stop offset is before start" in str(error).lower()
-        )
 
 
 def check_partition(partition: object) -> int:

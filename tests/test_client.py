@@ -223,8 +223,15 @@ def test_readonly(client: Lift, stream_name: str) -> None:
         client.publish(Message(stream=stream_name, value="too late"))
     with pytest.raises(ErrEndOfReadonlyPartition):
         next(live)
-    # A subscription opened on a readonly partition ends at its newest message.
-    assert [m.value for m in client.subscribe(stream_name, start=Start.earliest())] == [b"last words"]
+    # A subscription opened on a readonly partition delivers every message, then says why it ends ...
+    opened = client.subscribe(stream_name, start=Start.earliest())
+    assert next(opened).value == b"last words"
+    with pytest.raises(ErrEndOfReadonlyPartition, match="readonly"):
+        next(opened)
+    with pytest.raises(ErrEndOfReadonlyPartition, match="readonly"):
+        client.subscribe(stream_name)  # new messages only: there will be none
+    # ... unless its stop position ends it first.
+    assert [m.value for m in read(client, stream_name)] == [b"last words"]
     assert client.fetch_partition_metadata(stream_name).readonly
     client.set_stream_readonly(stream_name, readonly=False)
     assert client.publish(Message(stream=stream_name, value="again")) is not None
@@ -591,3 +598,20 @@ def test_soak_publish_and_subscribe_through_leader_kills(cluster: LocalCluster, 
     assert not errors, errors
     assert seen == list(range(len(log))), "the live subscription saw every offset once, in order"
     print(report)
+
+
+@pytest.mark.cluster
+def test_a_cached_leader_that_no_longer_leads_is_looked_up_again(
+    cluster: LocalCluster, stream_name: str
+) -> None:
+    with Lift(addresses=cluster.addresses, timeout=10) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        faults.wait_in_isr(cluster, stream_name)
+        old = cluster.server_ids[faults.leader(cluster, stream_name)]
+        assert client.fetch_partition_metadata(stream_name).leader == old  # cached: old leads
+        node = faults.kill_leader(cluster, stream_name)
+        faults.rejoin(cluster, stream_name, node)  # alive again, a follower now
+        new = cluster.server_ids[faults.leader(cluster, stream_name)]
+        assert new != old
+        # The cached leader answers FAILED_PRECONDITION "The request should be sent to partition leader".
+        assert client.fetch_partition_metadata(stream_name).leader == new

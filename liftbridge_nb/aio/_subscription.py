@@ -96,8 +96,11 @@ class AsyncSubscription(AsyncIterator[Message]):
                 await self._handshake(call, retries.remaining())
                 return
             except LiftbridgeError as exc:
-                if self._plan.nothing_to_read(exc):
+                over, why = self._plan.end(exc, self.stop)
+                if over:
                     self._end()
+                    if why is not None:
+                        raise why from exc
                     return
                 if self._closed:
                     return
@@ -164,8 +167,11 @@ class AsyncSubscription(AsyncIterator[Message]):
             error = from_rpc_error(exc, "subscribe", address=self.address, mid_stream=True)
         else:
             error = ErrConnection("the subscription's call was cancelled", [self.address])
-        if self._plan.ends(error):
+        over, why = self._plan.end(error, self.stop)
+        if over:
             self._end()
+            if why is not None:
+                raise why from exc
             raise StopAsyncIteration
         if not self._plan.resubscribes(error):
             self._end()

@@ -106,8 +106,11 @@ class Subscription(Iterator[Message]):
                 except grpc.RpcError as exc:
                     raise from_rpc_error(exc, "subscribe", address=address) from exc
             except LiftbridgeError as exc:
-                if self._plan.nothing_to_read(exc):
+                over, why = self._plan.end(exc, self.stop)
+                if over:
                     self._end()
+                    if why is not None:
+                        raise why from exc
                     return
                 if self._closed:
                     return
@@ -179,8 +182,11 @@ class Subscription(Iterator[Message]):
             self._end()
             raise StopIteration
         error = moved or from_rpc_error(exc, "subscribe", address=self.address, mid_stream=True)
-        if self._plan.ends(error):
+        over, why = self._plan.end(error, self.stop)
+        if over:
             self._end()
+            if why is not None:
+                raise why from exc
             raise StopIteration
         if not self._plan.resubscribes(error):
             self._end()
