@@ -9,6 +9,7 @@ import pytest
 
 from liftbridge_nb import (
     AckPolicy,
+    ErrClientClosed,
     ErrConnection,
     ErrIncorrectOffset,
     ErrNoSuchPartition,
@@ -18,7 +19,7 @@ from liftbridge_nb import (
     Stop,
     Stream,
 )
-from liftbridge_nb.aio import AsyncLift
+from liftbridge_nb.aio import AsyncLift, AsyncSubscription
 from liftbridge_nb.server import LocalCluster, LocalServer
 
 
@@ -173,3 +174,53 @@ def test_async_mutual_tls_and_its_refusals(
                 assert info.value.reason and info.value.reason in str(info.value)
 
     asyncio.run(main())
+
+
+def test_async_close_from_another_task_ends_iteration_and_closed_clients_say_so(stream_name: str) -> None:
+    with LocalServer() as server:
+        client = AsyncLift(server.address)
+
+        async def drain(sub: AsyncSubscription) -> list[bytes]:
+            return [m.value async for m in sub]
+
+        async def main() -> None:
+            await client.create_stream(Stream(subject=stream_name, name=stream_name))
+            await client.publish(Message(stream=stream_name, value="a"))
+            sub = await client.subscribe(stream_name, start=Start.earliest())
+            reader = asyncio.create_task(drain(sub))
+            await asyncio.sleep(0.5)  # the reader waits for more
+            sub.close()  # from this task: the reader's async for simply ends
+            assert await asyncio.wait_for(reader, 10) == [b"a"]
+            reader = asyncio.create_task(drain(await client.subscribe(stream_name, start=Start.earliest())))
+            await asyncio.sleep(0.5)
+            server.pause()  # a call under way when the client closes: hung on the broker
+            pending = asyncio.create_task(client.fetch_metadata(timeout=30))
+            await asyncio.sleep(0.5)
+            await client.close()
+            with pytest.raises(ErrClientClosed, match="closed"):
+                await asyncio.wait_for(pending, 10)
+            assert await asyncio.wait_for(reader, 10) == [b"a"], "a subscription of a closed client ends"
+            server.resume()
+            with pytest.raises(ErrClientClosed, match="closed"):
+                await client.fetch_metadata()
+            with pytest.raises(ErrClientClosed, match="closed"):
+                await client.subscribe(stream_name)
+
+        asyncio.run(main())
+
+
+def test_an_async_client_serves_a_second_event_loop(server_address: str, stream_name: str) -> None:
+    client = AsyncLift(server_address)
+
+    async def first() -> None:
+        await client.create_stream(Stream(subject=stream_name, name=stream_name))
+        await client.publish(Message(stream=stream_name, value="a"))
+
+    async def second() -> list[bytes]:
+        sub = await client.subscribe(stream_name, start=Start.earliest(), stop=Stop.latest())
+        got = [m.value async for m in sub]
+        await client.close()
+        return got
+
+    asyncio.run(first())
+    assert asyncio.run(second()) == [b"a"]

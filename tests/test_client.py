@@ -16,6 +16,7 @@ import pytest
 
 from liftbridge_nb import (
     AckPolicy,
+    ErrClientClosed,
     ErrConnection,
     ErrCursorsDisabled,
     ErrEndOfReadonlyPartition,
@@ -615,3 +616,28 @@ def test_a_cached_leader_that_no_longer_leads_is_looked_up_again(
         assert new != old
         # The cached leader answers FAILED_PRECONDITION "The request should be sent to partition leader".
         assert client.fetch_partition_metadata(stream_name).leader == new
+
+
+def test_close_is_quick_and_quiet_and_a_closed_client_says_so(
+    server_address: str, stream_name: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with Lift(server_address) as setup:
+        setup.create_stream(Stream(subject=stream_name, name=stream_name))
+    closes = []
+    for i in range(20):
+        client = Lift(server_address)
+        client.publish(Message(stream=stream_name, value=str(i)))  # opens the publish stream
+        started = time.monotonic()
+        client.close()
+        closes.append(time.monotonic() - started)
+    # It took 0.2 s each time: gRPC's channel_ready_future leaves a watcher that close() waited for.
+    assert sum(closes) / len(closes) < 0.1, closes
+    with pytest.raises(ErrClientClosed, match="closed"):
+        client.fetch_metadata()
+    with pytest.raises(ErrClientClosed, match="closed"):
+        client.publish(Message(stream=stream_name, value="late"))
+    with pytest.raises(ErrClientClosed, match="closed"):
+        client.subscribe(stream_name)
+    client.close()  # again: nothing happens
+    out, err = capfd.readouterr()
+    assert "Channel closed" not in out + err and "Traceback" not in out + err

@@ -7,9 +7,11 @@ import threading
 
 import grpc
 
-from .._proto import api_pb2_grpc
+from .._proto import api_pb2, api_pb2_grpc
 from ..config import ClientOptions
 from ..errors import ErrClientClosed
+
+_PROBE_STREAM = "__activity"  # a stream name whose metadata is small, whether it exists or not
 
 CLOSED = "the client is closed: make a new one (or use it in a with block)"
 
@@ -77,14 +79,17 @@ class Connections:
         return api_pb2_grpc.APIStub(channel)
 
     def ready(self, address: str, timeout: float) -> bool:
-        """Whether the broker's first channel connects within ``timeout`` seconds."""
-        self.stub(address)
-        with self._lock:
-            channel = self._channels[address][0]
+        """Whether the broker answers within ``timeout`` seconds (its first channel connects).
+
+        Asked with a small call that waits for the connection, not with
+        ``grpc.channel_ready_future``: that one leaves a thread watching the channel
+        for 0.2 s more, which :meth:`close` then waits for.
+        """
+        probe = api_pb2.FetchMetadataRequest(streams=[_PROBE_STREAM])
         try:
-            grpc.channel_ready_future(channel).result(timeout=timeout)
-        except grpc.FutureTimeoutError:
-            return False
+            self.stub(address).FetchMetadata(probe, timeout=timeout, wait_for_ready=True)
+        except grpc.RpcError as exc:
+            return exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
         return True
 
     def close(self) -> None:
