@@ -8,7 +8,8 @@ Every error the package raises derives from :class:`LiftbridgeError`::
     │   ├── ServerBuildError           building the server with Go failed
     │   └── ServerStartError           a server process or container did not become ready
     ├── ErrConnection                  no broker could be reached (``addresses`` lists those tried)
-    ├── ErrClientClosed                the client (or subscription) was closed before or during the call
+    ├── ErrClientClosed                the client was closed before or during the call
+    ├── ErrNoCheckpoint                a consumer with auto_offset="error" found no checkpoint
     ├── ErrDeadlineExceeded            a call ran out of time (also a ``TimeoutError``)
     │   └── ErrAckTimeout              a publish was sent but its ack did not come in time
     ├── ErrDecode                      read_stream could not decode a key or value (also a ``ValueError``)
@@ -184,6 +185,10 @@ class ErrConnection(LiftbridgeError):
 
 class ErrClientClosed(LiftbridgeError):
     """The client was closed: no call can be made with it (a closed subscription simply ends)."""
+
+
+class ErrNoCheckpoint(LiftbridgeError, LookupError):
+    """A consumer with ``auto_offset="error"`` was assigned a partition its group has no checkpoint of."""
 
 
 class ErrDeadlineExceeded(LiftbridgeError, TimeoutError):
@@ -397,6 +402,8 @@ def from_rpc_error(
             cls = ErrReadonlyPartition
         elif "encrypt" in lowered:
             cls = ErrEncryptionFailed
+        elif stream_missing(details):  # JoinConsumerGroup with a stream that does not exist
+            cls = ErrNoSuchStream
         elif leader_routed:  # the one other precondition of a call to a partition leader: being it
             cls = ErrNotLeader
     elif code == c.RESOURCE_EXHAUSTED:
