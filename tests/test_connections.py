@@ -28,6 +28,7 @@ IDLE = float(os.environ.get("LBNB_IDLE_SECONDS", "30"))
 REFUSED = ("too_many_pings", "GOAWAY")
 
 
+@pytest.mark.timeout(IDLE + 120)
 def test_an_idle_connection_and_subscription_outlive_the_servers_ping_policy(
     server_address: str, stream_name: str, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -59,6 +59,10 @@ class AsyncLift(LiftCore):
         options: ClientOptions | None = None,
     ) -> None:
         super().__init__(ip_address, timeout, addresses, tls, options)
+        if self.options.nats is not None:  # refused, not ignored
+            raise ValueError(
+                "AsyncLift does not publish over NATS: leave ClientOptions(nats=...) unset, or use Lift"
+            )
         self._conns = AsyncConnections(
             tls.credentials() if tls else None, self.options, tls.server_name if tls else None
         )
@@ -68,6 +72,11 @@ class AsyncLift(LiftCore):
         self._reader: asyncio.Task[None] | None = None
         self._publish_lock = asyncio.Lock()
         self._ids = map(f"{uuid.uuid4().hex[:12]}{{:x}}".format, itertools.count())
+
+    @property
+    def nats_address(self) -> str | None:
+        """See :attr:`Lift.nats_address`: always None, AsyncLift publishes through the brokers."""
+        return None
 
     async def close(self) -> None:
         """Close every connection; open subscriptions end, pending acks fail.

@@ -128,6 +128,10 @@ class AsyncSubscription(AsyncIterator[Message]):
         return self
 
     async def __anext__(self) -> Message:
+        return message_from_proto(await self.next_raw())
+
+    async def next_raw(self) -> api_pb2.Message:
+        """The next message as the API's protobuf, unconverted (see :meth:`Subscription.next_raw`)."""
         while True:
             if self._done or self._closed:
                 raise StopAsyncIteration
@@ -154,7 +158,7 @@ class AsyncSubscription(AsyncIterator[Message]):
             self.last_offset = m.offset
             if self._telemetry:
                 telemetry.delivered(self.stream, 1)
-            return message_from_proto(m)
+            return m  # type: ignore[no-any-return]
 
     async def _on_error(self, exc: grpc.RpcError | asyncio.CancelledError) -> None:
         moved, self._moved = self._moved, None
