@@ -14,6 +14,7 @@ from liftbridge_nb import (
     ErrIncorrectOffset,
     ErrNoSuchPartition,
     ErrStreamExists,
+    Lift,
     Message,
     Start,
     Stop,
@@ -21,6 +22,7 @@ from liftbridge_nb import (
 )
 from liftbridge_nb.aio import AsyncLift, AsyncSubscription
 from liftbridge_nb.server import LocalCluster, LocalServer
+from tests import faults
 
 
 def test_async_client_end_to_end(server_address: str, stream_name: str) -> None:
@@ -224,3 +226,34 @@ def test_an_async_client_serves_a_second_event_loop(server_address: str, stream_
 
     asyncio.run(first())
     assert asyncio.run(second()) == [b"a"]
+
+
+@pytest.mark.cluster
+def test_async_subscription_on_a_hung_leader_moves_to_the_new_one(
+    cluster: LocalCluster, stream_name: str
+) -> None:
+    async def main() -> list[int]:
+        async with AsyncLift(addresses=cluster.addresses, timeout=3) as client:
+            await client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+            await asyncio.to_thread(faults.wait_in_isr, cluster, stream_name)
+            await client.publish(Message(stream=stream_name, value="before", ack_policy="all"))
+            sub = await client.subscribe(stream_name, start=Start.earliest(), resubscribe_wait=60)
+            got = [await asyncio.wait_for(sub.__anext__(), 30)]
+            hung = await asyncio.to_thread(faults.leader, cluster, stream_name)
+            reader = asyncio.create_task(sub.__anext__())  # waits on the leader about to hang
+            cluster.pause(hung)
+            try:
+                await asyncio.to_thread(faults.leader, cluster, stream_name, other_than=hung)
+                with Lift(addresses=cluster.addresses, timeout=3) as sync:
+                    await asyncio.to_thread(
+                        faults.publish_until_acked, sync, Message(stream=stream_name, value="after")
+                    )
+                got.append(await asyncio.wait_for(reader, 30))  # within 30 s of the election
+            finally:
+                sub.close()
+                cluster.resume(hung)
+            assert sub.resubscribes >= 1 and sub.address != cluster.addresses[hung]
+            await asyncio.to_thread(faults.wait_in_isr, cluster, stream_name)
+            return [m.offset for m in got]
+
+    assert asyncio.run(main()) == [0, 1]
