@@ -186,9 +186,9 @@ class AsyncSubscription(AsyncIterator[Message]):
         )
         try:
             await self._subscribe(start, self._plan.retries(error))
-        except ErrClientClosed:
+        except ErrClientClosed as exc:  # the client closed: its subscriptions end
             self._end()
-            raise StopAsyncIteration from None
+            raise StopAsyncIteration from exc
         except LiftbridgeError:
             self._end()
             raise

@@ -197,9 +197,9 @@ class Subscription(Iterator[Message]):
         )
         try:
             self._subscribe(start, self._plan.retries(error))
-        except ErrClientClosed:
+        except ErrClientClosed as exc:  # the client closed: its subscriptions end
             self._end()
-            raise StopIteration from None
+            raise StopIteration from exc
         except LiftbridgeError:
             self._end()
             raise
