@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
@@ -77,8 +78,9 @@ class AsyncSubscription(AsyncIterator[Message]):
     async def _open(self) -> None:
         """The first subscribe (within the call timeout), then the watch over a silent broker."""
         await self._subscribe(self.start, self._plan.opening())
+        self._seen = self.last_offset
         if not self.closed:
-            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+            self._watchdog = asyncio.get_running_loop().create_task(_watch(weakref.ref(self)))
 
     async def _subscribe(self, start: Start, retries: Retries) -> None:
         request = subscribe_request(
@@ -195,21 +197,18 @@ class AsyncSubscription(AsyncIterator[Message]):
         self.resubscribes += 1
         telemetry.resubscribed(self.stream)
 
-    async def _watch(self) -> None:
-        """See :meth:`Subscription._watch`: a silent broker that no longer serves is left."""
-        seen = self.last_offset
-        while not self.closed:
-            await asyncio.sleep(SILENCE_CHECK)
-            call, address = self._call, self.address
-            if not self._reading or self.last_offset != seen:
-                seen = self.last_offset
-                continue
-            verdict = await self._serves(address, self._plan.check_timeout())
-            cause = self._plan.silent(self.stream, self.partition, address, verdict)
-            if cause is not None and self._reading and self._call is call and not self.closed:
-                log.info("subscription %s[%d]: %s", self.stream, self.partition, cause)
-                self._moved = cause
-                call.cancel()
+    async def _look(self) -> None:
+        """See :meth:`Subscription._look`: a silent broker that no longer serves is left."""
+        call, address = self._call, self.address
+        if not self._reading or self.last_offset != self._seen:
+            self._seen = self.last_offset
+            return
+        verdict = await self._serves(address, self._plan.check_timeout())
+        cause = self._plan.silent(self.stream, self.partition, address, verdict)
+        if cause is not None and self._reading and self._call is call and not self.closed:
+            log.info("subscription %s[%d]: %s", self.stream, self.partition, cause)
+            self._moved = cause
+            call.cancel()
 
     def _end(self) -> None:
         self._done = True
@@ -242,3 +241,17 @@ class AsyncSubscription(AsyncIterator[Message]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+async def _watch(ref: weakref.ref[AsyncSubscription]) -> None:
+    """Every :data:`SILENCE_CHECK` seconds until cancelled, a look (:meth:`AsyncSubscription._look`).
+
+    It holds the subscription weakly: one dropped without being closed is not kept alive by its watch.
+    """
+    while True:
+        await asyncio.sleep(SILENCE_CHECK)
+        sub = ref()
+        if sub is None or sub.closed:
+            return
+        await sub._look()
+        del sub

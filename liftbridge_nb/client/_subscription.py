@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Self
@@ -80,8 +81,14 @@ class Subscription(Iterator[Message]):
         #: Address of the broker currently serving the subscription.
         self.address = ""
         self._subscribe(start, plan.opening())
+        self._seen = self.last_offset
         if not self.closed:
-            threading.Thread(target=self._watch, name=f"liftbridge-watch-{stream}", daemon=True).start()
+            threading.Thread(
+                target=_watch,
+                args=(weakref.ref(self), self._quiet),
+                name=f"liftbridge-watch-{stream}",
+                daemon=True,
+            ).start()
 
     def _request(self, start: Start) -> api_pb2.SubscribeRequest:
         return subscribe_request(
@@ -206,25 +213,25 @@ class Subscription(Iterator[Message]):
         self.resubscribes += 1
         telemetry.resubscribed(self.stream)
 
-    def _watch(self) -> None:
-        """While the subscription waits and hears nothing, check now and then that its broker serves it.
+    def _look(self) -> None:
+        """One turn of the watch (:func:`_watch`): a subscription silent since the last one checks its broker.
 
-        A broker that another has replaced as leader, or that no longer answers,
-        gets its call cancelled: the subscription then resubscribes (or raises,
-        with no ``resubscribe_wait``; a broker that cannot be asked is then waited for).
+        If it waits and heard nothing since the last turn, it asks whether its
+        broker still serves it. A broker that another has replaced as leader, or
+        that no longer answers, gets its call cancelled: the subscription then
+        resubscribes (or raises, with no ``resubscribe_wait``; a broker that
+        cannot be asked is then waited for).
         """
-        seen = self.last_offset
-        while not self._quiet.wait(SILENCE_CHECK):
-            call, address = self._call, self.address
-            if not self._reading or self.last_offset != seen:
-                seen = self.last_offset
-                continue
-            verdict = self._serves(address, self._plan.check_timeout())
-            cause = self._plan.silent(self.stream, self.partition, address, verdict)
-            if cause is not None and self._reading and self._call is call and not self.closed:
-                log.info("subscription %s[%d]: %s", self.stream, self.partition, cause)
-                self._moved = cause
-                call.cancel()
+        call, address = self._call, self.address
+        if not self._reading or self.last_offset != self._seen:
+            self._seen = self.last_offset
+            return
+        verdict = self._serves(address, self._plan.check_timeout())
+        cause = self._plan.silent(self.stream, self.partition, address, verdict)
+        if cause is not None and self._reading and self._call is call and not self.closed:
+            log.info("subscription %s[%d]: %s", self.stream, self.partition, cause)
+            self._moved = cause
+            call.cancel()
 
     def _end(self) -> None:
         self._done = True
@@ -251,3 +258,16 @@ class Subscription(Iterator[Message]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _watch(ref: weakref.ref[Subscription], quiet: threading.Event) -> None:
+    """Every :data:`SILENCE_CHECK` seconds until the subscription is over, a :meth:`Subscription._look`.
+
+    It holds the subscription weakly: one dropped without being closed is not kept alive by its watch.
+    """
+    while not quiet.wait(SILENCE_CHECK):
+        sub = ref()
+        if sub is None:
+            return
+        sub._look()
+        del sub
