@@ -639,5 +639,11 @@ def test_close_is_quick_and_quiet_and_a_closed_client_says_so(
     with pytest.raises(ErrClientClosed, match="closed"):
         client.subscribe(stream_name)
     client.close()  # again: nothing happens
+    with Lift(server_address) as live:
+        sub = live.subscribe(stream_name, start=Start.earliest())
+        reader = threading.Thread(target=lambda: list(sub))
+        reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive() and sub.closed, "a subscription of a closed client ends"
     out, err = capfd.readouterr()
     assert "Channel closed" not in out + err and "Traceback" not in out + err
