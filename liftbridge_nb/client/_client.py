@@ -76,7 +76,7 @@ class Lift(LiftCore):
         return self._nats.address if self._nats is not None else None
 
     def close(self) -> None:
-        """Close every connection; open subscriptions end, pending acks fail."""
+        """Close every connection: subscriptions end, pending acks fail, later calls raise ErrClientClosed."""
         self._publisher.close()
         if self._nats is not None:
             self._nats.close()
