@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
+
+import grpc
 
 from ._base import MetadataCache, RoundRobin, choose_partition, cursor_key, key_partition, normalize_address
 from ._convert import (
@@ -22,10 +24,13 @@ from .errors import (
     ErrConnection,
     ErrCursorsDisabled,
     ErrDeadlineExceeded,
+    ErrEndOfReadonlyPartition,
     ErrNoSuchPartition,
     ErrNotLeader,
+    ErrStopPositionReached,
     LiftbridgeError,
     about,
+    from_rpc_error,
     hint,
 )
 from .models import (
@@ -53,13 +58,20 @@ RESERVED_STREAMS = (CURSORS_STREAM, ACTIVITY_STREAM)
 
 @dataclass(frozen=True)
 class Call:
-    """One unary RPC to make: ``rpc`` names the stub method; ``leader_of`` routes it to a partition leader."""
+    """One unary RPC to make: ``rpc`` names the stub method; ``leader_of`` routes it to a partition leader.
+
+    ``forget`` names a stream whose cached state a success makes stale (an admin
+    call changed it); ``complete`` tells whether an answer has what was asked
+    (else, for a read, another broker is asked: see :class:`AnyBroker`).
+    """
 
     op: str
     rpc: str
     request: Any
     leader_of: tuple[str, int] | None = None
     read_only: bool = False
+    forget: str | None = None
+    complete: Callable[[Any], bool] | None = None
 
     @property
     def stream(self) -> str | None:
@@ -75,27 +87,46 @@ class Call:
 
 
 class Retries:
-    """When a call routed to a partition leader tries again, shared by both clients.
+    """When a call tries again, shared by both clients; decided by the errors' flags.
 
-    A leader that moved or a broker that went away is tried again, with
-    backoff, until the call's deadline: a failover takes seconds, and giving up
-    after a few quick attempts would fail calls that a moment's patience saves.
-    An unknown stream or partition is looked up ``lookups`` times (followers
-    learn of a new stream a moment after the leader), then it is the answer.
-    Every other error is the answer at once.
+    An error that is ``retriable`` (a leader that moved, a broker that went
+    away) is tried again, with backoff, until the deadline: a failover takes
+    seconds, and giving up after a few quick attempts would fail calls that a
+    moment's patience saves. One that only says the metadata is in doubt
+    (``refresh_metadata``: an unknown stream or partition) is looked up
+    ``lookups`` times (followers learn of a new stream a moment after the
+    leader), then it is the answer. Every other error is the answer at once,
+    except a timeout of a read (``read=True``) with time left: a read may be
+    sent again. :attr:`refresh` says whether the next attempt fetches metadata first.
     """
 
-    def __init__(self, timeout: float, backoff: Backoff, lookups: int) -> None:
+    def __init__(
+        self, timeout: float, backoff: Backoff, lookups: int, *, read: bool = False, attempt: float = 0.0
+    ) -> None:
         self.deadline = time.monotonic() + timeout
         self.attempt = 0
+        #: Whether the next attempt refreshes the metadata first (the last error put it in doubt).
+        self.refresh = False
         self._backoff = backoff
         self._lookups = lookups
+        self._read = read
+        self._per_attempt = attempt
         self._misses = 0
         self._last: LiftbridgeError | None = None
 
+    def seed(self, cause: LiftbridgeError) -> None:
+        """Start as if ``cause`` had been retried already (it ends the call if only timeouts follow)."""
+        self._last = cause
+
     def remaining(self) -> float:
-        """Seconds left for the next attempt (never 0, which gRPC would read as no deadline)."""
-        return max(0.001, self.deadline - time.monotonic())
+        """Seconds for the next attempt: what is left (at most ``attempt`` when given), never 0.
+
+        (0 would read as no deadline to gRPC.)
+        """
+        left = self.deadline - time.monotonic()
+        if self._per_attempt:
+            left = min(left, self._per_attempt)
+        return max(0.001, left)
 
     def wait_after(self, error: LiftbridgeError) -> float:
         """Seconds to wait before trying again after ``error``; raises the call's error when it is over.
@@ -103,14 +134,17 @@ class Retries:
         A call that runs out of time after retrying ends with the error it retried
         (unreachable brokers, no leader), which says more than the timeout does.
         """
-        retry = isinstance(error, ErrNotLeader | ErrConnection)
-        if isinstance(error, ErrNoSuchPartition):
+        timed_out = isinstance(error, ErrDeadlineExceeded)
+        retry = error.retriable or (self._read and timed_out)
+        if not retry and error.refresh_metadata:
             self._misses += 1
             retry = self._misses < self._lookups
         left = self.deadline - time.monotonic()
         if not retry or left <= 0:
-            raise self._last if isinstance(error, ErrDeadlineExceeded) and self._last else error
-        self._last = error
+            raise self._last if timed_out and self._last else error
+        if not timed_out:
+            self._last = error
+        self.refresh = error.refresh_metadata or timed_out
         delay = self._backoff.delay(self.attempt)
         self.attempt += 1
         return min(delay, left)
@@ -119,12 +153,14 @@ class Retries:
 class AnyBroker(Generic[T]):
     """The plan of a call that any broker can answer: brokers in random order until one answers.
 
-    An unreachable broker is passed over. A read-only call (``read_only``)
-    also moves on from a broker that is too slow, each broker getting a share of
-    the time left, and from one whose answer lacks what was asked (a broker
-    that has not caught up with the metadata yet), keeping that answer in case
-    no broker knows better. A write never moves on after a timeout: it may have
-    taken effect, and sending it again could do it twice.
+    A broker whose error is ``retriable`` or puts the metadata in doubt (one
+    unreachable, or one that does not know the stream yet) is passed over. A
+    read-only call (``read_only``) also moves on from a broker that is too
+    slow, each broker getting a share of the time left, and from one whose
+    answer lacks what was asked (a broker that has not caught up with the
+    metadata yet), keeping that answer in case no broker knows better. A write
+    never moves on after a timeout: it may have taken effect, and sending it
+    again could do it twice.
     """
 
     def __init__(self, op: str, addresses: Sequence[str], timeout: float, *, read_only: bool) -> None:
@@ -154,7 +190,7 @@ class AnyBroker(Generic[T]):
         A broker that does not know the stream may only lag behind (a restarted one
         replays its metadata first); it refused the call, so asking another is safe.
         """
-        if isinstance(error, ErrConnection | ErrNoSuchPartition):
+        if error.retriable or error.refresh_metadata:
             return True
         return self.read_only and isinstance(error, ErrDeadlineExceeded)
 
@@ -162,6 +198,19 @@ class AnyBroker(Generic[T]):
         """Keep an answer that lacks what was asked; True if another broker should be asked."""
         self.fallback = (answer, address)
         return self.read_only and len(self.tried) < len(self._order)
+
+    def takes(self, call: Call, answer: T, address: str) -> bool:
+        """Whether ``answer`` from ``address`` is the call's (else the next broker is asked)."""
+        return call.complete is None or call.complete(answer) or not self.incomplete(answer, address)
+
+    def outcome(self, last: LiftbridgeError | None) -> tuple[T, str]:
+        """Once no broker is left: the answer kept, or the error (see :meth:`exhausted`)."""
+        if self.fallback is not None:
+            return self.fallback
+        error = self.exhausted(last)
+        if error is last:
+            raise error
+        raise error from last
 
     def exhausted(self, last: LiftbridgeError | None) -> LiftbridgeError:
         """The error once no broker answered: the addresses tried, and why."""
@@ -175,6 +224,150 @@ class AnyBroker(Generic[T]):
                 f"{self.op}: no broker reachable", self.tried, last.code, reason=last.reason, hint=last.hint
             )
         return ErrConnection(f"{self.op}: no broker reachable", list(self.tried))
+
+
+class Route:
+    """Where a partition's calls go: its leader, or (``replica``) any of its in-sync replicas.
+
+    Read from the metadata cache; :meth:`stale` says when the cache must be
+    refreshed first, :meth:`address` picks the broker (or raises why there is
+    none), and :meth:`serves` tells whether a broker still does.
+    """
+
+    def __init__(self, cache: MetadataCache, stream: str, partition: int, *, replica: bool = False) -> None:
+        self.stream = stream
+        self.partition = partition
+        self.replica = replica
+        self._cache = cache
+
+    def stale(self, refresh: bool) -> bool:
+        """Whether to fetch metadata before :meth:`address` (asked to, or the cache does not know)."""
+        if refresh:
+            return True
+        if self.replica:
+            return not self._cache.isr_addresses(self.stream, self.partition)
+        return self._cache.leader_address(self.stream, self.partition) is None
+
+    def address(self) -> str:
+        """The broker to call: the leader, or a random in-sync replica (the leader when none is known)."""
+        if self.replica and (isr := self._cache.isr_addresses(self.stream, self.partition)):
+            return random.choice(isr)
+        address = self._cache.leader_address(self.stream, self.partition)
+        if address is None:
+            if self._cache.partition(self.stream, self.partition) is None:
+                raise self._cache.missing(self.stream, self.partition)
+            raise ErrNotLeader(f"{self.stream}[{self.partition}] has no leader right now")
+        return address
+
+    def fresh(self, max_age: float) -> bool:
+        """Whether the cache's metadata of the partition is at most ``max_age`` seconds old."""
+        return self._cache.route(self.stream, self.partition, max_age) is not None
+
+    def serves(self, address: str) -> bool:
+        """Whether the cache says ``address`` still leads the partition (or, for a replica, is in its ISR)."""
+        if address == self._cache.leader_address(self.stream, self.partition):
+            return True
+        return self.replica and address in self._cache.isr_addresses(self.stream, self.partition)
+
+
+SILENCE_CHECK = 3.0
+"""Seconds a subscription may hear nothing before it checks that its broker still serves it.
+
+A broker that hangs (stopped, or cut off without a reset) keeps its connections
+open: nothing ends the call, and keepalive pings, which a server allows only
+every 5 minutes, would notice late. So a silent subscription looks at fresh
+metadata every few seconds, and moves when another broker leads.
+"""
+
+
+class Resubscribe:
+    """What a subscription does when its call breaks mid-stream; shared by both subscription shells.
+
+    It ends quietly at its stop position. It opens again from the last offset
+    + 1 after an error that is ``retriable`` (the connection lost, the leader
+    gone, the call cancelled by anyone but :meth:`close`, the broker no longer
+    serving it) or after the server closed the partition's log under it (code
+    INTERNAL: a leader stepping down or shutting down), for up to ``wait``
+    seconds, each attempt bounded by the call timeout and by what is left of
+    the wait (:meth:`retries`). With ``wait=0`` it raises at once.
+    """
+
+    def __init__(self, wait: float, timeout: float, backoff: Backoff, lookups: int) -> None:
+        self.wait = wait
+        self._timeout = timeout
+        self._backoff = backoff
+        self._lookups = lookups
+
+    @staticmethod
+    def end(error: LiftbridgeError, stop: Stop | None) -> tuple[bool, LiftbridgeError | None]:
+        """Whether ``error`` (at the handshake or mid-stream) ends the subscription, and what it raises.
+
+        A stop position reached, or one before the start (nothing to read), ends it
+        quietly. Without a stop position, the server stops at the newest offset of
+        a readonly partition only, saying just that: that is
+        :class:`ErrEndOfReadonlyPartition` (Go's ``ErrReadonlyPartition``).
+        """
+        over = (
+            isinstance(error, ErrStopPositionReached) or "stop offset is before start" in str(error).lower()
+        )
+        if not over or stop is not None:
+            return over, None
+        return True, ErrEndOfReadonlyPartition(
+            f"the partition is readonly and every message was delivered ({error})",
+            getattr(error, "code", None),
+            getattr(error, "details", ""),
+        )
+
+    def resubscribes(self, error: LiftbridgeError) -> bool:
+        """Whether a subscription that failed with ``error`` mid-stream opens again."""
+        closed_log = getattr(error, "code", None) == grpc.StatusCode.INTERNAL
+        return self.wait > 0 and (error.retriable or closed_log)
+
+    def retries(self, cause: LiftbridgeError) -> Retries:
+        """The retries of a resubscription after ``cause``: until ``wait`` is over, each within the timeout.
+
+        The first attempt refreshes the metadata: the broker that served it is in
+        doubt. Attempts that only time out end with ``cause`` (what was lost, and where).
+        """
+        retries = Retries(self.wait, self._backoff, self._lookups, read=True, attempt=self._timeout)
+        retries.refresh = True
+        retries.seed(cause)
+        return retries
+
+    def check_timeout(self) -> float:
+        """Seconds a silent subscription's look at the metadata may take."""
+        return self._timeout
+
+    def silent(
+        self, stream: str, partition: int, address: str, serves: bool | None
+    ) -> LiftbridgeError | None:
+        """Why a subscription silent for :data:`SILENCE_CHECK` s leaves ``address``; None to wait on.
+
+        ``serves`` is what fresh metadata says: True, the broker still serves the
+        partition (all is quiet); False, another broker leads it; None, no broker
+        answered. That last one leaves only if the subscription may resubscribe:
+        one with no ``resubscribe_wait`` is not ended by a look that failed.
+        """
+        if serves:
+            return None
+        if serves is False:
+            return ErrNotLeader(f"{address} no longer leads {stream}[{partition}]: moving to its new leader")
+        if not self.wait:
+            return None
+        return ErrConnection(
+            f"subscription {stream}[{partition}]: {address} sent nothing for {SILENCE_CHECK:g} s "
+            "and no broker answered for the metadata",
+            [address],
+        )
+
+    def opening(self) -> Retries:
+        """The retries of the first subscribe: within the call timeout."""
+        return Retries(self._timeout, self._backoff, self._lookups)
+
+    @staticmethod
+    def start(last_offset: int, start: Start) -> Start:
+        """Where a resubscription starts: after the last delivered offset, or where the first one did."""
+        return Start.at_offset(last_offset + 1) if last_offset >= 0 else start
 
 
 def check_partition(partition: object) -> int:
@@ -248,13 +441,46 @@ class LiftCore:
                 raise TypeError(f"publish_many takes a list of Message; item {i} is a {type(m).__name__}")
         return items
 
+    # -- routing plans (the clients only do the I/O) -------------------------------------------
+
+    def _retries(self, timeout: float | None) -> Retries:
+        """The retries of a call routed to a partition leader, within ``timeout``."""
+        return Retries(self._timeout(timeout), self.options.backoff, self.options.retries)
+
+    def _any_broker(self, call: Call, timeout: float | None) -> AnyBroker[Any]:
+        """The plan of a call any broker answers."""
+        return AnyBroker[Any](
+            call.op, self._cache.addresses(), self._timeout(timeout), read_only=call.read_only
+        )
+
+    def _route(self, stream: str, partition: int, *, replica: bool = False) -> Route:
+        return Route(self._cache, stream, partition, replica=replica)
+
+    def _resubscribe_plan(self, wait: float | None, timeout: float) -> Resubscribe:
+        return Resubscribe(self._resubscribe_wait(wait), timeout, self.options.backoff, self.options.retries)
+
+    def _error(self, call: Call, exc: grpc.RpcError, address: str) -> LiftbridgeError:
+        """The error of ``call`` that failed at ``address`` (a leader's failed precondition: not leader)."""
+        return from_rpc_error(
+            exc, call.op, address=address, leader_routed=call.leader_of is not None, tls=self.tls,
+            subject=call.subject,
+        )  # fmt: skip
+
+    def _done(self, call: Call) -> None:
+        """After ``call`` succeeded: forget the cached state it made stale."""
+        if call.forget:
+            self._cache.forget(call.forget)  # a publish straight to NATS must look again
+
     # -- requests ------------------------------------------------------------------------------
 
     def _metadata_call(self, streams: Sequence[str] | None, groups: Sequence[str] = ()) -> Call:
         names = [check_name(n) for n in streams] if streams is not None else []
         groups = [check_id(g, "group id") for g in groups]
         request = api_pb2.FetchMetadataRequest(streams=names, groups=groups)
-        return Call("metadata", "FetchMetadata", request, read_only=True)
+        return Call(
+            "metadata", "FetchMetadata", request, read_only=True,
+            complete=lambda resp: self._knows_streams(resp, names),
+        )  # fmt: skip
 
     @staticmethod
     def _knows_streams(resp: api_pb2.FetchMetadataResponse, streams: list[str] | None) -> bool:
@@ -283,19 +509,19 @@ class LiftCore:
         return Call("create", "CreateStream", create_stream_request(stream))
 
     def _delete_call(self, name: str) -> Call:
-        return Call("delete", "DeleteStream", api_pb2.DeleteStreamRequest(name=check_name(name)))
+        return Call("delete", "DeleteStream", api_pb2.DeleteStreamRequest(name=check_name(name)), forget=name)
 
     def _pause_call(self, name: str, partitions: Iterable[int] | None, resume_all: bool) -> Call:
         request = api_pb2.PauseStreamRequest(
             name=check_name(name), partitions=_partitions(partitions), resumeAll=resume_all
         )
-        return Call("pause", "PauseStream", request)
+        return Call("pause", "PauseStream", request, forget=name)
 
     def _readonly_call(self, name: str, partitions: Iterable[int] | None, readonly: bool) -> Call:
         request = api_pb2.SetStreamReadonlyRequest(
             name=check_name(name), partitions=_partitions(partitions), readonly=readonly
         )
-        return Call("readonly", "SetStreamReadonly", request)
+        return Call("readonly", "SetStreamReadonly", request, forget=name)
 
     def _publish_stream(self, message: Message) -> tuple[str, bool]:
         """The stream a message goes to, and whether choosing its partition needs the partition count."""

@@ -278,7 +278,9 @@ class ClientOptions:
     - ``resubscribe_wait``: seconds a subscription keeps trying to resubscribe after
       losing its leader or connection, before it raises.
     - ``max_conns_per_broker``: channels per broker that subscriptions spread over.
-    - ``keepalive``: seconds between HTTP/2 keepalive pings on idle channels.
+    - ``keepalive``: seconds between HTTP/2 keepalive pings on a channel with a call open
+      (none without one). A Liftbridge server allows one every 5 minutes at most and
+      answers more with GOAWAY "too_many_pings", which breaks the calls: keep it at 300 or more.
     - ``max_message_bytes``: the largest gRPC message the client sends or receives, from
       1 MiB (what a broker's NATS takes by default) to 2 GiB - 1.
     - ``nats``: the address of the cluster's NATS (``nats://host:port``, optionally
@@ -295,7 +297,7 @@ class ClientOptions:
     backoff: Backoff = field(default_factory=Backoff)
     resubscribe_wait: float = 30.0
     max_conns_per_broker: int = 2
-    keepalive: float = 30.0
+    keepalive: float = 360.0
     max_message_bytes: int = 64 * 1024 * 1024
     reconnect_backoff: float = 1.0
     nats: str | None = field(default=None, repr=False)  # it may hold a password

@@ -8,6 +8,8 @@ Every error the package raises derives from :class:`LiftbridgeError`::
     │   ├── ServerBuildError           building the server with Go failed
     │   └── ServerStartError           a server process or container did not become ready
     ├── ErrConnection                  no broker could be reached (``addresses`` lists those tried)
+    ├── ErrClientClosed                the client was closed before or during the call
+    ├── ErrNoCheckpoint                a consumer with auto_offset="error" found no checkpoint
     ├── ErrDeadlineExceeded            a call ran out of time (also a ``TimeoutError``)
     │   └── ErrAckTimeout              a publish was sent but its ack did not come in time
     ├── ErrDecode                      read_stream could not decode a key or value (also a ``ValueError``)
@@ -54,7 +56,20 @@ if TYPE_CHECKING:
 
 
 class LiftbridgeError(Exception):
-    """Base class of every error raised by liftbridge_nb."""
+    """Base class of every error raised by liftbridge_nb.
+
+    Two flags tell the clients' retry plans what an error means for a call
+    (read by ``Retries``, ``AnyBroker`` and ``Resubscribe`` in ``_core``):
+    ``retriable``, trying again may succeed (another broker, a new leader);
+    ``refresh_metadata``, the client's metadata is in doubt and is fetched
+    again before trying (an error with only this flag is looked up again a
+    bounded number of times: a broker may lag behind a new stream).
+    """
+
+    #: Whether trying the call again (elsewhere, or after a refresh) may succeed.
+    retriable = False
+    #: Whether the client's metadata is in doubt after this error (fetched again before a retry).
+    refresh_metadata = False
 
     def _render_traceback_(self) -> list[str]:
         # IPython shows this instead of a traceback: one line that says what to do.
@@ -154,6 +169,9 @@ class ErrConnection(LiftbridgeError):
     Both are in the message.
     """
 
+    retriable = True
+    refresh_metadata = True
+
     def __init__(
         self,
         message: str,
@@ -176,6 +194,14 @@ class ErrConnection(LiftbridgeError):
         super().__init__(text)
 
 
+class ErrClientClosed(LiftbridgeError):
+    """The client was closed: no call can be made with it (a closed subscription simply ends)."""
+
+
+class ErrNoCheckpoint(LiftbridgeError, LookupError):
+    """A consumer with ``auto_offset="error"`` was assigned a partition its group has no checkpoint of."""
+
+
 class ErrDeadlineExceeded(LiftbridgeError, TimeoutError):
     """A call did not complete within its timeout."""
 
@@ -196,9 +222,6 @@ class ErrDecode(LiftbridgeError, ValueError):
 class ApiError(LiftbridgeError):
     """The server answered with an error; ``code`` and ``details`` are what it said."""
 
-    #: Whether the client may retry after refreshing its metadata.
-    retriable = False
-
     def __init__(self, message: str, code: grpc.StatusCode | None = None, details: str = "") -> None:
         super().__init__(message)
         self.code = code
@@ -211,6 +234,8 @@ class ErrStreamExists(ApiError):
 
 class ErrNoSuchPartition(ApiError):
     """The stream or the partition does not exist."""
+
+    refresh_metadata = True  # a broker may not know a new stream yet: looked up again, a few times
 
 
 class ErrNoSuchStream(ErrNoSuchPartition):
@@ -249,6 +274,7 @@ class ErrNotLeader(ApiError):
     """The broker does not lead that partition; retried after a metadata refresh before surfacing."""
 
     retriable = True
+    refresh_metadata = True
 
 
 class ErrCursorsDisabled(ApiError):
@@ -413,7 +439,9 @@ _SEGMENT_CLOSED = "segment has been closed"  # commitlog/segment.go:29, via part
 _CURSORS_MISSING = "cursors stream does not exist"  # cursors.go:193
 
 
-def _api_class(code: grpc.StatusCode | None, lowered: str, op: str, mid_stream: bool) -> type[ApiError]:
+def _api_class(
+    code: grpc.StatusCode | None, lowered: str, op: str, *, mid_stream: bool, leader_routed: bool
+) -> type[ApiError]:
     """The ApiError class for a server refusal: by gRPC code, then by text where the code is ambiguous."""
     c = grpc.StatusCode
     if code == c.ALREADY_EXISTS:  # metadata.go:30 ErrStreamExists, the only ALREADY_EXISTS
@@ -433,7 +461,10 @@ def _api_class(code: grpc.StatusCode | None, lowered: str, op: str, mid_stream: 
             return ErrReadonlyPartition
         if _ENCRYPTION in lowered:
             return ErrEncryptionFailed
-        return ApiError
+        if stream_missing(lowered):  # JoinConsumerGroup with a stream that does not exist
+            return ErrNoSuchStream
+        # The one other precondition of a call to a partition leader: being it.
+        return ErrNotLeader if leader_routed else ApiError
     if code == c.RESOURCE_EXHAUSTED:
         if too_large(lowered):
             return ErrMessageTooLarge
@@ -470,6 +501,7 @@ def from_rpc_error(
     *,
     address: str = "",
     mid_stream: bool = False,
+    leader_routed: bool = False,
     tls: _ClientTLS = _UNKNOWN_TLS,
     subject: str = "",
 ) -> LiftbridgeError:
@@ -479,10 +511,14 @@ def from_rpc_error(
     ``subscribe``, ``metadata``, ``cursor``, ``group``); ``subject`` says what it was about
     (see :func:`about`, e.g. ``"stream 'x' partition 2"``) and goes into the message;
     ``mid_stream`` says a subscription failed after its handshake, where codes mean other
-    things; ``tls`` (the client's settings, None for plaintext) sharpens an ErrConnection's
-    hint. The class follows the gRPC code; the server's text decides only where one code
-    covers several cases. The result's ``__cause__`` is ``exc`` already, wherever it is raised
-    (``raise ... from exc`` says the same; ``from None`` would drop it).
+    things; ``leader_routed`` says the call went to a partition's leader, so that a
+    precondition it failed that is not a paused, readonly or encryption one is that the
+    broker does not lead (whatever its text: "The request should be sent to partition
+    leader", "Server not partition leader"); ``tls`` (the client's settings, None for
+    plaintext) sharpens an ErrConnection's hint. The class follows the gRPC code; the
+    server's text decides only where one code covers several cases. The result's
+    ``__cause__`` is ``exc`` already, wherever it is raised (``raise ... from exc`` says the
+    same; ``from None`` would drop it).
     """
     code, details = _text(exc)
     on = f" on {subject}" if subject else ""
@@ -494,7 +530,7 @@ def from_rpc_error(
     elif code == c.DEADLINE_EXCEEDED:
         error = ErrDeadlineExceeded(f"{op}{on} timed out: {details}")
     else:
-        cls = _api_class(code, details.lower(), op, mid_stream)
+        cls = _api_class(code, details.lower(), op, mid_stream=mid_stream, leader_routed=leader_routed)
         error = cls(f"{op} failed{on}: {details or code}{hint(cls, details)}", code, details)
     error.__cause__ = exc
     return error

@@ -10,18 +10,21 @@ import pytest
 
 from liftbridge_nb import (
     AckPolicy,
+    ErrClientClosed,
     ErrConnection,
     ErrIncorrectOffset,
     ErrNoSuchPartition,
     ErrStreamExists,
+    Lift,
     LiftbridgeError,
     Message,
     Start,
     Stop,
     Stream,
 )
-from liftbridge_nb.aio import AsyncLift
+from liftbridge_nb.aio import AsyncLift, AsyncSubscription
 from liftbridge_nb.server import LocalCluster, LocalServer
+from tests import faults
 
 
 def test_async_client_end_to_end(server_address: str, stream_name: str) -> None:
@@ -177,3 +180,84 @@ def test_async_mutual_tls_and_its_refusals(
                 assert info.value.reason and info.value.reason in str(info.value)
 
     asyncio.run(main())
+
+
+def test_async_close_from_another_task_ends_iteration_and_closed_clients_say_so(stream_name: str) -> None:
+    with LocalServer() as server:
+        client = AsyncLift(server.address)
+
+        async def drain(sub: AsyncSubscription) -> list[bytes]:
+            return [m.value async for m in sub]
+
+        async def main() -> None:
+            await client.create_stream(Stream(subject=stream_name, name=stream_name))
+            await client.publish(Message(stream=stream_name, value="a"))
+            sub = await client.subscribe(stream_name, start=Start.earliest())
+            reader = asyncio.create_task(drain(sub))
+            await asyncio.sleep(0.5)  # the reader waits for more
+            sub.close()  # from this task: the reader's async for simply ends
+            assert await asyncio.wait_for(reader, 10) == [b"a"]
+            reader = asyncio.create_task(drain(await client.subscribe(stream_name, start=Start.earliest())))
+            await asyncio.sleep(0.5)
+            server.pause()  # a call under way when the client closes: hung on the broker
+            pending = asyncio.create_task(client.fetch_metadata(timeout=30))
+            await asyncio.sleep(0.5)
+            await client.close()
+            with pytest.raises(ErrClientClosed, match="closed"):
+                await asyncio.wait_for(pending, 10)
+            assert await asyncio.wait_for(reader, 10) == [b"a"], "a subscription of a closed client ends"
+            server.resume()
+            with pytest.raises(ErrClientClosed, match="closed"):
+                await client.fetch_metadata()
+            with pytest.raises(ErrClientClosed, match="closed"):
+                await client.subscribe(stream_name)
+
+        asyncio.run(main())
+
+
+def test_an_async_client_serves_a_second_event_loop(server_address: str, stream_name: str) -> None:
+    client = AsyncLift(server_address)
+
+    async def first() -> None:
+        await client.create_stream(Stream(subject=stream_name, name=stream_name))
+        await client.publish(Message(stream=stream_name, value="a"))
+
+    async def second() -> list[bytes]:
+        sub = await client.subscribe(stream_name, start=Start.earliest(), stop=Stop.latest())
+        got = [m.value async for m in sub]
+        await client.close()
+        return got
+
+    asyncio.run(first())
+    assert asyncio.run(second()) == [b"a"]
+
+
+@pytest.mark.cluster
+def test_async_subscription_on_a_hung_leader_moves_to_the_new_one(
+    cluster: LocalCluster, stream_name: str
+) -> None:
+    async def main() -> list[int]:
+        async with AsyncLift(addresses=cluster.addresses, timeout=3) as client:
+            await client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+            await asyncio.to_thread(faults.wait_in_isr, cluster, stream_name)
+            await client.publish(Message(stream=stream_name, value="before", ack_policy="all"))
+            sub = await client.subscribe(stream_name, start=Start.earliest(), resubscribe_wait=60)
+            got = [await asyncio.wait_for(sub.__anext__(), 30)]
+            hung = await asyncio.to_thread(faults.leader, cluster, stream_name)
+            reader = asyncio.create_task(sub.__anext__())  # waits on the leader about to hang
+            cluster.pause(hung)
+            try:
+                await asyncio.to_thread(faults.leader, cluster, stream_name, other_than=hung)
+                with Lift(addresses=cluster.addresses, timeout=3) as sync:
+                    await asyncio.to_thread(
+                        faults.publish_until_acked, sync, Message(stream=stream_name, value="after")
+                    )
+                got.append(await asyncio.wait_for(reader, 30))  # within 30 s of the election
+            finally:
+                sub.close()
+                cluster.resume(hung)
+            assert sub.resubscribes >= 1 and sub.address != cluster.addresses[hung]
+            await asyncio.to_thread(faults.wait_in_isr, cluster, stream_name)
+            return [m.offset for m in got]
+
+    assert asyncio.run(main()) == [0, 1]

@@ -16,6 +16,7 @@ import pytest
 
 from liftbridge_nb import (
     AckPolicy,
+    ErrClientClosed,
     ErrConnection,
     ErrCursorsDisabled,
     ErrEndOfReadonlyPartition,
@@ -223,8 +224,15 @@ def test_readonly(client: Lift, stream_name: str) -> None:
         client.publish(Message(stream=stream_name, value="too late"))
     with pytest.raises(ErrEndOfReadonlyPartition):
         next(live)
-    # A subscription opened on a readonly partition ends at its newest message.
-    assert [m.value for m in client.subscribe(stream_name, start=Start.earliest())] == [b"last words"]
+    # A subscription opened on a readonly partition delivers every message, then says why it ends ...
+    opened = client.subscribe(stream_name, start=Start.earliest())
+    assert next(opened).value == b"last words"
+    with pytest.raises(ErrEndOfReadonlyPartition, match="readonly"):
+        next(opened)
+    with pytest.raises(ErrEndOfReadonlyPartition, match="readonly"):
+        client.subscribe(stream_name)  # new messages only: there will be none
+    # ... unless its stop position ends it first.
+    assert [m.value for m in read(client, stream_name)] == [b"last words"]
     assert client.fetch_partition_metadata(stream_name).readonly
     client.set_stream_readonly(stream_name, readonly=False)
     assert client.publish(Message(stream=stream_name, value="again")) is not None
@@ -591,3 +599,51 @@ def test_soak_publish_and_subscribe_through_leader_kills(cluster: LocalCluster, 
     assert not errors, errors
     assert seen == list(range(len(log))), "the live subscription saw every offset once, in order"
     print(report)
+
+
+@pytest.mark.cluster
+def test_a_cached_leader_that_no_longer_leads_is_looked_up_again(
+    cluster: LocalCluster, stream_name: str
+) -> None:
+    with Lift(addresses=cluster.addresses, timeout=10) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        faults.wait_in_isr(cluster, stream_name)
+        old = cluster.server_ids[faults.leader(cluster, stream_name)]
+        assert client.fetch_partition_metadata(stream_name).leader == old  # cached: old leads
+        node = faults.kill_leader(cluster, stream_name)
+        faults.rejoin(cluster, stream_name, node)  # alive again, a follower now
+        new = cluster.server_ids[faults.leader(cluster, stream_name)]
+        assert new != old
+        # The cached leader answers FAILED_PRECONDITION "The request should be sent to partition leader".
+        assert client.fetch_partition_metadata(stream_name).leader == new
+
+
+def test_close_is_quick_and_quiet_and_a_closed_client_says_so(
+    server_address: str, stream_name: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with Lift(server_address) as setup:
+        setup.create_stream(Stream(subject=stream_name, name=stream_name))
+    closes = []
+    for i in range(20):
+        client = Lift(server_address)
+        client.publish(Message(stream=stream_name, value=str(i)))  # opens the publish stream
+        started = time.monotonic()
+        client.close()
+        closes.append(time.monotonic() - started)
+    # It took 0.2 s each time: gRPC's channel_ready_future leaves a watcher that close() waited for.
+    assert sum(closes) / len(closes) < 0.1, closes
+    with pytest.raises(ErrClientClosed, match="closed"):
+        client.fetch_metadata()
+    with pytest.raises(ErrClientClosed, match="closed"):
+        client.publish(Message(stream=stream_name, value="late"))
+    with pytest.raises(ErrClientClosed, match="closed"):
+        client.subscribe(stream_name)
+    client.close()  # again: nothing happens
+    with Lift(server_address) as live:
+        sub = live.subscribe(stream_name, start=Start.earliest())
+        reader = threading.Thread(target=lambda: list(sub))
+        reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive() and sub.closed, "a subscription of a closed client ends"
+    out, err = capfd.readouterr()
+    assert "Channel closed" not in out + err and "Traceback" not in out + err

@@ -6,7 +6,7 @@ import contextlib
 
 import pytest
 
-from liftbridge_nb import Consumer, Lift, Message, Stream
+from liftbridge_nb import Consumer, ErrNoCheckpoint, ErrNoSuchStream, Lift, Message, Stream
 from liftbridge_nb.server import LocalServer
 from tests.polling import wait_for
 
@@ -70,3 +70,18 @@ def test_consumer_arguments_are_checked(cursors_server: LocalServer) -> None:
             client.consumer("g", [])
         with pytest.raises(ValueError, match=r"auto_offset .*'sometimes'"):
             client.consumer("g", ["s"], auto_offset="sometimes")  # type: ignore[arg-type]
+
+
+def test_what_stops_a_member_reaches_the_reader(
+    cursors_server: LocalServer, stream_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Lift(cursors_server.address) as client:
+        with pytest.raises(ErrNoSuchStream, match="does not exist"):
+            client.consumer(f"g-{stream_name}", [stream_name])
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        with client.consumer(f"g-{stream_name}", [stream_name], auto_offset="error") as member:
+            with pytest.raises(ErrNoCheckpoint, match=r"no checkpoint .*auto_offset is 'error'"):
+                wait_for(lambda: _drain(member, [], 1), timeout=30, what="the member's failure")
+            with pytest.raises(ErrNoCheckpoint, match="no checkpoint"):
+                next(member)  # and again, not a silent end
+    assert len([r for r in caplog.records if "no checkpoint" in r.getMessage()]) <= 1, "not once a heartbeat"

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import time
+
+import grpc
 import pytest
 
-from liftbridge_nb._core import AnyBroker, Retries
+from liftbridge_nb._core import AnyBroker, Resubscribe, Retries
 from liftbridge_nb.config import Backoff
 from liftbridge_nb.errors import (
+    ApiError,
     ErrConnection,
     ErrDeadlineExceeded,
+    ErrEndOfReadonlyPartition,
     ErrIncorrectOffset,
     ErrNoSuchPartition,
     ErrNoSuchStream,
     ErrNotLeader,
+    ErrPartitionPaused,
+    ErrStopPositionReached,
+    LiftbridgeError,
+    from_rpc_error,
 )
+from liftbridge_nb.models import Stop
 
 QUICK = Backoff(initial=0.01, maximum=0.02, jitter=0.0)
 
@@ -82,3 +92,64 @@ def test_an_answer_lacking_what_was_asked_is_kept_while_others_are_asked() -> No
     second = plan.next()
     assert second is not None and not plan.incomplete("also stale", second[0]), "no broker left"
     assert plan.fallback == ("also stale", second[0])
+
+
+def test_retries_follow_the_flags_of_the_error_classes() -> None:
+    class Flaky(LiftbridgeError):
+        retriable = True
+
+    retries = Retries(30.0, QUICK, lookups=2)
+    retries.wait_after(Flaky("try again"))
+    assert not retries.refresh, "a retriable error that does not doubt the metadata keeps it"
+    retries.wait_after(ErrNotLeader("moved"))
+    assert retries.refresh, "a moved leader is looked up again"
+    with pytest.raises(ErrDeadlineExceeded, match="slow"):
+        Retries(30.0, QUICK, lookups=2).wait_after(ErrDeadlineExceeded("slow: a write may be done"))
+    read = Retries(30.0, QUICK, lookups=2, read=True, attempt=2.0)
+    assert read.wait_after(ErrDeadlineExceeded("slow")) > 0 and read.refresh, "a read is sent again"
+    assert read.remaining() <= 2.0, "each attempt within its own bound"
+
+
+def test_a_resubscription_is_bounded_by_its_wait_and_ends_with_what_was_lost() -> None:
+    plan = Resubscribe(0.2, 5.0, QUICK, lookups=3)
+    lost = ErrConnection("the leader went away", ["a:1"])
+    assert plan.resubscribes(lost) and plan.resubscribes(ApiError("log closed", grpc.StatusCode.INTERNAL))
+    assert not plan.resubscribes(ErrPartitionPaused("paused", grpc.StatusCode.FAILED_PRECONDITION))
+    assert not Resubscribe(0, 5.0, QUICK, lookups=3).resubscribes(lost), "resubscribe_wait=0: never"
+    retries = plan.retries(lost)
+    assert retries.refresh and retries.remaining() <= 0.2, "the first attempt looks the leader up again"
+    with pytest.raises(ErrConnection, match="went away"):
+        while True:  # timeouts only, until the wait is over: the loss is the answer
+            time.sleep(retries.wait_after(ErrDeadlineExceeded("no answer")))
+
+
+def test_where_a_subscription_ends_and_what_it_raises() -> None:
+    plan = Resubscribe(30, 5.0, QUICK, lookups=3)
+    reached = ErrStopPositionReached("Stop offset reached", grpc.StatusCode.RESOURCE_EXHAUSTED)
+    assert plan.end(reached, Stop.latest()) == (True, None), "its own stop: a quiet end"
+    over, why = plan.end(reached, None)
+    assert over and isinstance(why, ErrEndOfReadonlyPartition), (
+        "no stop of its own: the partition is readonly"
+    )
+    assert plan.end(ErrConnection("gone"), None) == (False, None)
+
+
+def test_a_silent_subscription_leaves_only_a_broker_that_no_longer_serves_it() -> None:
+    plan, patient = Resubscribe(30, 5.0, QUICK, lookups=3), Resubscribe(0, 5.0, QUICK, lookups=3)
+    assert plan.silent("s", 0, "a:1", True) is None
+    assert isinstance(plan.silent("s", 0, "a:1", False), ErrNotLeader)
+    assert isinstance(plan.silent("s", 0, "a:1", None), ErrConnection), "no broker answers: it resubscribes"
+    assert patient.silent("s", 0, "a:1", None) is None, "without resubscribe_wait, a failed look ends nothing"
+    assert isinstance(patient.silent("s", 0, "a:1", False), ErrNotLeader)
+
+
+def test_a_leaders_failed_precondition_is_not_leader_whatever_its_text() -> None:
+    class Refusal(grpc.RpcError):
+        def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.FAILED_PRECONDITION
+
+        def details(self) -> str:
+            return "The request should be sent to partition leader"
+
+    assert isinstance(from_rpc_error(Refusal(), "partition metadata", leader_routed=True), ErrNotLeader)
+    assert type(from_rpc_error(Refusal(), "group")) is ApiError, "elsewhere it means something else"

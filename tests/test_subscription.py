@@ -8,6 +8,7 @@ import time
 import pytest
 
 from liftbridge_nb import ErrConnection, Lift, Message, Start, Stop, Stream, Subscription
+from liftbridge_nb._core import SILENCE_CHECK
 from liftbridge_nb.server import LocalCluster, LocalServer
 from tests import faults
 from tests.polling import wait_for
@@ -124,3 +125,76 @@ def test_a_subscription_whose_server_is_gone_raises_after_its_wait(stream_name: 
             next(sub)
         assert server.address in str(info.value)
         assert time.monotonic() - started < 3 + 2 * 2 + 5, "bounded by resubscribe_wait and the timeout"
+
+
+@pytest.mark.cluster
+def test_a_subscription_on_a_hung_leader_moves_to_the_new_one(
+    cluster: LocalCluster, stream_name: str
+) -> None:
+    # SIGSTOP, not kill: the hung leader keeps its connections open, so nothing ends the call.
+    with Lift(addresses=cluster.addresses, timeout=3) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        faults.wait_in_isr(cluster, stream_name)
+        for i in range(5):
+            client.publish(Message(stream=stream_name, value=f"before {i}", ack_policy="all"))
+        sub = client.subscribe(stream_name, start=Start.earliest(), resubscribe_wait=60)
+        got: list[Message] = []
+        reader = threading.Thread(target=lambda: got.extend(sub))
+        reader.start()
+        wait_for(lambda: len(got) == 5 or None, timeout=30, what="the first 5 messages")
+        hung = faults.leader(cluster, stream_name)
+        cluster.pause(hung)
+        try:
+            faults.leader(cluster, stream_name, other_than=hung)
+            elected = time.monotonic()
+            for i in range(5):
+                faults.publish_until_acked(client, Message(stream=stream_name, value=f"after {i}"))
+            wait_for(
+                lambda: {f"after {i}".encode() for i in range(5)} <= {m.value for m in got} or None,
+                timeout=30,
+                what="the messages published to the new leader",
+            )
+            moved = time.monotonic() - elected
+        finally:
+            sub.close()
+            reader.join(timeout=30)
+            cluster.resume(hung)
+        faults.wait_in_isr(cluster, stream_name)
+    offsets = [m.offset for m in got]
+    assert offsets == sorted(set(offsets)), "no duplicate"
+    assert sub.resubscribes >= 1 and sub.address != cluster.addresses[hung]
+    print(f"delivered from the new leader {moved:.1f} s after its election")
+
+
+def test_a_subscription_on_a_hung_server_raises_after_its_wait(stream_name: str) -> None:
+    with LocalServer() as server, Lift(server.address, timeout=2) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        client.publish(Message(stream=stream_name, value="only"))
+        sub = client.subscribe(stream_name, start=Start.earliest(), resubscribe_wait=5)
+        assert next(sub).value == b"only"
+        server.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(ErrConnection, match=server.address):
+                next(sub)
+            took = time.monotonic() - started
+        finally:
+            server.resume()
+    # silent for one or two SILENCE_CHECKs, a look at the metadata (the 2 s timeout), then the 5 s wait
+    assert took < 2 * SILENCE_CHECK + 2 + 5 + 5, f"raised after {took:.1f} s"
+    print(f"raised {took:.1f} s after the server hung")
+
+
+def test_a_subscription_whose_node_is_gone_for_good_raises_after_its_wait(stream_name: str) -> None:
+    with LocalServer() as server, Lift(server.address, timeout=5) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        client.publish(Message(stream=stream_name, value="only"))
+        sub = client.subscribe(stream_name, start=Start.earliest(), resubscribe_wait=2)
+        assert next(sub).value == b"only"
+        server.kill()
+        started = time.monotonic()
+        with pytest.raises(ErrConnection, match=server.address):
+            next(sub)
+        took = time.monotonic() - started
+    assert took < 2 + 3, f"raised after {took:.1f} s: each attempt is bounded by what is left of the wait"
+    print(f"raised {took:.1f} s after the node died")

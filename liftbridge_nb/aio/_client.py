@@ -16,7 +16,7 @@ import grpc
 
 from .. import _telemetry as telemetry
 from .._convert import ack_from_proto, partition_from_proto
-from .._core import ACTIVITY_STREAM, CURSORS_STREAM, AnyBroker, Call, LiftCore, Retries
+from .._core import ACTIVITY_STREAM, CURSORS_STREAM, SILENCE_CHECK, Call, LiftCore, Route
 from .._proto import api_pb2, api_pb2_grpc
 from ..activity import ActivityEvent, decode_activity
 from ..client._client import settle
@@ -27,7 +27,6 @@ from ..errors import (
     ErrAckTimeout,
     ErrConnection,
     ErrDeadlineExceeded,
-    ErrNotLeader,
     LiftbridgeError,
     from_rpc_error,
 )
@@ -60,6 +59,10 @@ class AsyncLift(LiftCore):
         options: ClientOptions | None = None,
     ) -> None:
         super().__init__(ip_address, timeout, addresses, tls, options)
+        if self.options.nats is not None:  # refused, not ignored
+            raise ValueError(
+                "AsyncLift does not publish over NATS: leave ClientOptions(nats=...) unset, or use Lift"
+            )
         self._conns = AsyncConnections(
             tls.credentials() if tls else None, self.options, tls.server_name if tls else None
         )
@@ -70,8 +73,16 @@ class AsyncLift(LiftCore):
         self._publish_lock = asyncio.Lock()
         self._ids = map(f"{uuid.uuid4().hex[:12]}{{:x}}".format, itertools.count())
 
+    @property
+    def nats_address(self) -> str | None:
+        """See :attr:`Lift.nats_address`: always None, AsyncLift publishes through the brokers."""
+        return None
+
     async def close(self) -> None:
-        """Close every connection; open subscriptions end, pending acks fail."""
+        """Close every connection; open subscriptions end, pending acks fail.
+
+        Calls under way (in other tasks) and later ones raise :class:`ErrClientClosed`.
+        """
         if self._pipeline is not None:
             await self._pipeline.done_writing()
         await self._conns.close()
@@ -86,91 +97,63 @@ class AsyncLift(LiftCore):
     ) -> None:
         await self.close()
 
-    # -- routing (the same rules as Lift's) ----------------------------------------------------
+    # -- routing (the plans are LiftCore's, as Lift's are; this only does the I/O) ---------------
 
     async def _run(self, call: Call, timeout: float | None) -> Any:
-        async def fn(stub: api_pb2_grpc.APIStub, t: float) -> Any:
-            return await getattr(stub, call.rpc)(call.request, timeout=t)
-
         with telemetry.span(call.op, call.rpc, call.stream):
             if call.leader_of is not None:
-                return await self._call_leader(call.op, *call.leader_of, fn, timeout, subject=call.subject)
-            return (
-                await self._call_any_at(call.op, fn, timeout, read_only=call.read_only, subject=call.subject)
-            )[0]
+                answer = await self._call_leader(call, timeout)
+            else:
+                answer, _ = await self._call_any(call, timeout)
+        self._done(call)
+        return answer
 
-    async def _call_any_at(
-        self,
-        op: str,
-        fn: RpcFn[T],
-        timeout: float | None,
-        *,
-        read_only: bool = False,
-        complete: Callable[[T], bool] | None = None,
-        subject: str = "",
-    ) -> tuple[T, str]:
-        plan = AnyBroker[T](op, self._cache.addresses(), self._timeout(timeout), read_only=read_only)
+    async def _invoke(self, call: Call, address: str, timeout: float) -> Any:
+        try:
+            return await getattr(self._conns.stub(address), call.rpc)(call.request, timeout=timeout)
+        except asyncio.CancelledError as exc:  # the client closed under the call, or the task cancelled
+            raise self._conns.closed_error(exc)  # noqa: B904 (the cause is set)
+
+    async def _call_any(self, call: Call, timeout: float | None) -> tuple[Any, str]:
+        plan = self._any_broker(call, timeout)
         error: LiftbridgeError | None = None
         while (turn := plan.next()) is not None:
             address, share = turn
             try:
-                answer = await fn(self._conns.stub(address), share)
+                answer = await self._invoke(call, address, share)
             except grpc.RpcError as exc:
-                error = from_rpc_error(exc, op, address=address, tls=self.tls, subject=subject)
+                error = self._error(call, exc, address)
                 if not plan.moves_on(error):
                     raise error from exc
+                log.debug("%s: moving on from %s: %s", call.op, address, error)
                 continue
-            if complete is None or complete(answer) or not plan.incomplete(answer, address):
+            if plan.takes(call, answer, address):
                 return answer, address
-        if plan.fallback is not None:
-            return plan.fallback
-        raise plan.exhausted(error)
+        return plan.outcome(error)
 
-    async def _call_leader(
-        self, op: str, stream: str, partition: int, fn: RpcFn[T], timeout: float | None, *, subject: str = ""
-    ) -> T:
-        retries = Retries(self._timeout(timeout), self.options.backoff, self.options.retries)
+    async def _call_leader(self, call: Call, timeout: float | None) -> Any:
+        assert call.leader_of is not None
+        route = self._route(*call.leader_of)
+        retries = self._retries(timeout)
         while True:
             try:
-                refresh = retries.attempt > 0
-                address = await self._leader(stream, partition, refresh=refresh, timeout=retries.remaining())
+                address = await self._address(route, retries.refresh, retries.remaining())
                 try:
-                    return await fn(self._conns.stub(address), retries.remaining())
+                    return await self._invoke(call, address, retries.remaining())
                 except grpc.RpcError as exc:
-                    raise from_rpc_error(exc, op, address=address, tls=self.tls, subject=subject) from exc
+                    raise self._error(call, exc, address) from exc
             except LiftbridgeError as exc:
                 await asyncio.sleep(retries.wait_after(exc))
 
-    async def _leader(self, stream: str, partition: int, *, refresh: bool, timeout: float) -> str:
-        if refresh or self._cache.leader_address(stream, partition) is None:
-            await self._refresh([stream], timeout)
-        address = self._cache.leader_address(stream, partition)
-        if address is None:
-            if self._cache.partition(stream, partition) is None:
-                raise self._cache.missing(stream, partition)
-            raise ErrNotLeader(f"{stream}[{partition}] has no leader right now")
-        return address
-
-    async def _replica(self, stream: str, partition: int, *, refresh: bool, timeout: float) -> str:
-        if refresh or not self._cache.isr_addresses(stream, partition):
-            await self._refresh([stream], timeout)
-        isr = self._cache.isr_addresses(stream, partition)
-        if not isr:
-            return await self._leader(stream, partition, refresh=False, timeout=timeout)
-        return random.choice(isr)
+    async def _address(self, route: Route, refresh: bool, timeout: float) -> str:
+        if route.stale(refresh):
+            await self._refresh([route.stream], timeout)
+        return route.address()
 
     async def _refresh(
         self, streams: list[str] | None, timeout: float | None, groups: Sequence[str] = ()
     ) -> Metadata:
-        call = self._metadata_call(streams, groups)
-
-        async def fetch(stub: api_pb2_grpc.APIStub, t: float) -> api_pb2.FetchMetadataResponse:
-            resp: api_pb2.FetchMetadataResponse = await stub.FetchMetadata(call.request, timeout=t)  # type: ignore[misc]
-            return resp
-
-        resp, address = await self._call_any_at(
-            call.op, fetch, timeout, read_only=True, complete=lambda r: self._knows_streams(r, streams)
-        )
+        resp, address = await self._call_any(self._metadata_call(streams, groups), timeout)
         return self._take_metadata(resp, address, streams)
 
     # -- metadata and streams ------------------------------------------------------------------
@@ -194,13 +177,10 @@ class AsyncLift(LiftCore):
 
     async def partition_count(self, stream: str, *, timeout: float | None = None) -> int:
         """See :meth:`Lift.partition_count`."""
-        count = self._cache.partition_count(stream)
-        retries = Retries(self._timeout(timeout), self.options.backoff, self.options.retries)
-        while count is None:
+        retries = self._retries(timeout)
+        while (count := self._cache.partition_count(stream)) is None:
             await self._refresh([stream], retries.remaining())
-            count = self._cache.partition_count(stream)
-            if count is None:
-                # ErrNoSuchStream, with what to do, once the lookups are used up
+            if (count := self._cache.partition_count(stream)) is None:
                 await asyncio.sleep(retries.wait_after(self._cache.missing(stream, 0)))
         return count
 
@@ -381,21 +361,29 @@ class AsyncLift(LiftCore):
     ) -> AsyncSubscription:
         """See :meth:`Lift.subscribe`; iterate the result with ``async for``."""
         name, begin = self._subscription_start(stream, partition, start, stop)
-        t = self._timeout(timeout)
+        route = self._route(name, partition, replica=read_isr_replica)
 
-        async def open_call(request: api_pb2.SubscribeRequest, refresh: bool) -> tuple[Any, str]:
-            pick = self._replica if read_isr_replica else self._leader
-            address = await pick(name, partition, refresh=refresh, timeout=t)
+        async def open_call(
+            request: api_pb2.SubscribeRequest, refresh: bool, limit: float
+        ) -> tuple[Any, str]:
+            address = await self._address(route, refresh, limit)
             return self._conns.stub(address, streaming=True).Subscribe(request), address
 
+        async def serves(address: str, limit: float) -> bool | None:
+            try:
+                if not route.fresh(SILENCE_CHECK):  # one look serves every subscription of the stream
+                    await self._refresh([name], limit)
+            except LiftbridgeError:
+                return None
+            return route.serves(address)
+
         sub = AsyncSubscription(
-            open_call,
+            open_call, serves, lambda: self._conns.closed,
             stream=name, partition=partition, start=begin, stop=stop,
-            read_isr_replica=read_isr_replica, resume=resume, timeout=t,
-            retries=self.options.retries, backoff=self.options.backoff,
-            resubscribe_wait=self._resubscribe_wait(resubscribe_wait),
+            read_isr_replica=read_isr_replica, resume=resume,
+            plan=self._resubscribe_plan(resubscribe_wait, self._timeout(timeout)),
         )  # fmt: skip
-        await sub._subscribe(begin, refresh=False)
+        await sub._open()
         return sub
 
     async def activity(

@@ -9,12 +9,24 @@ import grpc
 from grpc import aio
 
 from .._proto import api_pb2_grpc
-from ..client._connections import channel_options
+from ..client._connections import CLOSED, channel_options
 from ..config import ClientOptions
+from ..errors import ErrClientClosed
+
+
+def cancelling() -> bool:
+    """Whether the running task is being cancelled (rather than a call it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class AsyncConnections:
-    """Channels by broker address: one for calls, a bounded pool for subscriptions."""
+    """Channels by broker address: one for calls, a bounded pool for subscriptions.
+
+    Channels belong to the event loop they were made in: used from another
+    loop (a second ``asyncio.run``), the client makes new ones there, and those
+    of the finished loop are let go.
+    """
 
     def __init__(
         self, credentials: grpc.ChannelCredentials | None, options: ClientOptions, server_name: str | None
@@ -23,6 +35,7 @@ class AsyncConnections:
         self._options = options
         self._channel_options = channel_options(options, server_name)
         self._channels: dict[str, list[aio.Channel]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._turn = itertools.count()
         self.closed = False
 
@@ -31,15 +44,29 @@ class AsyncConnections:
             return aio.secure_channel(address, self._credentials, options=self._channel_options)
         return aio.insecure_channel(address, options=self._channel_options)
 
+    def _pools(self) -> dict[str, list[aio.Channel]]:
+        if self.closed:
+            raise ErrClientClosed(CLOSED)
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._channels, self._loop = {}, loop
+        return self._channels
+
     def stub(self, address: str, *, streaming: bool = False) -> api_pb2_grpc.APIStub:
         """A stub for ``address`` (see the sync client's Connections)."""
-        if self.closed:
-            raise RuntimeError("the client is closed")
-        pool = self._channels.setdefault(address, [])
+        pool = self._pools().setdefault(address, [])
         if not pool or (streaming and len(pool) < self._options.max_conns_per_broker):
             pool.append(self._new(address))
         channel = pool[next(self._turn) % len(pool)] if streaming else pool[0]
         return api_pb2_grpc.APIStub(channel)
+
+    def closed_error(self, exc: asyncio.CancelledError) -> BaseException:
+        """What a call cancelled under its caller raises: ErrClientClosed if the client was closed."""
+        if self.closed and not cancelling():
+            error = ErrClientClosed(CLOSED)
+            error.__cause__ = exc
+            return error
+        return exc
 
     async def ready(self, address: str, timeout: float) -> bool:
         """Whether the broker's first channel connects within ``timeout`` seconds."""
@@ -51,9 +78,10 @@ class AsyncConnections:
         return True
 
     async def close(self) -> None:
-        """Close every channel."""
+        """Close every channel; calls under way raise :class:`ErrClientClosed`, subscriptions end."""
         self.closed = True
         channels = [c for pool in self._channels.values() for c in pool]
-        self._channels.clear()
-        for channel in channels:
-            await channel.close(None)
+        self._channels = {}
+        if self._loop is not asyncio.get_running_loop():
+            return  # the loop they belong to is over, and took them with it
+        await asyncio.gather(*(channel.close(None) for channel in channels))

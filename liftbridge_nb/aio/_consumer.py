@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Self
@@ -52,13 +53,31 @@ class AsyncConsumer(AsyncIterator[Message]):
         return self
 
     async def __anext__(self) -> Message:
-        while True:
+        return await self.next()
+
+    async def next(self, timeout: float | None = None) -> Message:
+        """See :meth:`Consumer.next`: the next message, ``TimeoutError`` after ``timeout`` seconds.
+
+        Raises ``StopAsyncIteration`` once the member is closed.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:  # in short turns, so that a thread is never left waiting long for a gone loop
+            turn = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
             try:
-                return await asyncio.to_thread(self._consumer.next, 0.2)
+                message = await asyncio.to_thread(self._take, turn)
             except TimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
                 continue
-            except StopIteration:
-                raise StopAsyncIteration from None
+            if message is None:
+                raise StopAsyncIteration
+            return message
+
+    def _take(self, timeout: float) -> Message | None:
+        try:
+            return self._consumer.next(timeout)
+        except StopIteration:  # cannot cross into a future
+            return None
 
     async def commit(self) -> None:
         """Checkpoint the offsets handed out so far."""

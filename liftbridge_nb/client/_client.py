@@ -18,7 +18,7 @@ import grpc
 from .. import _telemetry as telemetry
 from .._base import choose_partition
 from .._convert import ack_from_proto, envelope_message, partition_from_proto
-from .._core import ACTIVITY_STREAM, CURSORS_STREAM, AnyBroker, Call, LiftCore, Retries
+from .._core import ACTIVITY_STREAM, CURSORS_STREAM, SILENCE_CHECK, Call, LiftCore, Route
 from .._proto import api_pb2, api_pb2_grpc
 from ..activity import ActivityEvent, decode_activity
 from ..config import ClientOptions, TLSConfig
@@ -27,9 +27,7 @@ from ..errors import (
     ErrConnection,
     ErrDeadlineExceeded,
     ErrNoSuchPartition,
-    ErrNotLeader,
     LiftbridgeError,
-    from_rpc_error,
 )
 from ..models import Ack, AckPolicy, Message, Metadata, PartitionInfo, Start, Stop, Stream
 from ._connections import Connections
@@ -78,7 +76,7 @@ class Lift(LiftCore):
         return self._nats.address if self._nats is not None else None
 
     def close(self) -> None:
-        """Close every connection; open subscriptions end, pending acks fail."""
+        """Close every connection: subscriptions end, pending acks fail, later calls raise ErrClientClosed."""
         self._publisher.close()
         if self._nats is not None:
             self._nats.close()
@@ -92,102 +90,71 @@ class Lift(LiftCore):
     ) -> None:
         self.close()
 
-    # -- routing -------------------------------------------------------------------------------
+    # -- routing (the plans are LiftCore's; this only does the I/O) -----------------------------
 
     def _run(self, call: Call, timeout: float | None) -> Any:
         """Make ``call``: on its partition's leader, or on any broker."""
-
-        def fn(stub: api_pb2_grpc.APIStub, t: float) -> Any:
-            return getattr(stub, call.rpc)(call.request, timeout=t)
-
         with telemetry.span(call.op, call.rpc, call.stream):
             if call.leader_of is not None:
-                return self._call_leader(call.op, *call.leader_of, fn, timeout, subject=call.subject)
-            return self._call_any_at(call.op, fn, timeout, read_only=call.read_only, subject=call.subject)[0]
+                answer = self._call_leader(call, timeout)
+            else:
+                answer, _ = self._call_any(call, timeout)
+        self._done(call)
+        return answer
 
-    def _call_any_at(
-        self,
-        op: str,
-        fn: RpcFn[T],
-        timeout: float | None,
-        *,
-        read_only: bool = False,
-        complete: Callable[[T], bool] | None = None,
-        subject: str = "",
-    ) -> tuple[T, str]:
+    def _invoke(self, call: Call, address: str, timeout: float) -> Any:
+        return getattr(self._conns.stub(address), call.rpc)(call.request, timeout=timeout)
+
+    def _call_any(self, call: Call, timeout: float | None) -> tuple[Any, str]:
         """Call any broker (see :class:`AnyBroker`); returns the answer and the address that gave it."""
-        plan = AnyBroker[T](op, self._cache.addresses(), self._timeout(timeout), read_only=read_only)
+        plan = self._any_broker(call, timeout)
         error: LiftbridgeError | None = None
         while (turn := plan.next()) is not None:
             address, share = turn
             try:
-                answer = fn(self._conns.stub(address), share)
+                answer = self._invoke(call, address, share)
             except grpc.RpcError as exc:
-                error = from_rpc_error(exc, op, address=address, tls=self.tls, subject=subject)
+                error = self._error(call, exc, address)
                 if not plan.moves_on(error):
                     raise error from exc
-                log.debug("%s: moving on from %s: %s", op, address, error)
+                log.debug("%s: moving on from %s: %s", call.op, address, error)
                 continue
-            if complete is None or complete(answer) or not plan.incomplete(answer, address):
+            if plan.takes(call, answer, address):
                 return answer, address
-        if plan.fallback is not None:
-            return plan.fallback
-        raise plan.exhausted(error)
+        return plan.outcome(error)
 
-    def _call_at(self, op: str, address: str, fn: RpcFn[T], timeout: float | None) -> T:
+    def _call_at(self, call: Call, address: str, timeout: float | None) -> Any:
         """Call one given broker, errors typed."""
         try:
-            return fn(self._conns.stub(address), self._timeout(timeout))
+            return self._invoke(call, address, self._timeout(timeout))
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, op, address=address, tls=self.tls) from exc
+            raise self._error(call, exc, address) from exc
 
-    def _call_leader(
-        self, op: str, stream: str, partition: int, fn: RpcFn[T], timeout: float | None, *, subject: str = ""
-    ) -> T:
+    def _call_leader(self, call: Call, timeout: float | None) -> Any:
         """Call the partition's leader, refreshing metadata and retrying (see :class:`Retries`)."""
-        retries = Retries(self._timeout(timeout), self.options.backoff, self.options.retries)
+        assert call.leader_of is not None
+        route = self._route(*call.leader_of)
+        retries = self._retries(timeout)
         while True:
             try:
-                # Followers learn of new streams and leaders a moment after the leader: retry lookups too.
-                address = self._leader(
-                    stream, partition, refresh=retries.attempt > 0, timeout=retries.remaining()
-                )
+                address = self._address(route, retries.refresh, retries.remaining())
                 try:
-                    return fn(self._conns.stub(address), retries.remaining())
+                    return self._invoke(call, address, retries.remaining())
                 except grpc.RpcError as exc:
-                    raise from_rpc_error(exc, op, address=address, tls=self.tls, subject=subject) from exc
+                    raise self._error(call, exc, address) from exc
             except LiftbridgeError as exc:
                 time.sleep(retries.wait_after(exc))
 
-    def _leader(self, stream: str, partition: int, *, refresh: bool, timeout: float) -> str:
-        if refresh or self._cache.leader_address(stream, partition) is None:
-            self._refresh([stream], timeout)
-        address = self._cache.leader_address(stream, partition)
-        if address is None:
-            if self._cache.partition(stream, partition) is None:
-                raise self._cache.missing(stream, partition)
-            raise ErrNotLeader(f"{stream}[{partition}] has no leader right now")
-        return address
-
-    def _replica(self, stream: str, partition: int, *, refresh: bool, timeout: float) -> str:
-        if refresh or not self._cache.isr_addresses(stream, partition):
-            self._refresh([stream], timeout)
-        isr = self._cache.isr_addresses(stream, partition)
-        if not isr:
-            return self._leader(stream, partition, refresh=False, timeout=timeout)
-        return random.choice(isr)
+    def _address(self, route: Route, refresh: bool, timeout: float) -> str:
+        """The broker ``route`` names, refreshing the metadata first when asked to or when it is unknown."""
+        if route.stale(refresh):
+            self._refresh([route.stream], timeout)
+        return route.address()
 
     def _refresh(
         self, streams: list[str] | None, timeout: float | None, groups: Sequence[str] = ()
     ) -> Metadata:
-        call = self._metadata_call(streams, groups)
-        resp, address = self._call_any_at(
-            call.op,
-            lambda stub, t: stub.FetchMetadata(call.request, timeout=t),
-            timeout,
-            read_only=True,
-            complete=lambda r: self._knows_streams(r, streams),
-        )
+        resp, address = self._call_any(self._metadata_call(streams, groups), timeout)
         return self._take_metadata(resp, address, streams)
 
     # -- metadata ------------------------------------------------------------------------------
@@ -211,13 +178,11 @@ class Lift(LiftCore):
 
     def partition_count(self, stream: str, *, timeout: float | None = None) -> int:
         """How many partitions ``stream`` has (cached; asked of the cluster when unknown)."""
-        count = self._cache.partition_count(stream)
-        retries = Retries(self._timeout(timeout), self.options.backoff, self.options.retries)
-        while count is None:
+        retries = self._retries(timeout)
+        while (count := self._cache.partition_count(stream)) is None:
             # A broker that has not applied a new stream yet does not know it: ask again briefly.
             self._refresh([stream], retries.remaining())
-            count = self._cache.partition_count(stream)
-            if count is None:
+            if (count := self._cache.partition_count(stream)) is None:
                 # ErrNoSuchStream, with what to do, once the lookups are used up
                 time.sleep(retries.wait_after(self._cache.missing(stream, 0)))
         return count
@@ -231,7 +196,6 @@ class Lift(LiftCore):
     def delete_stream(self, name: str, *, timeout: float | None = None) -> None:
         """Delete a stream and its data; raises :class:`ErrNoSuchStream` if there is none."""
         self._run(self._delete_call(name), timeout)
-        self._cache.forget(name)  # a publish straight to NATS must look again
 
     def pause_stream(
         self,
@@ -246,7 +210,6 @@ class Lift(LiftCore):
         With ``resume_all``, resuming one partition resumes every paused one.
         """
         self._run(self._pause_call(name, partitions, resume_all), timeout)
-        self._cache.forget(name)  # a publish straight to NATS must look again
 
     def set_stream_readonly(
         self,
@@ -258,7 +221,6 @@ class Lift(LiftCore):
     ) -> None:
         """Make partitions (all when None) readonly, or writable again with ``readonly=False``."""
         self._run(self._readonly_call(name, partitions, readonly), timeout)
-        self._cache.forget(name)  # a publish straight to NATS must look again
 
     # -- publishing ----------------------------------------------------------------------------
 
@@ -541,20 +503,25 @@ class Lift(LiftCore):
         timeout: float | None = None,
         consumer: tuple[str, int, str] | None = None,
     ) -> Subscription:
-        wait = self._resubscribe_wait(resubscribe_wait)
-        t = self._timeout(timeout)
+        route = self._route(name, partition, replica=read_isr_replica)
 
-        def open_call(request: api_pb2.SubscribeRequest, refresh: bool) -> tuple[Any, str]:
-            pick = self._replica if read_isr_replica else self._leader
-            address = pick(name, partition, refresh=refresh, timeout=t)
+        def open_call(request: api_pb2.SubscribeRequest, refresh: bool, limit: float) -> tuple[Any, str]:
+            address = self._address(route, refresh, limit)
             return self._conns.stub(address, streaming=True).Subscribe(request), address
 
+        def serves(address: str, limit: float) -> bool | None:
+            try:
+                if not route.fresh(SILENCE_CHECK):  # one look serves every subscription of the stream
+                    self._refresh([name], limit)
+            except LiftbridgeError:
+                return None
+            return route.serves(address)
+
         return Subscription(
-            open_call,
+            open_call, serves, lambda: self._conns.closed,
             stream=name, partition=partition, start=start, stop=stop,
-            read_isr_replica=read_isr_replica, resume=resume, timeout=t,
-            retries=self.options.retries, backoff=self.options.backoff, resubscribe_wait=wait,
-            consumer=consumer,
+            read_isr_replica=read_isr_replica, resume=resume,
+            plan=self._resubscribe_plan(resubscribe_wait, self._timeout(timeout)), consumer=consumer,
         )  # fmt: skip
 
     def consumer(

@@ -7,15 +7,29 @@ import threading
 
 import grpc
 
-from .._proto import api_pb2_grpc
+from .._proto import api_pb2, api_pb2_grpc
 from ..config import ClientOptions
+from ..errors import ErrClientClosed
+
+_PROBE_STREAM = "__activity"  # a stream name whose metadata is small, whether it exists or not
+
+CLOSED = "the client is closed: make a new one (or use it in a with block)"
 
 
 def channel_options(options: ClientOptions, server_name: str | None) -> list[tuple[str, int | str]]:
-    """GRPC channel arguments for the client's settings (both clients use these)."""
+    """GRPC channel arguments for the client's settings (both clients use these).
+
+    Keepalive follows what a Liftbridge server (grpc-go's default enforcement:
+    pings at most every 5 minutes, none without a call) tolerates: pings only
+    while a call is open, every ``options.keepalive`` seconds (6 minutes by
+    default), without a cap on pings between data. A client that pings more often
+    is sent GOAWAY "too_many_pings" after three pings, and its calls fail.
+    """
     backoff_ms = int(options.reconnect_backoff * 1000)
     out: list[tuple[str, int | str]] = [
         ("grpc.keepalive_time_ms", int(options.keepalive * 1000)),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.http2.max_pings_without_data", 0),
         ("grpc.max_receive_message_length", options.max_message_bytes),
         ("grpc.max_send_message_length", options.max_message_bytes),
         ("grpc.initial_reconnect_backoff_ms", min(1000, backoff_ms)),
@@ -55,7 +69,7 @@ class Connections:
         """A stub for ``address``: the broker's first channel, or (``streaming``) one of its pool in turn."""
         with self._lock:
             if self.closed:
-                raise RuntimeError("the client is closed")
+                raise ErrClientClosed(CLOSED)
             pool = self._channels.setdefault(address, [])
             if not pool:
                 pool.append(self._new(address))
@@ -65,14 +79,17 @@ class Connections:
         return api_pb2_grpc.APIStub(channel)
 
     def ready(self, address: str, timeout: float) -> bool:
-        """Whether the broker's first channel connects within ``timeout`` seconds."""
-        self.stub(address)
-        with self._lock:
-            channel = self._channels[address][0]
+        """Whether the broker answers within ``timeout`` seconds (its first channel connects).
+
+        Asked with a small call that waits for the connection, not with
+        ``grpc.channel_ready_future``: that one leaves a thread watching the channel
+        for 0.2 s more, which :meth:`close` then waits for.
+        """
+        probe = api_pb2.FetchMetadataRequest(streams=[_PROBE_STREAM])
         try:
-            grpc.channel_ready_future(channel).result(timeout=timeout)
-        except grpc.FutureTimeoutError:
-            return False
+            self.stub(address).FetchMetadata(probe, timeout=timeout, wait_for_ready=True)
+        except grpc.RpcError as exc:
+            return exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
         return True
 
     def close(self) -> None:

@@ -13,8 +13,17 @@ from typing import TYPE_CHECKING, Literal, Self
 
 import grpc
 
+from .._core import Call
 from .._proto import api_pb2
-from ..errors import ErrNoSuchStream, LiftbridgeError
+from ..errors import (
+    ErrCursorsDisabled,
+    ErrNoCheckpoint,
+    ErrNoSuchPartition,
+    ErrNoSuchStream,
+    ErrPermissionDenied,
+    LiftbridgeError,
+    hint,
+)
 from ..models import Message, Start, check_id, check_name
 
 if TYPE_CHECKING:
@@ -28,6 +37,9 @@ Key = tuple[str, int]
 
 _NS = 1e-9
 
+# What stops a member for good: no heartbeat mends it (a stale epoch in a rebalance, say, is mended).
+_FATAL = (ErrNoCheckpoint, ErrNoSuchPartition, ErrCursorsDisabled, ErrPermissionDenied)
+
 
 class Consumer(Iterator[Message]):
     """A member of consumer group ``group_id`` reading ``streams``; iterate it for messages.
@@ -39,7 +51,9 @@ class Consumer(Iterator[Message]):
     is none, where ``auto_offset`` says (``new``, ``earliest``, ``latest``, or
     ``error`` to refuse). The offset of each message handed out is checkpointed
     every ``checkpoint_interval`` seconds and on :meth:`close`, which also
-    leaves the group. Needs a server with a cursors stream.
+    leaves the group. Needs a server with a cursors stream. What stops the
+    member for good (a partition with no checkpoint under ``auto_offset="error"``:
+    :class:`ErrNoCheckpoint`; a stream deleted) is raised by :meth:`next`.
     """
 
     def __init__(
@@ -73,19 +87,21 @@ class Consumer(Iterator[Message]):
         self._checkpointed: dict[Key, int] = {}
         self._closed = threading.Event()
         self.errors: list[LiftbridgeError] = []
+        self._failure: LiftbridgeError | None = None  # what ended the member: next() raises it
         #: The group epoch of the current assignment, and the partitions assigned, by stream.
         self.epoch = 0
         self.assignments: dict[str, list[int]] = {}
-        join, _ = client._call_any_at(
-            "group",
-            lambda stub, t: stub.JoinConsumerGroup(
-                api_pb2.JoinConsumerGroupRequest(
-                    groupId=self.group_id, consumerId=self.consumer_id, streams=self.streams
-                ),
-                timeout=t,
-            ),
-            None,
+        request = api_pb2.JoinConsumerGroupRequest(
+            groupId=self.group_id, consumerId=self.consumer_id, streams=self.streams
         )
+        try:
+            join, _ = client._call_any(Call("group", "JoinConsumerGroup", request), None)
+        except ErrNoSuchStream as exc:  # the server does not say which
+            raise ErrNoSuchStream(
+                f"group {self.group_id}: a stream of {self.streams} does not exist{hint(ErrNoSuchStream)}",
+                exc.code,
+                exc.details,
+            ) from exc
         self.coordinator = join.coordinator
         self._consumer_timeout = join.consumerTimeout * _NS
         self._coordinator_timeout = join.coordinatorTimeout * _NS
@@ -102,7 +118,7 @@ class Consumer(Iterator[Message]):
         last_contact = time.monotonic()
         next_checkpoint = time.monotonic() + self._checkpoint_interval
         first = True
-        while not self._closed.is_set():
+        while not self._closed.is_set() and self._failure is None:
             try:
                 epoch, assignment = self._fetch_assignments()
                 last_contact = time.monotonic()
@@ -136,9 +152,7 @@ class Consumer(Iterator[Message]):
         request = api_pb2.FetchConsumerGroupAssignmentsRequest(
             groupId=self.group_id, consumerId=self.consumer_id, epoch=self._known_epoch
         )
-        resp = client._call_at(
-            "group", address, lambda stub, t: stub.FetchConsumerGroupAssignments(request, timeout=t), None
-        )
+        resp = client._call_at(Call("group", "FetchConsumerGroupAssignments", request), address, None)
         self._known_epoch = resp.epoch
         return resp.epoch, {a.stream: sorted(a.partitions) for a in resp.assignments}
 
@@ -161,9 +175,7 @@ class Consumer(Iterator[Message]):
                 epoch=self.epoch,
             )
             try:
-                self._client._call_any_at(
-                    "group", lambda stub, t: stub.ReportConsumerGroupCoordinator(request, timeout=t), None
-                )
+                self._client._call_any(Call("group", "ReportConsumerGroupCoordinator", request), None)
             except LiftbridgeError as exc:
                 log.warning("group %s: reporting coordinator failed: %s", self.group_id, exc)
 
@@ -186,8 +198,12 @@ class Consumer(Iterator[Message]):
                 try:
                     self._start((stream, partition), epoch)
                 except LiftbridgeError as exc:
-                    log.warning("group %s: cannot read %s[%d]: %s", self.group_id, stream, partition, exc)
                     self.errors.append(exc)
+                    if isinstance(exc, _FATAL):
+                        # Trying again will not help (no checkpoint, no stream...): the reader is told.
+                        self._failure = self._failure or exc
+                        return
+                    log.warning("group %s: cannot read %s[%d]: %s", self.group_id, stream, partition, exc)
                     self.epoch = -1  # reconcile again at the next heartbeat
 
     def _start(self, key: Key, epoch: int) -> None:
@@ -196,7 +212,11 @@ class Consumer(Iterator[Message]):
         if cursor >= 0:
             start = Start.at_offset(cursor + 1)
         elif self._auto_offset == "error":
-            raise ErrNoSuchStream(f"no checkpoint for {stream}[{partition}] in group {self.group_id}")
+            raise ErrNoCheckpoint(
+                f"group {self.group_id} has no checkpoint for {stream}[{partition}] and auto_offset is "
+                f"'error': set one (set_cursor({self.cursor_id!r}, ...)), or choose auto_offset "
+                "new, earliest or latest"
+            )
         else:
             start = {"new": Start.new_only(), "earliest": Start.earliest(), "latest": Start.latest()}[
                 self._auto_offset
@@ -253,6 +273,8 @@ class Consumer(Iterator[Message]):
         while True:
             if self._closed.is_set():
                 raise StopIteration
+            if self._failure is not None:
+                raise self._failure
             wait = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
             try:
                 key, sub, message = self._queue.get(timeout=wait)
@@ -280,11 +302,9 @@ class Consumer(Iterator[Message]):
         self._closed.set()
         self._thread.join(timeout=self._client.options.timeout * 2)
         self._checkpoint()
-        request = api_pb2.LeaveConsumerGroupRequest(groupId=self.group_id, consumerId=self.consumer_id)
+        leave = api_pb2.LeaveConsumerGroupRequest(groupId=self.group_id, consumerId=self.consumer_id)
         try:
-            self._client._call_any_at(
-                "group", lambda stub, t: stub.LeaveConsumerGroup(request, timeout=t), None
-            )
+            self._client._call_any(Call("group", "LeaveConsumerGroup", leave), None)
         except LiftbridgeError as exc:
             log.warning("group %s: leaving failed: %s", self.group_id, exc)
         with self._lock:

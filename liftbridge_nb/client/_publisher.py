@@ -19,6 +19,7 @@ from .._proto import api_pb2
 from ..errors import (
     ApiError,
     ErrAckTimeout,
+    ErrClientClosed,
     ErrConnection,
     ErrEncryptionFailed,
     ErrIncorrectOffset,
@@ -100,7 +101,7 @@ class AsyncPublisher:
     def _ensure_open(self, open_timeout: float | None) -> queue.SimpleQueue[object]:
         # Called with the lock held.
         if self._closed:
-            raise RuntimeError("the client is closed")
+            raise ErrClientClosed("the client is closed: make a new one (or use it in a with block)")
         if self._requests is not None:
             return self._requests
         q: queue.SimpleQueue[object] = queue.SimpleQueue()

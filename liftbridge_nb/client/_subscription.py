@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Self
@@ -13,14 +14,12 @@ import grpc
 
 from .. import _telemetry as telemetry
 from .._convert import message_from_proto, subscribe_request
-from .._core import Retries
+from .._core import SILENCE_CHECK, Resubscribe, Retries
 from .._proto import api_pb2
-from ..config import Backoff
 from ..errors import (
+    ErrClientClosed,
     ErrConnection,
     ErrDeadlineExceeded,
-    ErrNotLeader,
-    ErrStopPositionReached,
     LiftbridgeError,
     about,
     from_rpc_error,
@@ -29,26 +28,11 @@ from ..models import Message, Start, Stop
 
 log = logging.getLogger("liftbridge_nb")
 
-OpenCall = Callable[[api_pb2.SubscribeRequest, bool], tuple[Any, str]]
-"""Starts a Subscribe call on the right broker: (request, refresh metadata first) -> (call, address)."""
+OpenCall = Callable[[api_pb2.SubscribeRequest, bool, float], tuple[Any, str]]
+"""Starts a Subscribe call on the right broker: (request, refresh first, seconds) -> (call, address)."""
 
-# A call cancelled by anyone but close() (its channel closed, say) is resubscribed too.
-_RESUBSCRIBE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.CANCELLED)
-
-
-def nothing_to_read(error: LiftbridgeError) -> bool:
-    """Whether a subscribe that failed at its handshake simply has nothing between its start and stop."""
-    return isinstance(error, ErrStopPositionReached) or "stop offset is before start" in str(error).lower()
-
-
-def resubscribable(exc: grpc.RpcError, wait: float) -> bool:
-    """Whether a subscription that broke mid-stream resubscribes (leader gone, connection lost)."""
-    return wait > 0 and exc.code() in _RESUBSCRIBE
-
-
-def resume_position(last_offset: int, start: Start) -> Start:
-    """Where a resubscription starts: after the last delivered offset, or where the first one did."""
-    return Start.at_offset(last_offset + 1) if last_offset >= 0 else start
+Serves = Callable[[str, float], bool | None]
+"""Whether a broker still serves the partition, from metadata at most a few seconds old (None: no answer)."""
 
 
 class Subscription(Iterator[Message]):
@@ -56,15 +40,18 @@ class Subscription(Iterator[Message]):
 
     Iterate it (``for message in sub``), use it as a context manager, and
     :meth:`close` it from any thread to end the iteration. The subscription
-    ends by itself at its stop position. When the partition's leader goes away
-    or the connection drops, it resubscribes from the last offset + 1 (to the
-    new leader) for up to ``resubscribe_wait`` seconds, so that no message is
-    skipped or repeated; then it raises.
+    ends by itself at its stop position, and when its client is closed. When
+    the partition's leader goes away, hangs or hands over, or the connection
+    drops, it resubscribes from the last offset + 1 (to the new leader) for up
+    to ``resubscribe_wait`` seconds, so that no message is skipped or repeated;
+    then it raises (see :class:`~liftbridge_nb._core.Resubscribe`).
     """
 
     def __init__(
         self,
         open_call: OpenCall,
+        serves: Serves,
+        client_closed: Callable[[], bool],
         *,
         stream: str,
         partition: int,
@@ -72,10 +59,7 @@ class Subscription(Iterator[Message]):
         stop: Stop | None,
         read_isr_replica: bool,
         resume: bool,
-        timeout: float,
-        retries: int,
-        backoff: Backoff,
-        resubscribe_wait: float,
+        plan: Resubscribe,
         consumer: tuple[str, int, str] | None = None,
     ) -> None:
         self.stream = stream
@@ -84,17 +68,19 @@ class Subscription(Iterator[Message]):
         self.start = start
         self.stop = stop
         self._open_call = open_call
+        self._serves = serves
+        self._client_closed = client_closed
         self._read_isr = read_isr_replica
         self._resume = resume
-        self._timeout = timeout
-        self._retries = retries
-        self._backoff = backoff
-        self._resubscribe_wait = resubscribe_wait
+        self._plan = plan
         self._consumer = consumer
         self._lock = threading.Lock()
         self._call: Any = None
         self._closed = False
         self._done = False
+        self._reading = False  # blocked waiting for the next message (what the watchdog watches)
+        self._moved: LiftbridgeError | None = None  # why the watchdog cancelled the call
+        self._quiet = threading.Event()  # set when the subscription is over: the watchdog leaves
         #: Offset of the last message delivered, -1 before the first.
         self.last_offset = -1
         #: How many times the subscription reconnected after losing its leader or connection.
@@ -102,7 +88,15 @@ class Subscription(Iterator[Message]):
         self._telemetry = telemetry.enabled()
         #: Address of the broker currently serving the subscription.
         self.address = ""
-        self._subscribe(start, refresh=False)
+        self._subscribe(start, plan.opening())
+        self._seen = self.last_offset
+        if not self.closed:
+            threading.Thread(
+                target=_watch,
+                args=(weakref.ref(self), self._quiet),
+                name=f"liftbridge-watch-{stream}",
+                daemon=True,
+            ).start()
 
     def _request(self, start: Start) -> api_pb2.SubscribeRequest:
         return subscribe_request(
@@ -110,12 +104,11 @@ class Subscription(Iterator[Message]):
             read_isr_replica=self._read_isr, resume=self._resume, consumer=self._consumer,
         )  # fmt: skip
 
-    def _subscribe(self, start: Start, *, refresh: bool) -> None:
-        """Open the call and consume the handshake; retries not-leader and unavailable answers."""
-        retries = Retries(self._timeout, self._backoff, self._retries)
-        while True:
+    def _subscribe(self, start: Start, retries: Retries) -> None:
+        """Open the call and take the handshake, retrying as ``retries`` says; raises when they are over."""
+        while not self._closed:
             try:
-                call, address = self._open_call(self._request(start), refresh or retries.attempt > 0)
+                call, address = self._open_call(self._request(start), retries.refresh, retries.remaining())
                 with self._lock:
                     if self._closed:
                         call.cancel()
@@ -123,18 +116,23 @@ class Subscription(Iterator[Message]):
                     self._call = call
                 self.address = address
                 try:
-                    self._handshake(call, retries.deadline)
+                    self._handshake(call, retries.remaining())
                     return
                 except grpc.RpcError as exc:
                     raise from_rpc_error(exc, "subscribe", address=address, subject=self._about) from exc
             except LiftbridgeError as exc:
-                if nothing_to_read(exc):
-                    self._done = True
+                over, why = self._plan.end(exc, self.stop)
+                if over:
+                    self._end()
+                    if why is not None:
+                        raise why from exc
+                    return
+                if self._closed:
                     return
                 # Metadata may lag behind a new stream or leader for a moment: look again.
                 time.sleep(retries.wait_after(exc))
 
-    def _handshake(self, call: Any, deadline: float) -> None:
+    def _handshake(self, call: Any, seconds: float) -> None:
         # The first item is an empty Message; a watchdog cancels the call if it takes too long.
         timed_out = threading.Event()
 
@@ -142,19 +140,20 @@ class Subscription(Iterator[Message]):
             timed_out.set()
             call.cancel()
 
-        timer = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+        timer = threading.Timer(seconds, expire)
         timer.daemon = True
         timer.start()
         try:
             next(call)
-        except grpc.RpcError:
+        except grpc.RpcError as exc:
             if timed_out.is_set():
                 raise ErrDeadlineExceeded(
-                    f"no answer to subscribe {self.stream}[{self.partition}] from {self.address} in time"
-                ) from None
+                    f"no answer to subscribe {self.stream}[{self.partition}] from {self.address} "
+                    f"within {seconds:.3g} s"
+                ) from exc
             raise
-        except StopIteration:
-            raise ErrConnection("the subscription ended before its handshake", [self.address]) from None
+        except StopIteration as exc:
+            raise ErrConnection("the subscription ended before its handshake", [self.address]) from exc
         finally:
             timer.cancel()
 
@@ -169,17 +168,20 @@ class Subscription(Iterator[Message]):
         while True:
             if self._done or self._closed:
                 raise StopIteration
+            self._reading = True
             try:
                 m = next(self._call)
             except StopIteration:
-                self._done = True
+                self._end()
                 raise
             except grpc.RpcError as exc:
+                self._reading = False
                 self._on_error(exc)
                 continue
             except BaseException:
                 self.close()  # Ctrl-C and friends: leave nothing open
                 raise
+            self._reading = False
             if m.offset <= self.last_offset:
                 # A new leader may start a resubscription at its (lagging) high watermark and send
                 # what was already delivered: drop it, so that nothing is seen twice.
@@ -190,44 +192,67 @@ class Subscription(Iterator[Message]):
             return m  # type: ignore[no-any-return]
 
     def _on_error(self, exc: grpc.RpcError) -> None:
-        if self._closed:
-            raise StopIteration from None
-        mapped = from_rpc_error(exc, "subscribe", address=self.address, mid_stream=True, subject=self._about)
-        if isinstance(mapped, ErrStopPositionReached):
-            self._done = True
-            raise StopIteration from None
-        if not resubscribable(exc, self._resubscribe_wait):
-            self._done = True
-            raise mapped from None
-        self._resubscribe(mapped)
-
-    def _resubscribe(self, cause: LiftbridgeError) -> None:
-        start = resume_position(self.last_offset, self.start)
-        log.info(
-            "subscription %s[%d] lost (%s); resubscribing from %s", self.stream, self.partition, cause, start
+        moved, self._moved = self._moved, None
+        if self._closed or self._client_closed():
+            self._end()
+            raise StopIteration
+        error = moved or from_rpc_error(
+            exc, "subscribe", address=self.address, mid_stream=True, subject=self._about
         )
-        give_up = time.monotonic() + self._resubscribe_wait
-        attempt = 0
-        while not self._closed:
-            try:
-                self._subscribe(start, refresh=True)
-                self.resubscribes += 1
-                telemetry.resubscribed(self.stream)
-                return
-            except (ErrConnection, ErrNotLeader, ErrDeadlineExceeded) as exc:
-                cause = exc
-            if time.monotonic() >= give_up:
-                self._done = True
-                raise cause
-            time.sleep(min(self._backoff.delay(attempt) * 4, max(0.0, give_up - time.monotonic())))
-            attempt += 1
-        raise StopIteration
+        over, why = self._plan.end(error, self.stop)
+        if over:
+            self._end()
+            if why is not None:
+                raise why from exc
+            raise StopIteration
+        if not self._plan.resubscribes(error):
+            self._end()
+            raise error from exc
+        start = self._plan.start(self.last_offset, self.start)
+        log.info(
+            "subscription %s[%d] lost (%s); resubscribing from %s", self.stream, self.partition, error, start
+        )
+        try:
+            self._subscribe(start, self._plan.retries(error))
+        except ErrClientClosed as exc:  # the client closed: its subscriptions end
+            self._end()
+            raise StopIteration from exc
+        except LiftbridgeError:
+            self._end()
+            raise
+        self.resubscribes += 1
+        telemetry.resubscribed(self.stream)
+
+    def _look(self) -> None:
+        """One turn of the watch (:func:`_watch`): a subscription silent since the last one checks its broker.
+
+        If it waits and heard nothing since the last turn, it asks whether its
+        broker still serves it. A broker that another has replaced as leader, or
+        that no longer answers, gets its call cancelled: the subscription then
+        resubscribes (or raises, with no ``resubscribe_wait``; a broker that
+        cannot be asked is then waited for).
+        """
+        call, address = self._call, self.address
+        if not self._reading or self.last_offset != self._seen:
+            self._seen = self.last_offset
+            return
+        verdict = self._serves(address, self._plan.check_timeout())
+        cause = self._plan.silent(self.stream, self.partition, address, verdict)
+        if cause is not None and self._reading and self._call is call and not self.closed:
+            log.info("subscription %s[%d]: %s", self.stream, self.partition, cause)
+            self._moved = cause
+            call.cancel()
+
+    def _end(self) -> None:
+        self._done = True
+        self._quiet.set()
 
     def close(self) -> None:
         """End the subscription (from any thread); iteration stops."""
         with self._lock:
             self._closed = True
             call = self._call
+        self._quiet.set()
         if call is not None:
             call.cancel()
 
@@ -243,3 +268,16 @@ class Subscription(Iterator[Message]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _watch(ref: weakref.ref[Subscription], quiet: threading.Event) -> None:
+    """Every :data:`SILENCE_CHECK` seconds until the subscription is over, a :meth:`Subscription._look`.
+
+    It holds the subscription weakly: one dropped without being closed is not kept alive by its watch.
+    """
+    while not quiet.wait(SILENCE_CHECK):
+        sub = ref()
+        if sub is None:
+            return
+        sub._look()
+        del sub

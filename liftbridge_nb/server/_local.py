@@ -298,6 +298,14 @@ class LocalServer(_Launcher):
         """SIGKILL the server, keeping its data for :meth:`restart`."""
         self._node.process.kill()
 
+    def pause(self) -> None:
+        """SIGSTOP the server: it hangs with its connections open, until :meth:`resume`."""
+        self._node.process.pause()
+
+    def resume(self) -> None:
+        """SIGCONT the server :meth:`pause` stopped."""
+        self._node.process.resume()
+
     def restart(self) -> None:
         """Start the server again on the same port and data directory; wait until ready."""
         self._node.process.stop()
@@ -391,6 +399,14 @@ class LocalCluster(_Launcher):
     def kill(self, node: int) -> None:
         """SIGKILL one node, keeping its data."""
         self._started_nodes()[node].process.kill()
+
+    def pause(self, node: int) -> None:
+        """SIGSTOP one node: it hangs with its connections open (not dead), until :meth:`resume`."""
+        self._started_nodes()[node].process.pause()
+
+    def resume(self, node: int) -> None:
+        """SIGCONT one node :meth:`pause` stopped."""
+        self._started_nodes()[node].process.resume()
 
     def restart(self, node: int) -> None:
         """Start one node again on its port and data directory; wait until it is ready."""

@@ -8,6 +8,7 @@ import os
 import queue
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -185,11 +186,24 @@ class ServerProcess:
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.terminate()
+                proc.send_signal(signal.SIGCONT)  # a paused process handles SIGTERM once continued
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
         _live.discard(self)
+
+    def pause(self) -> None:
+        """SIGSTOP the process: it hangs, its connections stay open (a broker that stopped answering)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a process :meth:`pause` stopped."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         """SIGKILL the process and reap it."""
