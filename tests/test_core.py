@@ -149,7 +149,7 @@ def test_a_leaders_failed_precondition_is_not_leader_whatever_its_text() -> None
             return grpc.StatusCode.FAILED_PRECONDITION
 
         def details(self) -> str:
-            return "The request should be sent to partition leader"
+            return "a precondition this client has never seen"
 
     assert isinstance(from_rpc_error(Refusal(), "partition metadata", leader_routed=True), ErrNotLeader)
     assert type(from_rpc_error(Refusal(), "group")) is ApiError, "elsewhere it means something else"
