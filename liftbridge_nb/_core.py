@@ -449,9 +449,8 @@ class LiftCore:
 
     def _any_broker(self, call: Call, timeout: float | None) -> AnyBroker[Any]:
         """The plan of a call any broker answers."""
-        return AnyBroker[Any](
-            call.op, self._cache.addresses(), self._timeout(timeout), read_only=call.read_only
-        )
+        what = f"{call.op} on {call.subject}" if call.subject else call.op  # named in its errors
+        return AnyBroker[Any](what, self._cache.addresses(), self._timeout(timeout), read_only=call.read_only)
 
     def _route(self, stream: str, partition: int, *, replica: bool = False) -> Route:
         return Route(self._cache, stream, partition, replica=replica)
@@ -473,9 +472,16 @@ class LiftCore:
 
     # -- requests ------------------------------------------------------------------------------
 
+    @staticmethod
+    def _names(names: Sequence[str] | None, what: str = "streams") -> list[str] | None:
+        """A list of names as given (None for all); one name given bare is refused, not read as letters."""
+        if isinstance(names, str | bytes):
+            raise TypeError(f"{what} takes a list of names ({what}=[{names!r}]), not one {names!r}")
+        return list(names) if names is not None else None
+
     def _metadata_call(self, streams: Sequence[str] | None, groups: Sequence[str] = ()) -> Call:
-        names = [check_name(n) for n in streams] if streams is not None else []
-        groups = [check_id(g, "group id") for g in groups]
+        names = [check_name(n) for n in self._names(streams) or []]
+        groups = [check_id(g, "group id") for g in self._names(groups, "groups") or []]
         request = api_pb2.FetchMetadataRequest(streams=names, groups=groups)
         return Call(
             "metadata", "FetchMetadata", request, read_only=True,

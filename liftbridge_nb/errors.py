@@ -141,11 +141,12 @@ def connection_hint(reason: str, tls: _ClientTLS = _UNKNOWN_TLS, *, options: boo
         if tls is _UNKNOWN_TLS:
             return (
                 "the broker ended the TLS connection after the handshake, as it does when it requires a "
-                f"client certificate and got none, or one not signed by {client_ca}: pass {pair} signed by it"
+                f"client certificate and got none, or one expired or not signed by {client_ca}: "
+                f"pass {pair} signed by it and valid now"
             )
         if tls is None or tls.cert is None:
             return f"the broker requires a client certificate: pass {pair} signed by {client_ca}"
-        return f"the broker refused the client certificate: pass {pair} signed by {client_ca}"
+        return f"the broker refused the client certificate: pass {pair} signed by {client_ca} and not expired"
     # A TLS broker drops a plaintext client's connection before the first HTTP/2 frame: gRPC then
     # reports it while connecting ("failed to connect to all addresses; last error: ... Socket
     # closed"). A broker killed or stopped mid-call drops the socket too ("Stream removed (Socket

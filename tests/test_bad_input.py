@@ -559,6 +559,13 @@ ROWS = [
         ValueError, "cursor id 'c\\n' must be without whitespace"),
     row("metadata-group-id-empty", lambda e: e.client.fetch_metadata(groups=[""]),
         ValueError, "group id must be non-empty"),
+    row("metadata-one-stream-bare", lambda e: e.client.fetch_metadata(e.good),
+        TypeError, "streams takes a list of names"),
+    row("metadata-one-group-bare", lambda e: e.client.fetch_metadata(groups="g"),
+        TypeError, "groups takes a list of names"),
+    row("consumer-checkpoint-string",
+        lambda e: e.client.consumer("g", [e.good], checkpoint_interval="5"),  # type: ignore[arg-type]
+        TypeError, "checkpoint_interval takes a number of seconds, not str"),
     # -- subjects that answer for other streams, a minimum ISR no partition can reach
     row("create-wildcard-subject", lambda e: create(e, subject="*"),
         ValueError, "'*' is a wildcard subject", "messages published to other streams"),

@@ -105,7 +105,11 @@ _PAIR = "TLSConfig(cert=..., key=...)"
         (_OTHER_HOST, "ca", "does not name the host or IP address connected to"),
         (_CLIENT_CERT, "ca", f"the broker requires a client certificate: pass {_PAIR}"),
         (_CLIENT_CERT, "ca+cert", f"the broker refused the client certificate: pass {_PAIR}"),
-        (_CLIENT_CERT, "unknown", "requires a client certificate and got none, or one not signed by"),
+        (
+            _CLIENT_CERT,
+            "unknown",
+            "requires a client certificate and got none, or one expired or not signed by",
+        ),
         (_LAST + "connection refused", "plaintext", ""),
     ],
 )
@@ -207,6 +211,8 @@ def test_a_broker_that_went_away_gets_no_tls_hint(end: str) -> None:
         with pytest.raises(e.ErrConnection, match="no broker reachable") as again:  # the next call: refused
             client.fetch_metadata()
         assert again.value.hint == "" and "TLS" not in str(again.value)
+        with pytest.raises(e.ErrConnection, match=r"^delete on stream 's': no broker reachable \(tried "):
+            client.delete_stream("s")  # what a call to any broker was about, once none answers
 
 
 def test_a_plaintext_client_of_a_tls_broker_still_gets_the_hint(tls_server: LocalServer) -> None:

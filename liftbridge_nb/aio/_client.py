@@ -166,7 +166,7 @@ class AsyncLift(LiftCore):
         timeout: float | None = None,
     ) -> Metadata:
         """See :meth:`Lift.fetch_metadata`."""
-        return await self._refresh(list(streams) if streams is not None else None, timeout, groups)
+        return await self._refresh(self._names(streams), timeout, groups)
 
     async def fetch_partition_metadata(
         self, stream: str, partition: int = 0, *, timeout: float | None = None

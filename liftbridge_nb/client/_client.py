@@ -167,7 +167,7 @@ class Lift(LiftCore):
         timeout: float | None = None,
     ) -> Metadata:
         """Brokers and streams (all, or the named ones; unknown names are left out) and the named groups."""
-        return self._refresh(list(streams) if streams is not None else None, timeout, groups)
+        return self._refresh(self._names(streams), timeout, groups)
 
     def fetch_partition_metadata(
         self, stream: str, partition: int = 0, *, timeout: float | None = None

@@ -15,6 +15,7 @@ import grpc
 
 from .._core import Call
 from .._proto import api_pb2
+from ..config import check_seconds
 from ..errors import (
     ErrCursorsDisabled,
     ErrNoCheckpoint,
@@ -71,8 +72,7 @@ class Consumer(Iterator[Message]):
             raise ValueError("streams takes a non-empty list of stream names")
         if auto_offset not in ("new", "earliest", "latest", "error"):
             raise ValueError(f"auto_offset must be new, earliest, latest or error, not {auto_offset!r}")
-        if not checkpoint_interval > 0:
-            raise ValueError(f"checkpoint_interval must be positive, not {checkpoint_interval!r}")
+        check_seconds("checkpoint_interval", checkpoint_interval)
         self.group_id = check_id(group_id, "group id")
         self.consumer_id = check_id(consumer_id or uuid.uuid4().hex, "consumer id")
         self.streams = [check_name(s) for s in streams]
