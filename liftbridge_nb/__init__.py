@@ -22,6 +22,7 @@ from .config import Backoff, ClientOptions, TLSConfig
 from .errors import (
     ApiError,
     ErrAckTimeout,
+    ErrAckUncertain,
     ErrConnection,
     ErrCursorsDisabled,
     ErrDeadlineExceeded,
@@ -79,6 +80,7 @@ __all__ = [
     "ClientOptions",
     "Consumer",
     "ErrAckTimeout",
+    "ErrAckUncertain",
     "ErrConnection",
     "ErrCursorsDisabled",
     "ErrDeadlineExceeded",

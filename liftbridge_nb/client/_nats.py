@@ -27,16 +27,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from .._proto import api_pb2
-from ..errors import (
-    ApiError,
-    ErrAckTimeout,
-    ErrConnection,
-    ErrEncryptionFailed,
-    ErrIncorrectOffset,
-    ErrMessageTooLarge,
-    LiftbridgeError,
-    hint,
-)
+from ..errors import ErrAckTimeout, ErrConnection, LiftbridgeError, from_publish_error
 
 MAGIC = b"\xb9\x0e\x43\xb4"
 # Version 0, an 8-byte header (no CRC), no flags, message type 0: a publish.
@@ -45,20 +36,11 @@ ACK_TYPE = 1
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
 SEND_TIMEOUT = 10.0
 
-_ACK_ERRORS: dict[int, tuple[type[ApiError], str]] = {
-    api_pb2.Ack.INCORRECT_OFFSET: (ErrIncorrectOffset, "incorrect expected offset"),
-    api_pb2.Ack.TOO_LARGE: (ErrMessageTooLarge, "maximum payload exceeded"),
-    api_pb2.Ack.ENCRYPTION: (ErrEncryptionFailed, "encryption failed on partition"),
-}
+SUSPECT_AFTER = 1.0  # seconds without an ack after which the caller looks the leaders up again
 
 Outcome = Callable[[int, "api_pb2.Ack | LiftbridgeError"], None]
-
-
-def ack_error(ack: api_pb2.Ack) -> ApiError:
-    """The exception for an ack that carries an error, worded as the brokers word it."""
-    cls, text = _ACK_ERRORS.get(ack.ackError, (ApiError, "publish failed"))
-    name = api_pb2.Ack.Error.Name(ack.ackError)
-    return cls(f"publish failed: {name}: {text}{hint(cls, text)}", None, text)
+NatsTarget = tuple[bytes, api_pb2.Message, str]
+"""A message to publish: its partition's subject, the envelope's Message, and its stream's name."""
 
 
 def subject_of(stream_subject: str, partition: int) -> bytes:
@@ -227,18 +209,23 @@ class NatsPublisher:
 
     def publish(
         self,
-        batch: Sequence[tuple[bytes, api_pb2.Message]],
+        batch: Sequence[NatsTarget],
         ack_timeout: float,
         window: int,
         outcome: Outcome,
+        overdue: Callable[[], None] | None = None,
     ) -> int:
-        """Publish ``batch`` ((partition subject, message) pairs, acked policies only) pipelined.
+        """Publish ``batch`` (acked policies only) pipelined.
 
         ``outcome(i, ack or error)`` is called once for each message sent: its
-        Ack, an :class:`ApiError` the leader put in the ack, :class:`ErrAckTimeout`,
-        or :class:`ErrConnection` when the connection broke with it in flight.
-        Returns how many were sent: after a broken connection, the rest (never
-        sent) are the caller's to send another way.
+        Ack (only an ack from the message's own stream counts: several streams
+        may listen on one subject, each acking with the same correlation id), an
+        :class:`ApiError` the leader put in the ack, :class:`ErrAckTimeout`, or
+        :class:`ErrConnection` when the connection broke with it in flight.
+        ``overdue()`` is called, at most once a second, while acks are more than
+        a second late (the caller looks the leaders up again). Returns how many
+        were sent: after a broken connection, the rest (never sent) are the
+        caller's to send another way.
         """
         with self._lock:
             if self._sock is None:
@@ -249,6 +236,7 @@ class NatsPublisher:
             waiting = bytearray(len(batch))  # 1 while a message waits for its ack
             deadlines: deque[tuple[float, int, int]] = deque()  # (deadline, first, end) per write
             sent = in_flight = 0
+            looked = 0.0  # when overdue() was last called
 
             def on_ack(payload: bytes) -> None:
                 nonlocal in_flight
@@ -259,10 +247,11 @@ class NatsPublisher:
                 if not cid.startswith(prefix):
                     return  # a late ack of an earlier batch
                 i = int(cid[len(prefix) :], 16)
-                if waiting[i]:
+                if waiting[i] and ack.stream == batch[i][2]:
                     waiting[i] = 0
                     in_flight -= 1
-                    outcome(i, ack_error(ack) if ack.ackError else ack)
+                    error = ack.ackError and from_publish_error(api_pb2.Ack.Error.Name(ack.ackError))
+                    outcome(i, error or ack)
 
             try:
                 while sent < len(batch) or in_flight:
@@ -270,7 +259,7 @@ class NatsPublisher:
                         end = min(len(batch), sent + window - in_flight)
                         frames = []
                         for i in range(sent, end):
-                            subject, message = batch[i]
+                            subject, message, _ = batch[i]
                             message.correlationId = f"{prefix}{i:x}"
                             message.ackInbox = inbox
                             payload = PUBLISH_HEADER + message.SerializeToString()
@@ -283,7 +272,11 @@ class NatsPublisher:
                     if in_flight:
                         self._recv(sock, deadlines[0][0])
                         self._frames(sock, on_ack)
-                        self._used = time.monotonic()
+                        self._used = now = time.monotonic()
+                        late = deadlines and now - (deadlines[0][0] - ack_timeout) > SUSPECT_AFTER
+                        if overdue is not None and late and now - looked > SUSPECT_AFTER:
+                            looked = now
+                            overdue()
                     while deadlines and (deadlines[0][0] <= time.monotonic() or not in_flight):
                         _, first, end = deadlines.popleft()
                         for i in range(first, end):
