@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import replace
@@ -389,6 +390,20 @@ class LocalCluster(_Launcher):
     def kill(self, node: int) -> None:
         """SIGKILL one node, keeping its data."""
         self._started_nodes()[node].process.kill()
+
+    def pause(self, node: int) -> None:
+        """SIGSTOP one node: a hung broker, not a dead one (its connections stay open). See :meth:`resume`."""
+        self._signal(node, signal.SIGSTOP)
+
+    def resume(self, node: int) -> None:
+        """SIGCONT a node that :meth:`pause` stopped."""
+        self._signal(node, signal.SIGCONT)
+
+    def _signal(self, node: int, sig: signal.Signals) -> None:
+        pid = self._started_nodes()[node].process.pid
+        if pid is None:
+            raise ValueError(f"node{node} is not running")
+        os.kill(pid, sig)
 
     def restart(self, node: int) -> None:
         """Start one node again on its port and data directory; wait until it is ready."""
