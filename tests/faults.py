@@ -78,10 +78,20 @@ def publish_until_acked(client: Lift, message: Message) -> int:
 
 
 def read_log(client: Lift, stream: str) -> list[Message]:
-    """Every message of partition 0, from the earliest offset to the newest."""
-    sub = client.subscribe(stream, start=Start.earliest(), stop=Stop.latest(), timeout=30)
-    with sub:
-        return list(sub)
+    """Every message of partition 0, from the earliest offset to the newest.
+
+    Read again while the server fails the read (a replica that just truncated its log can
+    answer "segment not found" for a moment).
+    """
+
+    def attempt() -> list[Message] | None:
+        try:
+            with client.subscribe(stream, start=Start.earliest(), stop=Stop.latest(), timeout=30) as sub:
+                return list(sub)
+        except LiftbridgeError:
+            return None
+
+    return wait_for(attempt, timeout=120, what=f"a read of all of {stream}", interval=1.0)
 
 
 @dataclass

@@ -731,6 +731,11 @@ class _CacheRoutes(Routes):
         """Whether the cache knows the partition."""
         return self._client._cache.partition(stream, partition) is not None
 
+    def in_sync(self, stream: str, partition: int, broker: str) -> bool:
+        """Whether the cache has ``broker`` among the partition's in-sync replicas."""
+        info = self._client._cache.partition(stream, partition)
+        return info is not None and broker in info.isr
+
 
 _FRESH = 1.0  # seconds: how old a partition's state may be for a lone publish to go to NATS
 

@@ -42,13 +42,13 @@ SUSPECT_AFTER = 1.0
 """Seconds without an ack (policy leader) after which the client looks the partition's leader up again."""
 
 
-def uncertain_ack(stream: str, partition: int, sent_to: str, now: str, message: object) -> ErrAckUncertain:
-    """The error for an ack (policy leader) that arrived after the partition's leader changed."""
+def uncertain_ack(stream: str, partition: int, deposed: str, now: str, message: object) -> ErrAckUncertain:
+    """The error for an ack (policy leader) that may come from ``deposed``, a leader replaced by ``now``."""
     return ErrAckUncertain(
-        f"{stream}[{partition}]: the ack may come from a deposed leader (the partition was led by "
-        f"{sent_to} when the message was sent and is led by {now} now): with ack policy leader, a "
-        "deposed leader acks what it later truncates, so the message may be lost; read the log to "
-        "know, and publish with ack policy all where loss matters",
+        f"{stream}[{partition}]: the ack may come from a deposed leader ({deposed}, replaced by {now}, "
+        f"and not back among the in-sync replicas): with ack policy leader, a deposed leader acks what "
+        "it later truncates, so the message may be lost; read the log to know, and publish with ack "
+        "policy all where loss matters",
         message,
     )
 
@@ -69,6 +69,10 @@ class Routes:
     def exists(self, stream: str, partition: int) -> bool:
         """Whether the partition exists, as the client knows it now."""
         return True
+
+    def in_sync(self, stream: str, partition: int, broker: str) -> bool:
+        """Whether ``broker`` is among the partition's in-sync replicas, as the client knows now."""
+        return False
 
 
 @dataclass
@@ -126,6 +130,11 @@ class AsyncPublisher:
         self._looks: list[tuple[float, str]] = []  # (when an ack is overdue, cid), policy leader only
         self._suspects: dict[str, float] = {}  # stream: when its leader was last looked up
         self._to_look: set[str] = set()
+        # Policy leader: the leader each partition was last sent to, and the deposed leader of each
+        # partition whose leader changed, until it is back in sync (until then, it may ack falsely).
+        self._leaders: dict[tuple[str, int], str] = {}
+        self._doubts: dict[tuple[str, int], str] = {}
+        self._doubts_looked = 0.0
         self._requests: queue.SimpleQueue[object] | None = None
         self._wake = threading.Event()
         self._helper_wake = threading.Event()
@@ -209,6 +218,11 @@ class AsyncPublisher:
             heapq.heappush(self._deadlines, (entry.deadline, request.correlationId))
             if leader is not None:
                 heapq.heappush(self._looks, (now + SUSPECT_AFTER, request.correlationId))
+                key = (request.stream, partition)
+                if (before := self._leaders.get(key)) != leader:
+                    self._leaders[key] = leader
+                    if before is not None:  # the first deposed leader stays in doubt until back in sync
+                        self._doubts.setdefault(key, before)
             q.put(request)
             # Wake the sweeper only if it sleeps past this deadline (deadlines mostly grow).
             wake = self._sweep_at is None or min(entry.deadline, now + SUSPECT_AFTER) < self._sweep_at
@@ -227,13 +241,34 @@ class AsyncPublisher:
             entry.future.set_exception(error)
             return
         ack = ack_from_proto(resp.ack, entry.partition)
-        if entry.leader is not None:
-            now = self._routes.leader(ack.stream, entry.partition)
-            if now is not None and now != entry.leader:
-                doubt = uncertain_ack(entry.request.stream, entry.partition, entry.leader, now, entry.message)
-                entry.future.set_exception(doubt)
-                return
+        if entry.leader is not None and (doubt := self._doubt(entry)) is not None:
+            entry.future.set_exception(doubt)
+            return
         entry.future.set_result(ack)
+
+    def _doubt(self, entry: _Pending) -> ErrAckUncertain | None:
+        """Why an ack of policy leader may be false, if it may: a deposed leader not back in sync.
+
+        A leader cut off (paused, partitioned) while another takes over acks what
+        it had buffered, and what it gets until it learns, then truncates it. Once
+        another broker leads with it among the in-sync replicas, it has truncated
+        and follows: its doubt ends. (Until it learns, its own metadata names
+        itself leader: that does not end the doubt.)
+        """
+        key = (entry.request.stream, entry.partition)
+        now = self._routes.leader(*key)
+        with self._lock:
+            if now is not None and now != entry.leader:
+                self._doubts.setdefault(key, entry.leader or "")
+            deposed = self._doubts.get(key)
+        if deposed is None:
+            return None
+        if now is not None and now != deposed and self._routes.in_sync(*key, deposed):
+            with self._lock:
+                if self._doubts.get(key) == deposed:
+                    del self._doubts[key]
+            return None
+        return uncertain_ack(key[0], key[1], deposed, now or "none known", entry.message)
 
     def _retry(self, entry: _Pending, error: LiftbridgeError) -> bool:
         """Send a refused message again later, if its ack timeout allows; False if it does not."""
@@ -298,19 +333,27 @@ class AsyncPublisher:
                             expired.append((entry, ErrAckTimeout("no ack within the ack timeout")))
                         elif (retry := self._retrying.pop(cid, None)) is not None:
                             expired.append((retry[1], retry[1].refused or ErrAckTimeout("no ack in time")))
+                    again = []
                     while self._looks and self._looks[0][0] <= now:
                         _, cid = heapq.heappop(self._looks)
                         if (entry := self._pending.get(cid)) is not None:
+                            again.append((now + SUSPECT_AFTER, cid))  # looked up each second it is late
                             stream = entry.request.stream
                             if now - self._suspects.get(stream, -SUSPECT_AFTER) >= SUSPECT_AFTER:
                                 self._suspects[stream] = now
                                 self._to_look.add(stream)
+                    for look in again:
+                        heapq.heappush(self._looks, look)
+                    if self._doubts and now - self._doubts_looked >= SUSPECT_AFTER:
+                        self._doubts_looked = now
+                        self._to_look.update(stream for stream, _ in self._doubts)
                     if self._to_look:
                         self._helper_wake.set()
                     # Idle, it looks again a moment later: a publish then need not wake it (a thread switch
                     # in the way of every one-at-a-time publish), only one due before it looks.
                     due = [h[0][0] for h in (self._deadlines, self._looks) if h]
-                    wait = min(_LONGEST_WAIT, max(0.0, min(due) - now)) if due else _IDLE_LOOK
+                    longest = SUSPECT_AFTER if self._doubts else _LONGEST_WAIT
+                    wait = min(longest, max(0.0, min(due) - now)) if due else _IDLE_LOOK
                     self._sweep_at = now + wait
             except Exception:  # never die silently: the futures would wait forever
                 log.exception("the ack timeout sweeper failed; failing what it was handling")
