@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
 import pytest
 
 from liftbridge_nb import (
+    Ack,
     AckPolicy,
+    ClientOptions,
+    ErrAckTimeout,
     ErrConnection,
     ErrIncorrectOffset,
+    ErrMessageTooLarge,
     ErrNoSuchPartition,
     ErrStreamExists,
+    Lift,
     Message,
     Start,
     Stop,
@@ -20,6 +26,7 @@ from liftbridge_nb import (
 )
 from liftbridge_nb.aio import AsyncLift
 from liftbridge_nb.server import LocalCluster, LocalServer
+from tests.test_nats import OURS, FakeNats
 
 
 def test_async_client_end_to_end(server_address: str, stream_name: str) -> None:
@@ -171,5 +178,80 @@ def test_async_mutual_tls_and_its_refusals(
                 with pytest.raises(ErrConnection, match=hint) as info:
                     await outsider.fetch_metadata()
                 assert info.value.reason and info.value.reason in str(info.value)
+
+    asyncio.run(main())
+
+
+def _read_all(client: Lift, stream: str) -> list[Message]:
+    return list(client.subscribe(stream, start=Start.earliest(), stop=Stop.latest()))
+
+
+def test_async_publishing_at_once_stores_each_message_once(
+    local_server: LocalServer, stream_name: str
+) -> None:
+    # 1,000 publish_async tasks, 10 publish_many and 200 publish at once, on one event loop.
+    async def main() -> list[object]:
+        async with AsyncLift(local_server.address) as client:
+            await client.create_stream(Stream(subject=stream_name, name=stream_name))
+
+            async def one_async(i: int) -> Ack | None:
+                return await (await client.publish_async(Message(stream=stream_name, value=f"a{i}")))
+
+            async def many(i: int) -> list[Ack]:
+                return await client.publish_many(
+                    [Message(stream=stream_name, value=f"m{i}-{j}") for j in range(100)]
+                )
+
+            async def one(i: int) -> Ack | None:
+                return await client.publish(Message(stream=stream_name, value=f"p{i}", ack_policy="all"))
+
+            outcomes = await asyncio.gather(
+                *(one_async(i) for i in range(1_000)),
+                *(many(i) for i in range(10)),
+                *(one(i) for i in range(200)),
+                return_exceptions=True,
+            )
+            return list(outcomes)
+
+    outcomes = asyncio.run(main())
+    acks = [a for o in outcomes for a in (o if isinstance(o, list) else [o])]
+    assert all(isinstance(a, Ack) for a in acks), [a for a in acks if not isinstance(a, Ack)][:3]
+    expected = {f"a{i}" for i in range(1_000)} | {f"p{i}" for i in range(200)}
+    expected |= {f"m{i}-{j}" for i in range(10) for j in range(100)}
+    with Lift(local_server.address) as reader:
+        stored = [m.value.decode() for m in _read_all(reader, stream_name)]
+    assert len(stored) == len(expected) == len(acks) and set(stored) == expected
+    assert sorted(a.offset for a in acks if isinstance(a, Ack)) == list(range(len(expected)))
+
+
+def test_async_publishing_behaves_as_lifts(local_server: LocalServer, stream_name: str) -> None:
+    # The same machinery as Lift's: ClientOptions(nats=...) is honoured, an ack that does not come is
+    # ErrAckTimeout, an oversized message fails alone, and publish_many checks every message first.
+    async def main() -> None:
+        options = ClientOptions(nats=local_server.nats_url)
+        async with AsyncLift(local_server.address, options=options) as client:
+            await client.create_stream(Stream(subject=stream_name, name=stream_name))
+            acks = await client.publish_many([Message(stream=stream_name, value=str(i)) for i in range(50)])
+            assert all(a.ack_inbox.startswith(OURS) for a in acks)
+            with pytest.raises(TypeError, match="expected a Message"):
+                await client.publish_many([Message(stream=stream_name, value="unsent"), "x"])  # type: ignore[list-item]
+            big = Message(stream=stream_name, value=b"x" * (5 * 1024 * 1024))
+            with pytest.raises(ErrMessageTooLarge, match="refused before sending"):
+                await client.publish(big)
+            with pytest.raises(ErrMessageTooLarge, match="refused before sending"):
+                await (await client.publish_async(big))
+            with pytest.raises(ValueError, match="ack_timeout"):
+                await client.publish_async(big, ack_timeout=math.inf)
+        fake = FakeNats()
+        try:
+            async with AsyncLift(local_server.address, options=ClientOptions(nats=fake.url)) as client:
+                results = await client.publish_many(
+                    [Message(stream=stream_name, value="swallowed")], ack_timeout=0.3, return_exceptions=True
+                )
+                assert isinstance(results[0], ErrAckTimeout)
+        finally:
+            fake.close()
+        with Lift(local_server.address) as reader:
+            assert [m.value for m in _read_all(reader, stream_name)] == [str(i).encode() for i in range(50)]
 
     asyncio.run(main())
