@@ -17,6 +17,7 @@ import pytest
 from liftbridge_nb import (
     AckPolicy,
     ClientOptions,
+    ErrAckTimeout,
     ErrConnection,
     ErrCursorsDisabled,
     ErrEndOfReadonlyPartition,
@@ -106,6 +107,15 @@ def test_publish_to_subject_reaches_every_stream_on_it(client: Lift, stream_name
     assert ack is not None and ack.msg_subject == subject
     for name in (f"{stream_name}-a", f"{stream_name}-b"):
         assert [m.value for m in read(client, name)] == [b"fan-out"]
+
+
+def test_publish_to_a_subject_no_stream_listens_on_raises_ack_timeout(client: Lift, stream_name: str) -> None:
+    nobody = f"{stream_name}.nobody"
+    with pytest.raises(ErrAckTimeout, match="no stream listens on it"):
+        client.publish_to_subject(Message(value="x"), nobody, timeout=1)
+    with pytest.raises(ErrAckTimeout, match="no stream listens on it"):
+        client.publish(Message(value="x", subject=nobody), timeout=1)
+    assert client.publish_to_subject(Message(value="x", ack_policy="none"), nobody, timeout=1) is None
 
 
 def test_partitions_and_partitioners(client: Lift, stream_name: str) -> None:
