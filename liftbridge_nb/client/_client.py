@@ -37,7 +37,7 @@ from ..models import Ack, AckPolicy, Message, Metadata, PartitionInfo, Start, St
 from ._connections import Connections
 from ._consumer import AutoOffset, Consumer
 from ._nats import NatsPublisher, NatsTarget, subject_of
-from ._publisher import AsyncPublisher, Routes, uncertain_ack
+from ._publisher import AsyncPublisher, Routes
 from ._subscription import Subscription
 
 log = logging.getLogger("liftbridge_nb")
@@ -283,12 +283,6 @@ class Lift(LiftCore):
         except LiftbridgeError as exc:
             log.debug("publish: looking up %s failed: %s", stream, exc)
 
-    def _deposed(self, stream: str, partition: int, sent_to: str | None) -> str | None:
-        """The partition's leader now, if it is known and not ``sent_to`` (the leader when sent)."""
-        info = self._cache.partition(stream, partition)
-        now = info.leader if info is not None else None
-        return now if sent_to and now and now != sent_to else None
-
     def publish(self, message: Message, *, timeout: float | None = None) -> Ack | None:
         """Publish and wait for the ack its policy asks for; None with ack policy NONE.
 
@@ -357,6 +351,8 @@ class Lift(LiftCore):
         target = _nats_target(message, stream, route[0], route[1], partition, max_payload)
         if target is None:
             return None
+        doubts = self._publisher.doubts
+        sent_to = doubts.sent(stream, partition) if message.ack_policy == AckPolicy.LEADER else None
         outcomes: list[api_pb2.Ack | LiftbridgeError] = []
         if not nats.publish(
             [target], timeout, 1, lambda _, result: outcomes.append(result), self._look_again([stream])
@@ -366,11 +362,9 @@ class Lift(LiftCore):
             if isinstance(outcomes[0], ErrAckTimeout):
                 self._cache.forget(stream)
             raise outcomes[0]
-        ack = _nats_ack(outcomes[0], partition, message)
-        sent_to = route[1].leader if message.ack_policy == AckPolicy.LEADER else None
-        if (now := self._deposed(stream, partition, sent_to)) is not None:
-            raise uncertain_ack(stream, partition, sent_to or "", now, message)
-        return ack
+        if sent_to is not None and (doubt := doubts.judge(stream, partition, sent_to, message)) is not None:
+            raise doubt
+        return _nats_ack(outcomes[0], partition, message)
 
     def _look_again(self, streams: list[str]) -> Callable[[], None]:
         """What NATS publishing calls when acks are overdue: look the streams' leaders up again."""
@@ -567,6 +561,7 @@ class Lift(LiftCore):
             log.warning("publish_many goes through the brokers: %s", exc)
             return list(range(len(items)))
         streams = self.fetch_metadata(names).streams
+        doubts = self._publisher.doubts
         batch: list[NatsTarget] = []
         where: list[tuple[int, int, str | None]] = []  # (index in items, partition, leader) in batch
         rest: list[int] = []
@@ -577,7 +572,9 @@ class Lift(LiftCore):
                 state = info.partitions.get(partition)
                 if target := _nats_target(message, info.name, info.subject, state, partition, max_payload):
                     batch.append(target)
-                    leader = state.leader if state and message.ack_policy == AckPolicy.LEADER else None
+                    leader = (
+                        doubts.sent(info.name, partition) if message.ack_policy == AckPolicy.LEADER else None
+                    )
                     where.append((i, partition, leader))
                     continue
             rest.append(i)
@@ -586,8 +583,8 @@ class Lift(LiftCore):
             i, partition, sent_to = where[j]
             if isinstance(result, LiftbridgeError):
                 results[i] = result
-            elif (now := self._deposed(result.stream, partition, sent_to)) is not None:
-                results[i] = uncertain_ack(result.stream, partition, sent_to or "", now, items[i])
+            elif sent_to is not None and (doubt := doubts.judge(result.stream, partition, sent_to, items[i])):
+                results[i] = doubt
             else:
                 results[i] = _nats_ack(result, partition, items[i])
 

@@ -75,6 +75,61 @@ class Routes:
         return False
 
 
+class LeaderDoubts:
+    """Which partitions' acks of policy leader may be false, for every publishing path of a client.
+
+    A leader cut off (paused, partitioned) while another takes over acks what it
+    had buffered, and what it gets until it learns, then truncates it; an ack
+    does not say which broker sent it. So from the moment the client sees a
+    partition's leader change (a send to another leader than the last, or an
+    ack after the leader changed) the deposed leader is in doubt, and every ack
+    of policy leader of that partition is :class:`ErrAckUncertain`, until another
+    broker leads with the deposed one among the in-sync replicas: it has
+    truncated and follows. (Until it learns, its own metadata names itself
+    leader: that does not end the doubt.) Thread-safe.
+    """
+
+    def __init__(self, routes: Routes) -> None:
+        self._routes = routes
+        self._lock = threading.Lock()
+        self._leaders: dict[tuple[str, int], str] = {}  # the leader each partition was last sent to
+        self._doubts: dict[tuple[str, int], str] = {}  # partition: its deposed leader
+
+    def sent(self, stream: str, partition: int) -> str | None:
+        """Note a send of policy leader; returns the partition's leader as known (to judge its ack by)."""
+        leader = self._routes.leader(stream, partition)
+        if leader is not None:
+            key = (stream, partition)
+            with self._lock:
+                if (before := self._leaders.get(key)) != leader:
+                    self._leaders[key] = leader
+                    if before is not None:  # the first deposed leader stays in doubt until back in sync
+                        self._doubts.setdefault(key, before)
+        return leader
+
+    def judge(self, stream: str, partition: int, sent_to: str, message: object) -> ErrAckUncertain | None:
+        """Why an ack of a message sent when ``sent_to`` led may be false; None if it may not."""
+        key = (stream, partition)
+        now = self._routes.leader(stream, partition)
+        with self._lock:
+            if now is not None and now != sent_to:
+                self._doubts.setdefault(key, sent_to)
+            deposed = self._doubts.get(key)
+        if deposed is None:
+            return None
+        if now is not None and now != deposed and self._routes.in_sync(stream, partition, deposed):
+            with self._lock:
+                if self._doubts.get(key) == deposed:
+                    del self._doubts[key]
+            return None
+        return uncertain_ack(stream, partition, deposed, now or "none known", message)
+
+    def streams(self) -> set[str]:
+        """The streams with a partition in doubt (to look up again until it ends)."""
+        with self._lock:
+            return {stream for stream, _ in self._doubts}
+
+
 @dataclass
 class _Pending:
     """A message sent and not settled: its future, and what judging its ack needs."""
@@ -104,9 +159,9 @@ class AsyncPublisher:
 
     An ack counts only if it names the message's stream (several streams may
     listen on one subject, each acking with the same correlation id). An ack of
-    policy leader that arrives after the partition's leader changed (the
-    client looks the leader up again when an ack is overdue) fails the future
-    with :class:`ErrAckUncertain`.
+    policy leader is judged by :attr:`doubts` (:class:`LeaderDoubts`): the
+    client looks a partition's leader up again each second its acks are
+    overdue, or it is in doubt.
     """
 
     def __init__(
@@ -130,10 +185,7 @@ class AsyncPublisher:
         self._looks: list[tuple[float, str]] = []  # (when an ack is overdue, cid), policy leader only
         self._suspects: dict[str, float] = {}  # stream: when its leader was last looked up
         self._to_look: set[str] = set()
-        # Policy leader: the leader each partition was last sent to, and the deposed leader of each
-        # partition whose leader changed, until it is back in sync (until then, it may ack falsely).
-        self._leaders: dict[tuple[str, int], str] = {}
-        self._doubts: dict[tuple[str, int], str] = {}
+        self.doubts = LeaderDoubts(self._routes)
         self._doubts_looked = 0.0
         self._requests: queue.SimpleQueue[object] | None = None
         self._wake = threading.Event()
@@ -205,7 +257,7 @@ class AsyncPublisher:
             request.correlationId = next(self._ids)
         leader = None
         if request.ackPolicy == api_pb2.LEADER:
-            leader = self._routes.leader(request.stream, partition)
+            leader = self.doubts.sent(request.stream, partition)
         with self._lock:
             q = self._ensure_open(open_timeout)
             if request.ackPolicy == api_pb2.NONE:
@@ -218,11 +270,6 @@ class AsyncPublisher:
             heapq.heappush(self._deadlines, (entry.deadline, request.correlationId))
             if leader is not None:
                 heapq.heappush(self._looks, (now + SUSPECT_AFTER, request.correlationId))
-                key = (request.stream, partition)
-                if (before := self._leaders.get(key)) != leader:
-                    self._leaders[key] = leader
-                    if before is not None:  # the first deposed leader stays in doubt until back in sync
-                        self._doubts.setdefault(key, before)
             q.put(request)
             # Wake the sweeper only if it sleeps past this deadline (deadlines mostly grow).
             wake = self._sweep_at is None or min(entry.deadline, now + SUSPECT_AFTER) < self._sweep_at
@@ -241,34 +288,12 @@ class AsyncPublisher:
             entry.future.set_exception(error)
             return
         ack = ack_from_proto(resp.ack, entry.partition)
-        if entry.leader is not None and (doubt := self._doubt(entry)) is not None:
-            entry.future.set_exception(doubt)
-            return
+        if entry.leader is not None:
+            doubt = self.doubts.judge(entry.request.stream, entry.partition, entry.leader, entry.message)
+            if doubt is not None:
+                entry.future.set_exception(doubt)
+                return
         entry.future.set_result(ack)
-
-    def _doubt(self, entry: _Pending) -> ErrAckUncertain | None:
-        """Why an ack of policy leader may be false, if it may: a deposed leader not back in sync.
-
-        A leader cut off (paused, partitioned) while another takes over acks what
-        it had buffered, and what it gets until it learns, then truncates it. Once
-        another broker leads with it among the in-sync replicas, it has truncated
-        and follows: its doubt ends. (Until it learns, its own metadata names
-        itself leader: that does not end the doubt.)
-        """
-        key = (entry.request.stream, entry.partition)
-        now = self._routes.leader(*key)
-        with self._lock:
-            if now is not None and now != entry.leader:
-                self._doubts.setdefault(key, entry.leader or "")
-            deposed = self._doubts.get(key)
-        if deposed is None:
-            return None
-        if now is not None and now != deposed and self._routes.in_sync(*key, deposed):
-            with self._lock:
-                if self._doubts.get(key) == deposed:
-                    del self._doubts[key]
-            return None
-        return uncertain_ack(key[0], key[1], deposed, now or "none known", entry.message)
 
     def _retry(self, entry: _Pending, error: LiftbridgeError) -> bool:
         """Send a refused message again later, if its ack timeout allows; False if it does not."""
@@ -344,15 +369,16 @@ class AsyncPublisher:
                                 self._to_look.add(stream)
                     for look in again:
                         heapq.heappush(self._looks, look)
-                    if self._doubts and now - self._doubts_looked >= SUSPECT_AFTER:
+                    doubted = self.doubts.streams()
+                    if doubted and now - self._doubts_looked >= SUSPECT_AFTER:
                         self._doubts_looked = now
-                        self._to_look.update(stream for stream, _ in self._doubts)
+                        self._to_look.update(doubted)
                     if self._to_look:
                         self._helper_wake.set()
                     # Idle, it looks again a moment later: a publish then need not wake it (a thread switch
                     # in the way of every one-at-a-time publish), only one due before it looks.
                     due = [h[0][0] for h in (self._deadlines, self._looks) if h]
-                    longest = SUSPECT_AFTER if self._doubts else _LONGEST_WAIT
+                    longest = SUSPECT_AFTER if doubted else _LONGEST_WAIT
                     wait = min(longest, max(0.0, min(due) - now)) if due else _IDLE_LOOK
                     self._sweep_at = now + wait
             except Exception:  # never die silently: the futures would wait forever
