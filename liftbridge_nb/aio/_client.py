@@ -1,4 +1,4 @@
-"""AsyncLift: the asyncio client on grpc.aio, method for method like Lift."""
+"""AsyncLift: the asyncio client on grpc.aio, method for method like Lift (publishing through Lift's own)."""
 
 from __future__ import annotations
 

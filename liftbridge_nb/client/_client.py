@@ -398,8 +398,8 @@ class Lift(LiftCore):
             return future.result(timeout + _GRACE)
         except ErrNoSuchPartition:
             return None
-        except FutureTimeout:
-            raise ErrAckTimeout(f"no ack within {timeout:g} s") from None
+        except FutureTimeout as exc:
+            raise ErrAckTimeout(f"no ack within {timeout:g} s") from exc
 
     def publish_to_subject(
         self, message: Message, subject: str | None = None, *, timeout: float | None = None

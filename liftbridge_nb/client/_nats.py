@@ -55,8 +55,8 @@ def parse_url(url: str) -> tuple[str, int, dict[str, str]]:
         raise ValueError(f"the NATS address must be nats://host:port, not {url!r} (TLS is not supported)")
     try:
         port = parsed.port or 4222
-    except ValueError:
-        raise ValueError(f"the NATS address {url!r} has no valid port") from None
+    except ValueError as exc:
+        raise ValueError(f"the NATS address {url!r} has no valid port") from exc
     if not parsed.hostname:
         raise ValueError(f"the NATS address {url!r} names no host")
     credentials: dict[str, str] = {}
@@ -81,7 +81,7 @@ def _send(sock: socket.socket, data: bytes) -> None:
         sock.settimeout(SEND_TIMEOUT)
         sock.sendall(data)
     except OSError as exc:
-        raise _Broken(str(exc) or type(exc).__name__) from None
+        raise _Broken(str(exc) or type(exc).__name__) from exc
 
 
 class NatsPublisher:
@@ -119,7 +119,7 @@ class NatsPublisher:
         except TimeoutError:
             return
         except OSError as exc:
-            raise _Broken(str(exc) or type(exc).__name__) from None
+            raise _Broken(str(exc) or type(exc).__name__) from exc
         if not data:
             raise _Broken("the NATS server closed the connection")
         self._buf += data
@@ -161,7 +161,7 @@ class NatsPublisher:
         try:
             sock = socket.create_connection((self.host, self.port), timeout=timeout)
         except OSError as exc:
-            raise _Broken(str(exc) or type(exc).__name__) from None
+            raise _Broken(str(exc) or type(exc).__name__) from exc
         self._sock, self._buf = sock, b""
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while b"\r\n" not in self._buf:
@@ -202,7 +202,7 @@ class NatsPublisher:
                 self._connect(deadline)
             except _Broken as exc:
                 self._drop()
-                raise ErrConnection("NATS unreachable", [self.address], reason=str(exc)) from None
+                raise ErrConnection("NATS unreachable", [self.address], reason=str(exc)) from exc
             return self.max_payload
 
     # -- publishing ----------------------------------------------------------------------------

@@ -424,7 +424,7 @@ class AsyncPublisher:
                 continue
             try:
                 with self._lock:
-                    q = self._ensure_open(max(0.001, entry.deadline - now))
+                    q = self._ensure_open(min(2.0, max(0.001, entry.deadline - now)))
                     self._pending[request.correlationId] = entry
                     q.put(request)
             except (LiftbridgeError, RuntimeError) as exc:
