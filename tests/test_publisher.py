@@ -13,6 +13,7 @@ import pytest
 from liftbridge_nb import (
     Ack,
     ErrAckTimeout,
+    ErrAckUncertain,
     ErrConnection,
     ErrIncorrectOffset,
     ErrMessageTooLarge,
@@ -23,7 +24,7 @@ from liftbridge_nb import (
     Stream,
 )
 from liftbridge_nb._proto import api_pb2
-from liftbridge_nb.client._publisher import AsyncPublisher
+from liftbridge_nb.client._publisher import AsyncPublisher, LeaderDoubts, Routes
 from liftbridge_nb.server import LocalServer
 
 
@@ -172,3 +173,34 @@ def test_publish_timeouts_are_checked_and_publishing_goes_on(
         assert _log(client, stream_name) == []
         assert client.publish(message, timeout=2) is not None
         assert client.publish_async(message, ack_timeout=2).result(10) is not None
+
+
+class _Cluster(Routes):
+    """A metadata cache in miniature: one partition's leader and in-sync replicas, set by the test."""
+
+    def __init__(self) -> None:
+        self.leader_id: str | None = "b0"
+        self.isr = {"b0", "b1", "b2"}
+
+    def leader(self, stream: str, partition: int) -> str | None:
+        return self.leader_id
+
+    def in_sync(self, stream: str, partition: int, broker: str) -> bool:
+        return broker in self.isr
+
+
+def test_acks_of_policy_leader_are_in_doubt_from_a_leader_change_until_the_old_one_is_back() -> None:
+    cluster = _Cluster()
+    doubts = LeaderDoubts(cluster)
+    assert doubts.sent("s", 0) == "b0" and doubts.judge("s", 0, "b0", "m") is None
+    cluster.leader_id, cluster.isr = "b1", {"b1", "b2"}  # b0 hung; b1 took over
+    with pytest.raises(ErrAckUncertain, match=r"s\[0\]: the ack may come from a deposed leader \(b0") as info:
+        raise doubts.judge("s", 0, "b0", "m") or AssertionError("no doubt")
+    assert info.value.message == "m" and doubts.streams() == {"s"}
+    assert doubts.sent("s", 0) == "b1"
+    assert doubts.judge("s", 0, "b1", "n") is not None  # b0 may still ack what b1 was sent too
+    cluster.leader_id = "b0"  # b0's own stale metadata, before it learns: still in doubt
+    assert doubts.judge("s", 0, "b0", "n") is not None
+    cluster.leader_id, cluster.isr = "b1", {"b0", "b1", "b2"}  # b0 truncated and follows b1
+    assert doubts.judge("s", 0, "b1", "n") is None and doubts.streams() == set()
+    assert doubts.judge("t", 0, "b1", "n") is None  # another stream was never in doubt
