@@ -226,22 +226,11 @@ def test_async_publishing_at_once_stores_each_message_once(
 
 def test_async_publishing_behaves_as_lifts(local_server: LocalServer, stream_name: str) -> None:
     # The same machinery as Lift's: ClientOptions(nats=...) is honoured, an ack that does not come is
-    # ErrAckTimeout, an oversized message fails alone, and publish_many checks every message first.
+    # ErrAckTimeout, a pause it makes is known at once, an oversized message fails alone, and
+    # publish_many checks every message first.
     async def main() -> None:
-        options = ClientOptions(nats=local_server.nats_url)
-        async with AsyncLift(local_server.address, options=options) as client:
-            await client.create_stream(Stream(subject=stream_name, name=stream_name))
-            acks = await client.publish_many([Message(stream=stream_name, value=str(i)) for i in range(50)])
-            assert all(a.ack_inbox.startswith(OURS) for a in acks)
-            with pytest.raises(TypeError, match="expected a Message"):
-                await client.publish_many([Message(stream=stream_name, value="unsent"), "x"])  # type: ignore[list-item]
-            big = Message(stream=stream_name, value=b"x" * (5 * 1024 * 1024))
-            with pytest.raises(ErrMessageTooLarge, match="refused before sending"):
-                await client.publish(big)
-            with pytest.raises(ErrMessageTooLarge, match="refused before sending"):
-                await (await client.publish_async(big))
-            with pytest.raises(ValueError, match="ack_timeout"):
-                await client.publish_async(big, ack_timeout=math.inf)
+        async with AsyncLift(local_server.address) as admin:
+            await admin.create_stream(Stream(subject=stream_name, name=stream_name))
         fake = FakeNats()
         try:
             async with AsyncLift(local_server.address, options=ClientOptions(nats=fake.url)) as client:
@@ -251,7 +240,24 @@ def test_async_publishing_behaves_as_lifts(local_server: LocalServer, stream_nam
                 assert isinstance(results[0], ErrAckTimeout)
         finally:
             fake.close()
+        options = ClientOptions(nats=local_server.nats_url)
+        async with AsyncLift(local_server.address, options=options) as client:
+            acks = await client.publish_many([Message(stream=stream_name, value=str(i)) for i in range(50)])
+            assert all(a.ack_inbox.startswith(OURS) for a in acks)
+            await client.pause_stream(stream_name)  # this client knows at once: the brokers take the next
+            resumed = await client.publish(Message(stream=stream_name, value="resumes it"))
+            assert resumed is not None and not resumed.ack_inbox.startswith(OURS) and resumed.offset == 50
+            with pytest.raises(TypeError, match="expected a Message"):
+                await client.publish_many([Message(stream=stream_name, value="unsent"), "x"])  # type: ignore[list-item]
+            big = Message(stream=stream_name, value=b"x" * (5 * 1024 * 1024))
+            with pytest.raises(ErrMessageTooLarge, match="refused before sending"):
+                await client.publish(big)
+            with pytest.raises(ErrMessageTooLarge, match="refused before sending"):
+                await (await client.publish_async(big))
+            with pytest.raises(ValueError, match="ack_timeout"):
+                await client.publish_async(big, ack_timeout=math.inf)
         with Lift(local_server.address) as reader:
-            assert [m.value for m in _read_all(reader, stream_name)] == [str(i).encode() for i in range(50)]
+            stored = [m.value for m in _read_all(reader, stream_name)]
+            assert stored == [str(i).encode() for i in range(50)] + [b"resumes it"]
 
     asyncio.run(main())

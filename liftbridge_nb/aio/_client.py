@@ -201,6 +201,7 @@ class AsyncLift(LiftCore):
     async def delete_stream(self, name: str, *, timeout: float | None = None) -> None:
         """See :meth:`Lift.delete_stream`."""
         await self._run(self._delete_call(name), timeout)
+        self._cache.forget(name)  # a publish straight to NATS must look again
 
     async def pause_stream(
         self,
@@ -212,6 +213,7 @@ class AsyncLift(LiftCore):
     ) -> None:
         """See :meth:`Lift.pause_stream`."""
         await self._run(self._pause_call(name, partitions, resume_all), timeout)
+        self._cache.forget(name)  # a publish straight to NATS must look again
 
     async def set_stream_readonly(
         self,
@@ -223,6 +225,7 @@ class AsyncLift(LiftCore):
     ) -> None:
         """See :meth:`Lift.set_stream_readonly`."""
         await self._run(self._readonly_call(name, partitions, readonly), timeout)
+        self._cache.forget(name)  # a publish straight to NATS must look again
 
     # -- publishing: Lift's machinery, results handed to asyncio -------------------------------
 
