@@ -17,6 +17,7 @@ from liftbridge_nb import (
     ErrConnection,
     ErrIncorrectOffset,
     ErrMessageTooLarge,
+    ErrNoSuchStream,
     Lift,
     Message,
     Start,
@@ -26,6 +27,7 @@ from liftbridge_nb import (
 from liftbridge_nb._proto import api_pb2
 from liftbridge_nb.client._publisher import AsyncPublisher, LeaderDoubts, Routes
 from liftbridge_nb.server import LocalServer
+from tests.polling import wait_for
 
 
 class _Responses:
@@ -204,3 +206,48 @@ def test_acks_of_policy_leader_are_in_doubt_from_a_leader_change_until_the_old_o
     cluster.leader_id, cluster.isr = "b1", {"b0", "b1", "b2"}  # b0 truncated and follows b1
     assert doubts.judge("s", 0, "b1", "n") is None and doubts.streams() == set()
     assert doubts.judge("t", 0, "b1", "n") is None  # another stream was never in doubt
+
+
+class _Lagging(Routes):
+    """Routes whose lookups count, and that know the stream or not as the test says."""
+
+    def __init__(self, known: bool) -> None:
+        self.known = known
+        self.lookups = 0
+
+    def look_up(self, streams: list[str], timeout: float) -> None:
+        self.lookups += 1
+
+    def exists(self, stream: str, partition: int) -> bool:
+        return self.known
+
+
+def _not_found(cid: str) -> api_pb2.PublishResponse:
+    error = api_pb2.PublishAsyncError(code=api_pb2.PublishAsyncError.NOT_FOUND, message="no such stream: s")
+    return api_pb2.PublishResponse(correlationId=cid, asyncError=error)
+
+
+def test_a_no_such_stream_refusal_is_sent_again_after_a_lookup() -> None:
+    # A broker behind on the metadata (a leader restarting) refuses a message it never stored: a broker
+    # cannot be made to do that on cue, so the responses are fed here.
+    fake, routes = _Responses(), _Lagging(known=True)
+    publisher = AsyncPublisher(fake.open, routes=routes)
+    future = publisher.submit(_request("r"), 0, ack_timeout=10)
+    fake.queue.put(_not_found("r"))
+    wait_for(lambda: len(fake.requests) >= 2 or None, timeout=10, what="the message sent again")
+    assert routes.lookups >= 1 and [r.correlationId for r in fake.requests] == ["r", "r"]
+    fake.queue.put(api_pb2.PublishResponse(correlationId="r", ack=api_pb2.Ack(stream="s", offset=3)))
+    ack = future.result(timeout=5)
+    assert ack is not None and ack.offset == 3
+    publisher.close()
+
+
+def test_a_no_such_stream_refusal_stands_when_no_broker_knows_the_stream() -> None:
+    fake, routes = _Responses(), _Lagging(known=False)
+    publisher = AsyncPublisher(fake.open, routes=routes)
+    future = publisher.submit(_request("r"), 0, ack_timeout=10)
+    fake.queue.put(_not_found("r"))
+    with pytest.raises(ErrNoSuchStream, match="no such stream: s"):
+        future.result(timeout=5)
+    assert routes.lookups >= 1 and len(fake.requests) == 1
+    publisher.close()
