@@ -729,9 +729,9 @@ class _CacheRoutes(Routes):
         return self._client._cache.partition(stream, partition) is not None
 
     def in_sync(self, stream: str, partition: int, broker: str) -> bool:
-        """Whether the cache has ``broker`` among the partition's in-sync replicas."""
+        """Whether the cache has ``broker`` among the partition's in-sync replicas, or not a replica."""
         info = self._client._cache.partition(stream, partition)
-        return info is not None and broker in info.isr
+        return info is not None and (broker in info.isr or broker not in info.replicas)
 
 
 _FRESH = 1.0  # seconds: how old a partition's state may be for a lone publish to go to NATS

@@ -71,7 +71,7 @@ class Routes:
         return True
 
     def in_sync(self, stream: str, partition: int, broker: str) -> bool:
-        """Whether ``broker`` is among the partition's in-sync replicas, as the client knows now."""
+        """Whether ``broker`` is among the partition's in-sync replicas (or no replica), as known now."""
         return False
 
 
@@ -85,8 +85,10 @@ class LeaderDoubts:
     ack after the leader changed) the deposed leader is in doubt, and every ack
     of policy leader of that partition is :class:`ErrAckUncertain`, until another
     broker leads with the deposed one among the in-sync replicas: it has
-    truncated and follows. (Until it learns, its own metadata names itself
-    leader: that does not end the doubt.) Thread-safe.
+    truncated and follows (or it is no replica of the partition any more). Until
+    it learns, its own metadata names itself leader: that does not end the
+    doubt. A deposed leader that never comes back keeps its partitions in
+    doubt. Thread-safe.
     """
 
     def __init__(self, routes: Routes) -> None:
