@@ -22,6 +22,7 @@ from .config import Backoff, ClientOptions, TLSConfig
 from .errors import (
     ApiError,
     ErrAckTimeout,
+    ErrAckUncertain,
     ErrClientClosed,
     ErrConnection,
     ErrCursorsDisabled,
@@ -81,6 +82,7 @@ __all__ = [
     "ClientOptions",
     "Consumer",
     "ErrAckTimeout",
+    "ErrAckUncertain",
     "ErrClientClosed",
     "ErrConnection",
     "ErrCursorsDisabled",

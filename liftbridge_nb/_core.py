@@ -25,6 +25,7 @@ from .errors import (
     ErrCursorsDisabled,
     ErrDeadlineExceeded,
     ErrEndOfReadonlyPartition,
+    ErrMessageTooLarge,
     ErrNoSuchPartition,
     ErrNotLeader,
     ErrStopPositionReached,
@@ -54,6 +55,17 @@ T = TypeVar("T")
 ACTIVITY_STREAM = "__activity"
 CURSORS_STREAM = "__cursors"
 RESERVED_STREAMS = (CURSORS_STREAM, ACTIVITY_STREAM)
+
+BROKER_RECEIVE_LIMIT = 4 * 1024 * 1024
+"""The largest gRPC message a v1.9 broker takes (grpc-go's default): a larger one fails the whole call."""
+
+
+def too_large_request(size: int, limit: int) -> ErrMessageTooLarge:
+    """The error for a request over the size a broker takes in one gRPC message (nothing was sent)."""
+    return ErrMessageTooLarge(
+        f"publish refused before sending: the request is {size:,} bytes, over the {limit:,} bytes a "
+        f"broker receives in one gRPC message{hint(ErrMessageTooLarge)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -528,6 +540,17 @@ class LiftCore:
             name=check_name(name), partitions=_partitions(partitions), readonly=readonly
         )
         return Call("readonly", "SetStreamReadonly", request, forget=name)
+
+    @property
+    def _max_request_bytes(self) -> int:
+        """The largest publish request sent: the channel's send limit, at most what a broker receives."""
+        return min(self.options.max_message_bytes, BROKER_RECEIVE_LIMIT)
+
+    def _check_size(self, request: api_pb2.PublishRequest | api_pb2.PublishToSubjectRequest) -> None:
+        """Raise :class:`ErrMessageTooLarge` for a request no broker would take (before sending it)."""
+        size = request.ByteSize()
+        if size > self._max_request_bytes:
+            raise too_large_request(size, self._max_request_bytes)
 
     def _publish_stream(self, message: Message) -> tuple[str, bool]:
         """The stream a message goes to, and whether choosing its partition needs the partition count."""

@@ -12,6 +12,7 @@ Every error the package raises derives from :class:`LiftbridgeError`::
     ├── ErrNoCheckpoint                a consumer with auto_offset="error" found no checkpoint
     ├── ErrDeadlineExceeded            a call ran out of time (also a ``TimeoutError``)
     │   └── ErrAckTimeout              a publish was sent but its ack did not come in time
+    ├── ErrAckUncertain                an ack may be a deposed leader's: the message may be lost
     ├── ErrDecode                      read_stream could not decode a key or value (also a ``ValueError``)
     └── ApiError                       the server refused a request (``code``, ``details``)
         ├── ErrStreamExists            create: the name is taken
@@ -211,6 +212,23 @@ class ErrAckTimeout(ErrDeadlineExceeded):
     """A message was sent but its ack did not arrive within the ack timeout."""
 
 
+class ErrAckUncertain(LiftbridgeError):
+    """A message was acked, but the ack may be false: whether the log keeps it is unknown.
+
+    With ack policy ``leader``, a leader cut off from the cluster (paused, or on the
+    wrong side of a partition) may ack a message, then lose it when it learns that
+    another broker took over and truncates its log to the new leader's. The client
+    raises this when it knows that the partition's leader changed between sending
+    and the ack. ``message`` is the message concerned (publish it again if it must be
+    stored, at the risk of storing it twice; read the log to decide). Ack policy
+    ``all`` does not have this failure mode.
+    """
+
+    def __init__(self, text: str, message: object = None) -> None:
+        super().__init__(text)
+        self.message = message
+
+
 class ErrDecode(LiftbridgeError, ValueError):
     """A key or value could not be decoded as asked; says where (``partition``, ``offset``) and why."""
 
@@ -389,6 +407,40 @@ def no_such(stream: str, partition: int, partitions: int | None) -> ErrNoSuchPar
     return ErrNoSuchPartition(
         f"no partition {partition} in stream {stream!r}: it has partitions 0 to {partitions - 1}"
     )
+
+
+_PUBLISH_ERRORS: dict[str, type[ApiError]] = {
+    "BAD_REQUEST": ErrInvalidArgument,
+    "NOT_FOUND": ErrNoSuchPartition,
+    "READONLY": ErrReadonlyPartition,
+    "INCORRECT_OFFSET": ErrIncorrectOffset,
+    "ENCRYPTION_FAILED": ErrEncryptionFailed,
+    "ENCRYPTION": ErrEncryptionFailed,
+    "PERMISSION_DENIED": ErrPermissionDenied,
+    "TOO_LARGE": ErrMessageTooLarge,
+}
+
+# What a leader's error ack means (it carries a code and no text); worded as the brokers word it.
+_ACK_TEXTS = {
+    "INCORRECT_OFFSET": "incorrect expected offset",
+    "TOO_LARGE": "maximum payload exceeded",
+    "ENCRYPTION": "encryption failed on partition",
+}
+
+
+def from_publish_error(code: str, details: str = "") -> ApiError:
+    """The one place an in-band publish error becomes ours: PublishAsync's and a NATS ack's alike.
+
+    ``code`` is the name of a ``PublishAsyncError.Code`` (``NOT_FOUND``, ``READONLY``, ...)
+    or of an ``Ack.Error`` (``INCORRECT_OFFSET``, ``TOO_LARGE``, ``ENCRYPTION``);
+    ``details`` the server's text ("" for an ack, which carries none). Every code is
+    typed, unlike go-liftbridge's mapping.
+    """
+    text = details or _ACK_TEXTS.get(code, "publish failed")
+    cls = ErrMessageTooLarge if too_large(text) else _PUBLISH_ERRORS.get(code, ApiError)
+    if cls is ErrNoSuchPartition and stream_missing(text):
+        cls = ErrNoSuchStream
+    return cls(f"publish failed: {code}: {text}{hint(cls, text)}", None, text)
 
 
 def _text(exc: grpc.RpcError) -> tuple[grpc.StatusCode | None, str]:

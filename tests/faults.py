@@ -49,6 +49,26 @@ def wait_in_isr(cluster: LocalCluster, stream: str, size: int = 3) -> None:
     wait_for(lambda: len(isr(cluster, stream)) >= size or None, timeout=120, what=f"an ISR of {size}")
 
 
+def agreed(cluster: LocalCluster, stream: str) -> None:
+    """Wait until every node names the same leader of partition 0 and it has 3 replicas in sync.
+
+    (A broker just restarted may still replay old metadata, in which it leads.)
+    """
+
+    def views() -> set[str | None]:
+        out: set[str | None] = set()
+        for address in cluster.addresses:
+            with Lift(address, timeout=5) as client:
+                try:
+                    out.add(client.fetch_metadata([stream]).streams[stream].partitions[0].leader)
+                except (LiftbridgeError, KeyError):
+                    out.add(None)
+        return out
+
+    wait_for(lambda: (len(v := views()) == 1 and None not in v) or None, timeout=120, what="agreed metadata")
+    wait_in_isr(cluster, stream)
+
+
 def kill_leader(cluster: LocalCluster, stream: str) -> int:
     """SIGKILL the partition's leader; returns its index once another node leads."""
     node = leader(cluster, stream)
@@ -78,10 +98,20 @@ def publish_until_acked(client: Lift, message: Message) -> int:
 
 
 def read_log(client: Lift, stream: str) -> list[Message]:
-    """Every message of partition 0, from the earliest offset to the newest."""
-    sub = client.subscribe(stream, start=Start.earliest(), stop=Stop.latest(), timeout=30)
-    with sub:
-        return list(sub)
+    """Every message of partition 0, from the earliest offset to the newest.
+
+    Read again while the server fails the read (a replica that just truncated its log can
+    answer "segment not found" for a moment).
+    """
+
+    def attempt() -> list[Message] | None:
+        try:
+            with client.subscribe(stream, start=Start.earliest(), stop=Stop.latest(), timeout=30) as sub:
+                return list(sub)
+        except LiftbridgeError:
+            return None
+
+    return wait_for(attempt, timeout=120, what=f"a read of all of {stream}", interval=1.0)
 
 
 @dataclass

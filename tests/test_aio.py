@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import zlib
 from pathlib import Path
 
 import pytest
 
 from liftbridge_nb import (
+    Ack,
     AckPolicy,
+    ClientOptions,
+    ErrAckTimeout,
     ErrClientClosed,
     ErrConnection,
     ErrIncorrectOffset,
+    ErrMessageTooLarge,
     ErrNoSuchPartition,
     ErrStreamExists,
     Lift,
@@ -25,6 +30,7 @@ from liftbridge_nb import (
 from liftbridge_nb.aio import AsyncLift, AsyncSubscription
 from liftbridge_nb.server import LocalCluster, LocalServer
 from tests import faults
+from tests.test_nats import OURS, FakeNats
 
 
 def test_async_client_end_to_end(server_address: str, stream_name: str) -> None:
@@ -261,3 +267,84 @@ def test_async_subscription_on_a_hung_leader_moves_to_the_new_one(
             return [m.offset for m in got]
 
     assert asyncio.run(main()) == [0, 1]
+
+
+def _read_all(client: Lift, stream: str) -> list[Message]:
+    return list(client.subscribe(stream, start=Start.earliest(), stop=Stop.latest()))
+
+
+def test_async_publishing_at_once_stores_each_message_once(
+    local_server: LocalServer, stream_name: str
+) -> None:
+    # 1,000 publish_async tasks, 10 publish_many and 200 publish at once, on one event loop.
+    async def main() -> list[object]:
+        async with AsyncLift(local_server.address) as client:
+            await client.create_stream(Stream(subject=stream_name, name=stream_name))
+
+            async def one_async(i: int) -> Ack | None:
+                return await (await client.publish_async(Message(stream=stream_name, value=f"a{i}")))
+
+            async def many(i: int) -> list[Ack]:
+                return await client.publish_many(
+                    [Message(stream=stream_name, value=f"m{i}-{j}") for j in range(100)]
+                )
+
+            async def one(i: int) -> Ack | None:
+                return await client.publish(Message(stream=stream_name, value=f"p{i}", ack_policy="all"))
+
+            outcomes = await asyncio.gather(
+                *(one_async(i) for i in range(1_000)),
+                *(many(i) for i in range(10)),
+                *(one(i) for i in range(200)),
+                return_exceptions=True,
+            )
+            return list(outcomes)
+
+    outcomes = asyncio.run(main())
+    acks = [a for o in outcomes for a in (o if isinstance(o, list) else [o])]
+    assert all(isinstance(a, Ack) for a in acks), [a for a in acks if not isinstance(a, Ack)][:3]
+    expected = {f"a{i}" for i in range(1_000)} | {f"p{i}" for i in range(200)}
+    expected |= {f"m{i}-{j}" for i in range(10) for j in range(100)}
+    with Lift(local_server.address) as reader:
+        stored = [m.value.decode() for m in _read_all(reader, stream_name)]
+    assert len(stored) == len(expected) == len(acks) and set(stored) == expected
+    assert sorted(a.offset for a in acks if isinstance(a, Ack)) == list(range(len(expected)))
+
+
+def test_async_publishing_behaves_as_lifts(local_server: LocalServer, stream_name: str) -> None:
+    # The same machinery as Lift's: ClientOptions(nats=...) is honoured, an ack that does not come is
+    # ErrAckTimeout, a pause it makes is known at once, an oversized message fails alone, and
+    # publish_many checks every message first.
+    async def main() -> None:
+        async with AsyncLift(local_server.address) as admin:
+            await admin.create_stream(Stream(subject=stream_name, name=stream_name))
+        fake = FakeNats()
+        try:
+            async with AsyncLift(local_server.address, options=ClientOptions(nats=fake.url)) as client:
+                results = await client.publish_many(
+                    [Message(stream=stream_name, value="swallowed")], ack_timeout=0.3, return_exceptions=True
+                )
+                assert isinstance(results[0], ErrAckTimeout)
+        finally:
+            fake.close()
+        options = ClientOptions(nats=local_server.nats_url)
+        async with AsyncLift(local_server.address, options=options) as client:
+            acks = await client.publish_many([Message(stream=stream_name, value=str(i)) for i in range(50)])
+            assert all(a.ack_inbox.startswith(OURS) for a in acks)
+            await client.pause_stream(stream_name)  # this client knows at once: the brokers take the next
+            resumed = await client.publish(Message(stream=stream_name, value="resumes it"))
+            assert resumed is not None and not resumed.ack_inbox.startswith(OURS) and resumed.offset == 50
+            with pytest.raises(TypeError, match="expected a Message"):
+                await client.publish_many([Message(stream=stream_name, value="unsent"), "x"])  # type: ignore[list-item]
+            big = Message(stream=stream_name, value=b"x" * (5 * 1024 * 1024))
+            with pytest.raises(ErrMessageTooLarge, match="refused before sending"):
+                await client.publish(big)
+            with pytest.raises(ErrMessageTooLarge, match="refused before sending"):
+                await (await client.publish_async(big))
+            with pytest.raises(ValueError, match="ack_timeout"):
+                await client.publish_async(big, ack_timeout=math.inf)
+        with Lift(local_server.address) as reader:
+            stored = [m.value for m in _read_all(reader, stream_name)]
+            assert stored == [str(i).encode() for i in range(50)] + [b"resumes it"]
+
+    asyncio.run(main())

@@ -16,6 +16,8 @@ import pytest
 
 from liftbridge_nb import (
     AckPolicy,
+    ClientOptions,
+    ErrAckTimeout,
     ErrClientClosed,
     ErrConnection,
     ErrCursorsDisabled,
@@ -106,6 +108,15 @@ def test_publish_to_subject_reaches_every_stream_on_it(client: Lift, stream_name
     assert ack is not None and ack.msg_subject == subject
     for name in (f"{stream_name}-a", f"{stream_name}-b"):
         assert [m.value for m in read(client, name)] == [b"fan-out"]
+
+
+def test_publish_to_a_subject_no_stream_listens_on_raises_ack_timeout(client: Lift, stream_name: str) -> None:
+    nobody = f"{stream_name}.nobody"
+    with pytest.raises(ErrAckTimeout, match="no stream listens on it"):
+        client.publish_to_subject(Message(value="x"), nobody, timeout=1)
+    with pytest.raises(ErrAckTimeout, match="no stream listens on it"):
+        client.publish(Message(value="x", subject=nobody), timeout=1)
+    assert client.publish_to_subject(Message(value="x", ack_policy="none"), nobody, timeout=1) is None
 
 
 def test_partitions_and_partitioners(client: Lift, stream_name: str) -> None:
@@ -513,6 +524,113 @@ def test_publish_many_through_two_leader_kills_loses_nothing_acked(
         report = ledger.check(faults.read_log(client, stream_name))
     assert report["published"] == batches * size and report["leader_kills"] == 2
     assert report["acked"] > batches * size // 2, report
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("policy", [AckPolicy.LEADER, AckPolicy.ALL], ids=["leader", "all"])
+def test_publish_through_a_hung_leader_loses_nothing_acked(
+    cluster: LocalCluster, stream_name: str, policy: AckPolicy
+) -> None:
+    # The leader is SIGSTOPped (hung, not dead) with batches in flight and resumed once another broker
+    # leads: it then acks what it had buffered, and truncates it to the new leader's log. Every
+    # message reported acked is in the log at its acked offset; the rest are errors (ErrAckUncertain
+    # for an ack of policy leader that may be the deposed leader's, until it is back in sync).
+    # Replication catches up before the pause: policy leader's other failure mode, acks of what the
+    # leader had not replicated when it failed, is inherent (see the README), not a false ack.
+    ledger = faults.Ledger(f"publish_hung_leader_{policy.name.lower()}")
+    go, idle, done = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+    with Lift(addresses=cluster.addresses, options=ClientOptions(ack_timeout=30, timeout=10)) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        faults.wait_in_isr(cluster, stream_name)
+
+        def publish() -> None:
+            try:
+                batch = 0
+                while not done.is_set():
+                    if not go.is_set():
+                        idle.set()
+                        go.wait(1)
+                        continue
+                    idle.clear()
+                    values = [f"{batch:04d}-{i:03d}".encode() for i in range(200)]
+                    messages = [Message(stream=stream_name, value=v, ack_policy=policy) for v in values]
+                    ledger.record(values, client.publish_many(messages, return_exceptions=True))
+                    batch += 1
+            except BaseException as exc:
+                errors.append(exc)
+
+        def settled() -> int:
+            return len(ledger.acked) + len(ledger.failed)
+
+        def replicated() -> bool | None:
+            info = client.fetch_partition_metadata(stream_name)
+            return (info.high_watermark == info.newest_offset and len(info.isr) == 3) or None
+
+        publisher = threading.Thread(target=publish, name="publisher")
+        go.set()
+        publisher.start()
+        try:
+            wait_for(lambda: len(ledger.acked) >= 1_000 or None, timeout=60, what="acks before the pause")
+            go.clear()
+            wait_for(lambda: idle.is_set() or None, timeout=60, what="the publisher to stop")
+            wait_for(replicated, timeout=60, what="the followers to catch up")
+            node = faults.leader(cluster, stream_name)
+            cluster.pause(node)
+            go.set()
+            try:
+                faults.leader(cluster, stream_name, other_than=node)
+                ledger.kills += 1
+                before = settled()
+                wait_for(lambda: settled() >= before + 1_000 or None, timeout=60, what="publishes")
+            finally:
+                cluster.resume(node)
+            faults.wait_in_isr(cluster, stream_name)
+            acked = len(ledger.acked)  # once the old leader is back in sync, acks are sure again
+            wait_for(lambda: len(ledger.acked) >= acked + 1_000 or None, timeout=90, what="acks after it")
+        finally:
+            done.set()
+            go.set()
+            publisher.join(timeout=120)
+        assert not publisher.is_alive() and not errors, errors
+        report = ledger.check(faults.read_log(client, stream_name))
+    print(report)
+    assert report["lost"] == 0 and report["acked_at_another_offset"] == 0, report
+
+
+@pytest.mark.cluster
+def test_publish_async_through_graceful_leader_restarts_never_says_no_such_stream(
+    cluster: LocalCluster, stream_name: str
+) -> None:
+    # The leader is stopped with SIGTERM and restarted, twice; at once, a client that knows only the
+    # restarted broker publishes through it (publish_async, ack policy all). With a few hundred
+    # streams in the cluster's metadata, the broker answers before it has replayed them and refuses
+    # with "no such stream" (every message, without the retry): those refusals are sent again after
+    # a lookup. Nothing acked is lost; no message is told that the stream is missing.
+    ledger = faults.Ledger("publish_async_graceful_restarts")
+    with Lift(addresses=cluster.addresses, timeout=20) as client:
+        for i in range(250):  # metadata for the restarted broker to replay
+            client.create_stream(Stream(subject=f"{stream_name}-pad{i}", name=f"{stream_name}-pad{i}"))
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        faults.wait_in_isr(cluster, stream_name)
+        for restart in range(2):
+            node = faults.leader(cluster, stream_name)
+            cluster.stop(node)
+            faults.leader(cluster, stream_name, other_than=node)
+            ledger.kills += 1
+            cluster.restart(node)
+            values = [f"{restart}-{i:03d}".encode() for i in range(500)]
+            with Lift(cluster.addresses[node], options=ClientOptions(ack_timeout=30)) as through:
+                futures = [
+                    through.publish_async(Message(stream=stream_name, value=v, ack_policy="all"))
+                    for v in values
+                ]
+                ledger.record(values, [f.exception() or f.result() for f in futures])
+            faults.agreed(cluster, stream_name)
+    with Lift(addresses=cluster.addresses) as reader:
+        report = ledger.check(faults.read_log(reader, stream_name))
+    print(report)
+    assert report["failed_by_error"] == {} and report["acked"] == 1_000, report
 
 
 @pytest.mark.cluster

@@ -304,3 +304,17 @@ def test_a_lone_publish_that_times_out_looks_at_the_partition_again(
             client.publish(Message(stream=stream_name, value="swallowed"), timeout=0.3)
         assert client._cache.route(stream_name, 0, 60) is None  # looked up again before the next one
         assert fake.pubs == 1
+
+
+def test_only_the_messages_own_stream_acks_it_over_nats(local_server: LocalServer, stream_name: str) -> None:
+    # Both streams on the subject store each message and both ack it with its correlation id.
+    other = f"{stream_name}-w"
+    with _client(local_server) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        client.create_stream(Stream(subject=stream_name, name=other))
+        acks = client.publish_many([Message(stream=stream_name, value=str(i)) for i in range(60)])
+        acks += [client.publish(Message(stream=stream_name, value=f"p{i}")) for i in range(10)]
+        assert all(a is not None and a.ack_inbox.startswith(OURS) for a in acks)
+        assert [a.stream for a in acks if a is not None] == [stream_name] * 70
+        assert sorted(a.offset for a in acks if a is not None) == list(range(70))
+        assert len(_log(client, stream_name)) == len(_log(client, other)) == 70

@@ -48,10 +48,11 @@ def test_both_clients_have_the_same_methods_with_the_same_parameters(sync: type,
             assert _parameters(one) == _parameters(other), name
 
 
-def test_both_take_the_same_options_and_refuse_what_they_cannot_do() -> None:
+def test_both_take_the_same_options() -> None:
     assert _parameters(Lift) == _parameters(AsyncLift)
-    with pytest.raises(ValueError, match="does not publish over NATS"):
-        AsyncLift("127.0.0.1:9292", options=ClientOptions(nats="nats://127.0.0.1:4222"))
+    options = ClientOptions(nats="nats://me:secret@127.0.0.1:4222")
+    assert Lift("127.0.0.1:9292", options=options).nats_address == "nats://127.0.0.1:4222"
+    assert AsyncLift("127.0.0.1:9292", options=options).nats_address == "nats://127.0.0.1:4222"
 
 
 Fault = Callable[[Any, str], Any]

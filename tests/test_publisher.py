@@ -1,16 +1,33 @@
-"""AsyncPublisher's bookkeeping: ack timeouts and a broken stream (the server's side is a plain iterator)."""
+"""AsyncPublisher: its bookkeeping against a plain iterator (ack timeouts, a broken stream), and the
+publishing paths that go through it against the real server."""
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Iterable, Iterator
 
 import pytest
 
-from liftbridge_nb import ErrAckTimeout, ErrConnection, ErrIncorrectOffset
+from liftbridge_nb import (
+    Ack,
+    ErrAckTimeout,
+    ErrAckUncertain,
+    ErrConnection,
+    ErrIncorrectOffset,
+    ErrMessageTooLarge,
+    ErrNoSuchStream,
+    Lift,
+    Message,
+    Start,
+    Stop,
+    Stream,
+)
 from liftbridge_nb._proto import api_pb2
-from liftbridge_nb.client._publisher import AsyncPublisher
+from liftbridge_nb.client._publisher import AsyncPublisher, LeaderDoubts, Routes
+from liftbridge_nb.server import LocalServer
+from tests.polling import wait_for
 
 
 class _Responses:
@@ -69,4 +86,168 @@ def test_a_broken_stream_fails_what_is_pending() -> None:
     fake.queue.put(None)  # the stream ends without an ack
     with pytest.raises(ErrConnection, match="fake:1"):
         pending.result(timeout=5)
+    publisher.close()
+
+
+def test_an_absurd_deadline_does_not_kill_the_sweeper() -> None:
+    # Validation keeps these from the clients; the sweeper must survive them regardless.
+    fake = _Responses()
+    publisher = AsyncPublisher(fake.open)
+    publisher.submit(_request("far"), 0, ack_timeout=1e10)
+    near = publisher.submit(_request("near"), 0, ack_timeout=0.2)
+    with pytest.raises(ErrAckTimeout):
+        near.result(timeout=5)
+    publisher.close()
+
+
+def _log(client: Lift, stream: str) -> list[Message]:
+    return list(client.subscribe(stream, start=Start.earliest(), stop=Stop.latest()))
+
+
+def test_only_the_messages_own_stream_acks_it(local_server: LocalServer, stream_name: str) -> None:
+    # Two streams on one subject both store each message and both ack it with its correlation id.
+    other = f"{stream_name}-w"
+    with Lift(local_server.address) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        client.create_stream(Stream(subject=stream_name, name=other))
+        acks = client.publish_many([Message(stream=stream_name, value=f"m{i}") for i in range(60)])
+        for i in range(20):
+            acks.append(client.publish_async(Message(stream=stream_name, value=f"a{i}")).result(10))
+            acks.append(client.publish(Message(stream=stream_name, value=f"p{i}", ack_policy="all")))
+        assert all(isinstance(a, Ack) and a.stream == stream_name for a in acks), [
+            a.stream for a in acks if a is not None
+        ]
+        assert sorted(a.offset for a in acks if a is not None) == list(range(100))
+        assert len(_log(client, stream_name)) == len(_log(client, other)) == 100
+
+
+def test_a_message_over_the_brokers_limit_fails_alone(local_server: LocalServer, stream_name: str) -> None:
+    big = Message(stream=stream_name, value=b"x" * (5 * 1024 * 1024))
+    values = [f"{i:04d}".encode() for i in range(3_000)]
+    messages = [Message(stream=stream_name, value=v) for v in values]
+    with Lift(local_server.address) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        results = client.publish_many([*messages[:1_500], big, *messages[1_500:]], return_exceptions=True)
+        assert isinstance(results[1_500], ErrMessageTooLarge)
+        assert "over the 4,194,304 bytes a broker receives" in str(results[1_500])
+        acks = results[:1_500] + results[1_501:]
+        assert all(isinstance(a, Ack) for a in acks), [r for r in acks if not isinstance(r, Ack)][:3]
+        with pytest.raises(ErrMessageTooLarge, match="refused before sending"):
+            client.publish(big)
+        with pytest.raises(ErrMessageTooLarge, match="refused before sending"):
+            client.publish_async(big).result(10)
+        with pytest.raises(ErrMessageTooLarge, match="refused before sending"):
+            client.publish(Message(stream=stream_name, value=big.value, ack_policy="none"))
+        assert [m.value for m in _log(client, stream_name)] == values
+
+
+def test_publish_many_checks_every_message_before_sending_any(
+    local_server: LocalServer, stream_name: str
+) -> None:
+    good = [Message(stream=stream_name, value=str(i)) for i in range(5)]
+    with Lift(local_server.address) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        with pytest.raises(TypeError, match="expected a Message, not int"):
+            client.publish_many([*good, 42])  # type: ignore[list-item]
+        with pytest.raises(ValueError, match="without whitespace"):
+            client.publish_many([*good, Message(stream="two words", value="x")])
+        with pytest.raises(ValueError, match="reserved"):
+            client.publish_many([*good, Message(stream="__cursors", value="x")])
+        assert _log(client, stream_name) == []
+
+
+@pytest.mark.parametrize("bad", [math.inf, 1e10, math.nan, True, 0, -1, "5"])
+def test_publish_timeouts_are_checked_and_publishing_goes_on(
+    local_server: LocalServer, stream_name: str, bad: object
+) -> None:
+    message = Message(stream=stream_name, value="x")
+    error = TypeError if isinstance(bad, bool | str) else ValueError
+    with Lift(local_server.address) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        with pytest.raises(error, match="ack_timeout"):
+            client.publish_async(message, ack_timeout=bad)  # type: ignore[arg-type]
+        with pytest.raises(error, match="ack_timeout"):
+            client.publish_many([message], ack_timeout=bad)  # type: ignore[arg-type]
+        with pytest.raises(error, match="timeout"):
+            client.publish(message, timeout=bad)  # type: ignore[arg-type]
+        with pytest.raises(error, match="timeout"):
+            client.publish_to_subject(message, stream_name, timeout=bad)  # type: ignore[arg-type]
+        assert _log(client, stream_name) == []
+        assert client.publish(message, timeout=2) is not None
+        assert client.publish_async(message, ack_timeout=2).result(10) is not None
+
+
+class _Cluster(Routes):
+    """A metadata cache in miniature: one partition's leader and in-sync replicas, set by the test."""
+
+    def __init__(self) -> None:
+        self.leader_id: str | None = "b0"
+        self.isr = {"b0", "b1", "b2"}
+
+    def leader(self, stream: str, partition: int) -> str | None:
+        return self.leader_id
+
+    def in_sync(self, stream: str, partition: int, broker: str) -> bool:
+        return broker in self.isr
+
+
+def test_acks_of_policy_leader_are_in_doubt_from_a_leader_change_until_the_old_one_is_back() -> None:
+    cluster = _Cluster()
+    doubts = LeaderDoubts(cluster)
+    assert doubts.sent("s", 0) == "b0" and doubts.judge("s", 0, "b0", "m") is None
+    cluster.leader_id, cluster.isr = "b1", {"b1", "b2"}  # b0 hung; b1 took over
+    with pytest.raises(ErrAckUncertain, match=r"s\[0\]: the ack may come from a deposed leader \(b0") as info:
+        raise doubts.judge("s", 0, "b0", "m") or AssertionError("no doubt")
+    assert info.value.message == "m" and doubts.streams() == {"s"}
+    assert doubts.sent("s", 0) == "b1"
+    assert doubts.judge("s", 0, "b1", "n") is not None  # b0 may still ack what b1 was sent too
+    cluster.leader_id = "b0"  # b0's own stale metadata, before it learns: still in doubt
+    assert doubts.judge("s", 0, "b0", "n") is not None
+    cluster.leader_id, cluster.isr = "b1", {"b0", "b1", "b2"}  # b0 truncated and follows b1
+    assert doubts.judge("s", 0, "b1", "n") is None and doubts.streams() == set()
+    assert doubts.judge("t", 0, "b1", "n") is None  # another stream was never in doubt
+
+
+class _Lagging(Routes):
+    """Routes whose lookups count, and that know the stream or not as the test says."""
+
+    def __init__(self, known: bool) -> None:
+        self.known = known
+        self.lookups = 0
+
+    def look_up(self, streams: list[str], timeout: float) -> None:
+        self.lookups += 1
+
+    def exists(self, stream: str, partition: int) -> bool:
+        return self.known
+
+
+def _not_found(cid: str) -> api_pb2.PublishResponse:
+    error = api_pb2.PublishAsyncError(code=api_pb2.PublishAsyncError.NOT_FOUND, message="no such stream: s")
+    return api_pb2.PublishResponse(correlationId=cid, asyncError=error)
+
+
+def test_a_no_such_stream_refusal_is_sent_again_after_a_lookup() -> None:
+    # A broker behind on the metadata (a leader restarting) refuses a message it never stored: a broker
+    # cannot be made to do that on cue, so the responses are fed here.
+    fake, routes = _Responses(), _Lagging(known=True)
+    publisher = AsyncPublisher(fake.open, routes=routes)
+    future = publisher.submit(_request("r"), 0, ack_timeout=10)
+    fake.queue.put(_not_found("r"))
+    wait_for(lambda: len(fake.requests) >= 2 or None, timeout=10, what="the message sent again")
+    assert routes.lookups >= 1 and [r.correlationId for r in fake.requests] == ["r", "r"]
+    fake.queue.put(api_pb2.PublishResponse(correlationId="r", ack=api_pb2.Ack(stream="s", offset=3)))
+    ack = future.result(timeout=5)
+    assert ack is not None and ack.offset == 3
+    publisher.close()
+
+
+def test_a_no_such_stream_refusal_stands_when_no_broker_knows_the_stream() -> None:
+    fake, routes = _Responses(), _Lagging(known=False)
+    publisher = AsyncPublisher(fake.open, routes=routes)
+    future = publisher.submit(_request("r"), 0, ack_timeout=10)
+    fake.queue.put(_not_found("r"))
+    with pytest.raises(ErrNoSuchStream, match="no such stream: s"):
+        future.result(timeout=5)
+    assert routes.lookups >= 1 and len(fake.requests) == 1
     publisher.close()

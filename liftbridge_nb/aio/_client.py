@@ -1,36 +1,29 @@
-"""AsyncLift: the asyncio client on grpc.aio, method for method like Lift."""
+"""AsyncLift: the asyncio client on grpc.aio, method for method like Lift (publishing through Lift's own)."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import functools
 import logging
-import random
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import grpc
 
 from .. import _telemetry as telemetry
-from .._convert import ack_from_proto, partition_from_proto
+from .._convert import partition_from_proto
 from .._core import ACTIVITY_STREAM, CURSORS_STREAM, SILENCE_CHECK, Call, LiftCore, Route
 from .._proto import api_pb2, api_pb2_grpc
 from ..activity import ActivityEvent, decode_activity
-from ..client._client import settle
+from ..client._client import Lift
 from ..client._consumer import AutoOffset
-from ..client._publisher import async_error
 from ..config import ClientOptions, TLSConfig
 from ..errors import (
-    ErrAckTimeout,
-    ErrConnection,
-    ErrDeadlineExceeded,
     LiftbridgeError,
-    from_rpc_error,
 )
-from ..models import Ack, AckPolicy, Message, Metadata, PartitionInfo, Start, Stop, Stream
+from ..models import Ack, Message, Metadata, PartitionInfo, Start, Stop, Stream
 from ._connections import AsyncConnections
 from ._consumer import AsyncConsumer
 from ._subscription import AsyncSubscription
@@ -39,6 +32,7 @@ log = logging.getLogger("liftbridge_nb")
 
 T = TypeVar("T")
 RpcFn = Callable[[api_pb2_grpc.APIStub, float], Awaitable[T]]
+_PUBLISH_THREADS = 32  # threads for publishes that block (each waits for its ack, or opens the stream)
 
 
 class AsyncLift(LiftCore):
@@ -59,35 +53,28 @@ class AsyncLift(LiftCore):
         options: ClientOptions | None = None,
     ) -> None:
         super().__init__(ip_address, timeout, addresses, tls, options)
-        if self.options.nats is not None:  # refused, not ignored
-            raise ValueError(
-                "AsyncLift does not publish over NATS: leave ClientOptions(nats=...) unset, or use Lift"
-            )
         self._conns = AsyncConnections(
             tls.credentials() if tls else None, self.options, tls.server_name if tls else None
         )
-        self._pipeline: Any = None
-        self._publish_address = ""
-        self._pending: dict[str, tuple[asyncio.Future[Ack | None], int]] = {}
-        self._reader: asyncio.Task[None] | None = None
-        self._publish_lock = asyncio.Lock()
-        self._ids = map(f"{uuid.uuid4().hex[:12]}{{:x}}".format, itertools.count())
+        # Publishing is Lift's, on its own thread-based gRPC channels and NATS connection, sharing this
+        # client's metadata cache and round robin; blocking steps run in this executor, off the loop.
+        self._lift = Lift(addresses=self._cache.seeds, tls=tls, options=self.options)
+        self._lift._cache, self._lift._round_robin = self._cache, self._round_robin
+        self._executor = ThreadPoolExecutor(_PUBLISH_THREADS, thread_name_prefix="liftbridge-aio-publish")
 
     @property
     def nats_address(self) -> str | None:
-        """See :attr:`Lift.nats_address`: always None, AsyncLift publishes through the brokers."""
-        return None
+        """See :attr:`Lift.nats_address` (AsyncLift publishes through Lift's own publishers)."""
+        return self._lift.nats_address
 
     async def close(self) -> None:
         """Close every connection; open subscriptions end, pending acks fail.
 
         Calls under way (in other tasks) and later ones raise :class:`ErrClientClosed`.
         """
-        if self._pipeline is not None:
-            await self._pipeline.done_writing()
+        self._lift.close()
+        self._executor.shutdown(wait=False)
         await self._conns.close()
-        if self._reader is not None:
-            self._reader.cancel()
 
     async def __aenter__(self) -> Self:
         return self
@@ -214,104 +201,37 @@ class AsyncLift(LiftCore):
         """See :meth:`Lift.set_stream_readonly`."""
         await self._run(self._readonly_call(name, partitions, readonly), timeout)
 
-    # -- publishing ----------------------------------------------------------------------------
+    # -- publishing: Lift's machinery, results handed to asyncio -------------------------------
 
-    async def _partition_for(self, message: Message, timeout: float | None) -> tuple[Call, int]:
-        stream, needs_count = self._publish_stream(message)
-        count = await self.partition_count(stream, timeout=timeout) if needs_count else None
-        return self._publish_call(message, stream, count)
+    async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` (one of the publishing Lift's methods, which may block) off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     async def publish(self, message: Message, *, timeout: float | None = None) -> Ack | None:
         """See :meth:`Lift.publish`."""
-        if isinstance(message, Message) and not message.stream and message.subject:
-            return await self.publish_to_subject(message, timeout=timeout)
-        call, partition = await self._partition_for(message, timeout)
-        started = time.perf_counter()
-        ack = self._ack(await self._run(call, timeout), partition)
-        if ack is not None:
-            telemetry.acked(ack.stream, started)
-        return ack
+        return await self._in_thread(self._lift.publish, message, timeout=timeout)
 
     async def publish_to_subject(
         self, message: Message, subject: str | None = None, *, timeout: float | None = None
     ) -> Ack | None:
         """See :meth:`Lift.publish_to_subject`."""
-        call = self._publish_subject_call(message, subject)
-        try:
-            return self._ack(await self._run(call, timeout), None)
-        except ErrDeadlineExceeded:
-            if message.ack_policy == AckPolicy.NONE:
-                return None
-            raise
-
-    async def _open_pipeline(self) -> Any:
-        async with self._publish_lock:
-            if self._pipeline is not None and not self._pipeline.done():
-                return self._pipeline
-            addresses = self._cache.addresses()
-            random.shuffle(addresses)
-            for address in addresses:
-                if await self._conns.ready(address, min(self.options.timeout, 2.0)):
-                    self._pipeline = self._conns.stub(address).PublishAsync()  # type: ignore[call-arg]
-                    self._publish_address = address
-                    self._reader = asyncio.get_running_loop().create_task(
-                        self._read_acks(self._pipeline, address)
-                    )
-                    return self._pipeline
-            raise ErrConnection("publish: no broker reachable", addresses)
-
-    async def _read_acks(self, call: Any, address: str) -> None:
-        error: LiftbridgeError = ErrConnection("the publish stream ended", [address])
-        try:
-            async for resp in call:
-                entry = self._pending.pop(resp.correlationId or resp.ack.correlationId, None)
-                if entry is None or entry[0].done():
-                    continue
-                future, partition = entry
-                if resp.HasField("asyncError"):
-                    future.set_exception(async_error(resp.asyncError))
-                else:
-                    future.set_result(ack_from_proto(resp.ack, partition))
-        except grpc.RpcError as exc:
-            error = ErrConnection(f"the publish stream broke: {from_rpc_error(exc, 'publish')}", [address])
-        except asyncio.CancelledError:
-            error = ErrConnection("the client was closed", [address])
-        failed, self._pending = list(self._pending.values()), {}
-        for future, _ in failed:
-            if not future.done():
-                future.set_exception(error)
+        return await self._in_thread(self._lift.publish_to_subject, message, subject, timeout=timeout)
 
     async def publish_async(
         self, message: Message, *, ack_timeout: float | None = None
     ) -> asyncio.Future[Ack | None]:
-        """Send without waiting; await the returned future for the ack (see :meth:`Lift.publish_async`)."""
-        wait = self._ack_timeout(ack_timeout)
-        call, partition = await self._partition_for(message, None)
-        request: api_pb2.PublishRequest = call.request
-        if not request.correlationId:
-            request.correlationId = next(self._ids)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Ack | None] = loop.create_future()
-        stream = await self._open_pipeline()
-        if request.ackPolicy == api_pb2.NONE:
-            future.set_result(None)
-        else:
-            cid = request.correlationId
-            self._pending[cid] = (future, partition)
+        """Send without waiting; await the returned future for the ack (see :meth:`Lift.publish_async`).
 
-            def expire() -> None:
-                entry = self._pending.pop(cid, None)
-                if entry is not None and not entry[0].done():
-                    entry[0].set_exception(ErrAckTimeout("no ack within the ack timeout"))
-
-            handle = loop.call_later(wait, expire)
-            future.add_done_callback(lambda _: handle.cancel())
-        try:
-            await stream.write(request)
-        except (grpc.RpcError, asyncio.InvalidStateError) as exc:
-            self._pending.pop(request.correlationId, None)
-            raise ErrConnection(f"publish stream unusable: {exc}", [self._publish_address]) from None
-        return future
+        It returns once the message is handed to the publishing stream (at once, unless
+        the stream must be opened or the partition looked up, which happen off the loop).
+        """
+        wait = self._lift._ack_timeout(ack_timeout)
+        future = self._lift._send_async(message, wait, io=False)
+        if future is None:
+            future = await self._in_thread(self._lift._send_async, message, wait, io=True)
+        assert future is not None  # with io=True it waits rather than returning None
+        return asyncio.wrap_future(future)
 
     async def publish_many(
         self,
@@ -322,28 +242,11 @@ class AsyncLift(LiftCore):
         window: int = 1024,
     ) -> list[Any]:
         """See :meth:`Lift.publish_many`."""
-        if not isinstance(window, int) or window < 1:
-            raise ValueError(f"window must be a positive int, not {window!r}")
-        slots = asyncio.Semaphore(window)
-        futures: list[asyncio.Future[Ack | None]] = []
-        unreachable: ErrConnection | None = None
-        for message in self._messages(messages):
-            future: asyncio.Future[Ack | None] = asyncio.get_running_loop().create_future()
-            if unreachable is not None:
-                future.set_exception(unreachable)
-            else:
-                await slots.acquire()
-                try:
-                    future = await self.publish_async(message, ack_timeout=ack_timeout)
-                except LiftbridgeError as exc:
-                    slots.release()
-                    future.set_exception(exc)
-                    unreachable = exc if isinstance(exc, ErrConnection) else None
-                else:
-                    future.add_done_callback(lambda _: slots.release())
-            futures.append(future)
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        return settle(list(results), return_exceptions)
+        items = self._messages(messages)
+        return await self._in_thread(
+            self._lift.publish_many, items, ack_timeout=ack_timeout, return_exceptions=return_exceptions,
+            window=window,
+        )  # fmt: skip
 
     # -- subscribing ---------------------------------------------------------------------------
 

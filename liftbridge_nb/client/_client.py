@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_futures
 from dataclasses import replace
 from types import TracebackType
@@ -24,6 +25,7 @@ from ..activity import ActivityEvent, decode_activity
 from ..config import ClientOptions, TLSConfig
 from ..errors import (
     ErrAckTimeout,
+    ErrAckUncertain,
     ErrConnection,
     ErrDeadlineExceeded,
     ErrNoSuchPartition,
@@ -32,8 +34,8 @@ from ..errors import (
 from ..models import Ack, AckPolicy, Message, Metadata, PartitionInfo, Start, Stop, Stream
 from ._connections import Connections
 from ._consumer import AutoOffset, Consumer
-from ._nats import NatsPublisher, subject_of
-from ._publisher import AsyncPublisher
+from ._nats import NatsPublisher, NatsTarget, subject_of
+from ._publisher import AsyncPublisher, Routes
 from ._subscription import Subscription
 
 log = logging.getLogger("liftbridge_nb")
@@ -67,7 +69,12 @@ class Lift(LiftCore):
         self._conns = Connections(
             tls.credentials() if tls else None, self.options, tls.server_name if tls else None
         )
-        self._publisher = AsyncPublisher(self._open_publish_stream)
+        self._publisher = AsyncPublisher(
+            self._open_publish_stream,
+            max_request_bytes=self._max_request_bytes,
+            routes=_CacheRoutes(self),
+            backoff=self.options.backoff,
+        )
         self._nats = NatsPublisher(self.options.nats) if self.options.nats else None
 
     @property
@@ -229,33 +236,59 @@ class Lift(LiftCore):
         count = self.partition_count(stream, timeout=timeout) if needs_count else None
         return self._publish_call(message, stream, count)
 
+    def _look_up(self, stream: str, policy: AckPolicy, timeout: float | None) -> None:
+        """Learn a stream's leaders before an ack of policy leader is judged by them (once per stream).
+
+        A lookup that fails leaves the publish to the brokers, which say what is wrong.
+        """
+        if policy != AckPolicy.LEADER or self._cache.partition_count(stream) is not None:
+            return
+        try:
+            self._refresh([stream], timeout)
+        except LiftbridgeError as exc:
+            log.debug("publish: looking up %s failed: %s", stream, exc)
+
     def publish(self, message: Message, *, timeout: float | None = None) -> Ack | None:
         """Publish and wait for the ack its policy asks for; None with ack policy NONE.
 
         A message with a ``stream`` goes to that stream (partition: explicit, else
         its partitioner's choice, else 0); one with only a ``subject`` goes to
-        that NATS subject (see :meth:`publish_to_subject`).
+        that NATS subject (see :meth:`publish_to_subject`). Only the ack of the
+        message's own stream counts (other streams may listen on its subject).
+        With ack policy ``leader``, an ack that arrives after the partition's
+        leader changed raises :class:`ErrAckUncertain`: a deposed leader acks what
+        it later truncates (ack policy ``all`` has no such failure). A message
+        over the size a broker takes raises :class:`ErrMessageTooLarge` unsent.
         """
+        limit = self._timeout(timeout)
         if isinstance(message, Message) and not message.stream and message.subject:
-            return self.publish_to_subject(message, timeout=timeout)
-        call, partition = self._partition_for(message, timeout)
-        started, limit = time.perf_counter(), self._timeout(timeout)
+            return self.publish_to_subject(message, timeout=limit)
+        started = time.perf_counter()
+        call, partition = self._partition_for(message, limit)
 
         def left() -> float:
             return max(0.001, limit - (time.perf_counter() - started))
 
         ack = None
-        if call.request.ackPolicy != api_pb2.NONE:
+        request: api_pb2.PublishRequest = call.request
+        if request.ackPolicy != api_pb2.NONE:
             with telemetry.span(call.op, "PublishAsync", call.stream):
+                self._look_up(request.stream, message.ack_policy, left())
                 if self._nats is not None:
-                    ack = self._publish_nats(self._nats, message, call.request.stream, partition, limit)
+                    ack = self._publish_nats(self._nats, message, request.stream, partition, left())
                 if ack is None:
-                    ack = self._publish_streamed(call.request, partition, left())
-            timeout = left()
+                    ack = self._publish_streamed(request, partition, message, left())
         if ack is None:
             # Ack policy NONE goes unary too: the stream never answers it, not even a refusal (an OCC
             # stream refuses NONE). The server waits for an ack only when the call has a deadline: it has.
-            ack = self._ack(self._run(call, timeout), partition)
+            self._check_size(request)
+            ack = self._ack(self._run(call, left()), partition)
+            if ack is not None and ack.stream != request.stream:
+                raise ErrAckUncertain(
+                    f"the ack came from stream {ack.stream!r}, which listens on the subject of "
+                    f"{request.stream!r}: whether {request.stream!r} stored the message is unknown",
+                    message,
+                )
         if ack is not None:
             telemetry.acked(ack.stream, started)
         return ack
@@ -280,52 +313,78 @@ class Lift(LiftCore):
         except ErrConnection as exc:
             log.warning("publish goes through the brokers: %s", exc)
             return None
-        target = _nats_target(message, route[0], route[1], partition, max_payload)
+        target = _nats_target(message, stream, route[0], route[1], partition, max_payload)
         if target is None:
             return None
+        doubts = self._publisher.doubts
+        sent_to = doubts.sent(stream, partition) if message.ack_policy == AckPolicy.LEADER else None
         outcomes: list[api_pb2.Ack | LiftbridgeError] = []
-        if not nats.publish([target], timeout, 1, lambda _, result: outcomes.append(result)):
+        if not nats.publish(
+            [target], timeout, 1, lambda _, result: outcomes.append(result), self._look_again([stream])
+        ):
             return None  # the connection broke before it was sent
         if isinstance(outcomes[0], LiftbridgeError):
             if isinstance(outcomes[0], ErrAckTimeout):
                 self._cache.forget(stream)
             raise outcomes[0]
+        if sent_to is not None and (doubt := doubts.judge(stream, partition, sent_to, message)) is not None:
+            raise doubt
         return _nats_ack(outcomes[0], partition, message)
 
+    def _look_again(self, streams: list[str]) -> Callable[[], None]:
+        """What NATS publishing calls when acks are overdue: look the streams' leaders up again."""
+
+        def look() -> None:
+            try:
+                self._refresh(streams, 2.0)
+            except LiftbridgeError as exc:
+                log.debug("publish: looking up %s failed: %s", streams, exc)
+
+        return look
+
     def _publish_streamed(
-        self, request: api_pb2.PublishRequest, partition: int, timeout: float
+        self, request: api_pb2.PublishRequest, partition: int, message: Message, timeout: float
     ) -> Ack | None:
         """One acked publish over the PublishAsync stream: a round trip, not a new call (half the latency).
 
         None when the unary call should decide instead, which asks every broker
         and says why: no broker took the stream (nothing was sent), or the
-        message was refused before it was stored (a broker behind on the
-        metadata). A stream that broke with the message in flight is the
-        answer: the message may be stored, and sending it again could store it twice.
+        message was refused before it was stored by every broker tried (see
+        :class:`AsyncPublisher`). A stream that broke with the message in flight is
+        the answer: the message may be stored, and sending it again could store it twice.
         """
         try:  # half the time at most to open the stream: the unary call may need the rest
-            future = self._publisher.submit(request, partition, timeout, open_timeout=timeout / 2)
+            future = self._publisher.submit(
+                request, partition, timeout, open_timeout=timeout / 2, message=message
+            )
         except ErrConnection:
             return None
         try:
-            return future.result()
+            return future.result(timeout + _GRACE)
         except ErrNoSuchPartition:
             return None
+        except FutureTimeout as exc:
+            raise ErrAckTimeout(f"no ack within {timeout:g} s") from exc
 
     def publish_to_subject(
         self, message: Message, subject: str | None = None, *, timeout: float | None = None
     ) -> Ack | None:
         """Publish to a NATS subject (``subject`` or the message's): every stream on it records the message.
 
-        Returns the first ack (None with ack policy NONE, or when no stream listens).
+        Returns the first ack, from whichever stream on the subject acks first
+        (None with ack policy NONE). When no stream acks within ``timeout`` (none
+        listens on the subject, or their leaders are down) it raises
+        :class:`ErrAckTimeout`, as go-liftbridge does: the message may have reached none.
         """
+        limit = self._timeout(timeout)
         call = self._publish_subject_call(message, subject)
+        self._check_size(call.request)
         try:
-            return self._ack(self._run(call, timeout), None)
-        except ErrDeadlineExceeded:
+            return self._ack(self._run(call, limit), None)
+        except ErrDeadlineExceeded as exc:
             if message.ack_policy == AckPolicy.NONE:
                 return None
-            raise
+            raise _no_subject_ack(call.request.subject, limit) from exc
 
     def _open_publish_stream(
         self, requests: Iterator[api_pb2.PublishRequest], timeout: float | None
@@ -342,13 +401,33 @@ class Lift(LiftCore):
         """Send without waiting; the future gives the Ack (None with ack policy NONE) or the error.
 
         Messages go over one long-lived stream, pipelined, acks matched by
-        correlation id; a future fails with :class:`ErrAckTimeout` when its ack
-        does not arrive within ``ack_timeout`` (default ``options.ack_timeout``).
+        correlation id, stream and partition; a future fails with
+        :class:`ErrAckTimeout` when its ack does not arrive within
+        ``ack_timeout`` (default ``options.ack_timeout``), with
+        :class:`ErrAckUncertain` when an ack of policy leader may come from a
+        deposed leader (see :meth:`publish`), and with :class:`ErrMessageTooLarge`,
+        unsent, when the message is over the size a broker takes.
         """
-        wait = self._ack_timeout(ack_timeout)
-        call, partition = self._partition_for(message, None)
-        future = self._publisher.submit(call.request, partition, wait)
-        telemetry.track_ack(future, call.request.stream)
+        future = self._send_async(message, self._ack_timeout(ack_timeout), io=True)
+        assert future is not None  # with io=True it waits rather than returning None
+        return future
+
+    def _send_async(self, message: Message, ack_timeout: float, *, io: bool) -> Future[Ack | None] | None:
+        """publish_async's work; with ``io=False``, None where it would wait on I/O (a lookup, a connection).
+
+        (AsyncLift sends on the event loop what needs no I/O, the rest from a thread.)
+        """
+        stream, needs_count = self._publish_stream(message)
+        lookup = self._cache.partition_count(stream) is None and (
+            needs_count or message.ack_policy == AckPolicy.LEADER
+        )
+        if not io and (lookup or not self._publisher.is_open):
+            return None
+        count = self.partition_count(stream) if needs_count else None
+        self._look_up(stream, message.ack_policy, None)
+        call, partition = self._publish_call(message, stream, count)
+        future = self._publisher.submit(call.request, partition, ack_timeout, message=message)
+        telemetry.track_ack(future, stream)
         return future
 
     def publish_many(
@@ -361,13 +440,17 @@ class Lift(LiftCore):
     ) -> list[Any]:
         """Publish pipelined and wait for every ack; results are in the messages' order.
 
-        At most ``window`` messages are in flight at once, so that the ack
-        timeout measures the server, not the queue. Each result is an Ack (None
-        with ack policy NONE). If any message failed, the first error is raised
-        once all have settled, with ``results`` (every outcome, errors included)
-        attached; ``return_exceptions=True`` returns the errors in the list instead.
-        Every message gets an outcome: once no broker can be reached, the rest
-        fail with that :class:`ErrConnection` without being tried.
+        Every message is checked first (a Message, naming a stream that may be
+        published to): a bad one raises before any is sent. At most ``window``
+        messages are in flight at once, so that the ack timeout measures the
+        server, not the queue. Each result is an Ack (None with ack policy
+        NONE). If any message failed, the first error is raised once all have
+        settled, with ``results`` (every outcome, errors included) attached;
+        ``return_exceptions=True`` returns the errors in the list instead. Every
+        message gets an outcome: once no broker can be reached, the rest fail
+        with that :class:`ErrConnection` without being tried. A message too
+        large for a broker gets :class:`ErrMessageTooLarge`, unsent, and the rest
+        go on; acks are judged as :meth:`publish_async` judges them.
 
         With ``ClientOptions(nats="nats://host:port")``, acked messages go
         straight to NATS in Liftbridge's envelope, about ten times as fast; a
@@ -375,14 +458,15 @@ class Lift(LiftCore):
         still goes through the brokers, which resume, refuse or report it. If
         NATS cannot be reached, everything goes through the brokers (logged).
         """
-        if not isinstance(window, int) or window < 1:
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ValueError(f"window must be a positive int, not {window!r}")
         wait = self._ack_timeout(ack_timeout)
         items = self._messages(messages)
+        names = {self._publish_stream(m)[0] for m in items}  # a bad message raises before any is sent
         results: list[Any] = [None] * len(items)
         rest: Iterable[int] = range(len(items))
         if self._nats is not None and items:
-            rest = self._publish_over_nats(self._nats, items, results, wait, window)
+            rest = self._publish_over_nats(self._nats, items, sorted(names), results, wait, window)
         self._publish_pipelined(items, rest, results, wait, window)
         return settle(results, return_exceptions)
 
@@ -405,7 +489,9 @@ class Lift(LiftCore):
             else:
                 slots.acquire()
                 try:
-                    future = self.publish_async(items[i], ack_timeout=ack_timeout)
+                    sent = self._send_async(items[i], ack_timeout, io=True)
+                    assert sent is not None
+                    future = sent
                 except LiftbridgeError as exc:
                     slots.release()
                     future.set_exception(exc)
@@ -418,7 +504,13 @@ class Lift(LiftCore):
             results[i] = f.exception() or f.result()
 
     def _publish_over_nats(
-        self, nats: NatsPublisher, items: list[Message], results: list[Any], ack_timeout: float, window: int
+        self,
+        nats: NatsPublisher,
+        items: list[Message],
+        names: list[str],
+        results: list[Any],
+        ack_timeout: float,
+        window: int,
     ) -> list[int]:
         """publish_many over NATS, for what NATS can take; returns the indexes left for the brokers.
 
@@ -433,34 +525,36 @@ class Lift(LiftCore):
         except ErrConnection as exc:
             log.warning("publish_many goes through the brokers: %s", exc)
             return list(range(len(items)))
-        names: set[str | None] = set()
-        for m in items:  # a bad message raises before any is sent
-            name = m.stream if isinstance(m, Message) else None
-            if name not in names:
-                names.add(self._publish_stream(m)[0])
-        streams = self.fetch_metadata(sorted(n for n in names if n)).streams
-        batch: list[tuple[bytes, api_pb2.Message]] = []
-        where: list[tuple[int, int]] = []  # (index in items, partition) of each message in batch
+        streams = self.fetch_metadata(names).streams
+        doubts = self._publisher.doubts
+        batch: list[NatsTarget] = []
+        where: list[tuple[int, int, str | None]] = []  # (index in items, partition, leader) in batch
         rest: list[int] = []
         for i, message in enumerate(items):
             info = streams.get(message.stream or "")
             if info is not None:
                 partition = choose_partition(message, info.name, len(info.partitions), self._round_robin)
                 state = info.partitions.get(partition)
-                if target := _nats_target(message, info.subject, state, partition, max_payload):
+                if target := _nats_target(message, info.name, info.subject, state, partition, max_payload):
                     batch.append(target)
-                    where.append((i, partition))
+                    leader = (
+                        doubts.sent(info.name, partition) if message.ack_policy == AckPolicy.LEADER else None
+                    )
+                    where.append((i, partition, leader))
                     continue
             rest.append(i)
 
         def outcome(j: int, result: api_pb2.Ack | LiftbridgeError) -> None:
-            i, partition = where[j]
-            results[i] = (
-                result if isinstance(result, LiftbridgeError) else _nats_ack(result, partition, items[i])
-            )
+            i, partition, sent_to = where[j]
+            if isinstance(result, LiftbridgeError):
+                results[i] = result
+            elif sent_to is not None and (doubt := doubts.judge(result.stream, partition, sent_to, items[i])):
+                results[i] = doubt
+            else:
+                results[i] = _nats_ack(result, partition, items[i])
 
-        sent = nats.publish(batch, ack_timeout, window, outcome)
-        return sorted(rest + [i for i, _ in where[sent:]])
+        sent = nats.publish(batch, ack_timeout, window, outcome, self._look_again(names))
+        return sorted(rest + [i for i, _, _ in where[sent:]])
 
     # -- subscribing ---------------------------------------------------------------------------
 
@@ -585,12 +679,47 @@ class Lift(LiftCore):
         return int(self._run(call, timeout).offset)
 
 
+class _CacheRoutes(Routes):
+    """The publisher's view of the client's metadata cache."""
+
+    def __init__(self, client: Lift) -> None:
+        self._client = client
+
+    def leader(self, stream: str, partition: int) -> str | None:
+        """The partition's leader id, as cached."""
+        info = self._client._cache.partition(stream, partition)
+        return info.leader or None if info is not None else None
+
+    def look_up(self, streams: list[str], timeout: float) -> None:
+        """Refresh the cache for ``streams``."""
+        self._client._refresh(streams, timeout)
+
+    def exists(self, stream: str, partition: int) -> bool:
+        """Whether the cache knows the partition."""
+        return self._client._cache.partition(stream, partition) is not None
+
+    def in_sync(self, stream: str, partition: int, broker: str) -> bool:
+        """Whether the cache has ``broker`` among the partition's in-sync replicas, or not a replica."""
+        info = self._client._cache.partition(stream, partition)
+        return info is not None and (broker in info.isr or broker not in info.replicas)
+
+
 _FRESH = 1.0  # seconds: how old a partition's state may be for a lone publish to go to NATS
 
 
+_GRACE = 5.0  # seconds a publish waits past its ack timeout before it stops waiting on the publisher
+
+
+def _no_subject_ack(subject: str, timeout: float) -> ErrAckTimeout:
+    return ErrAckTimeout(
+        f"no ack within {timeout:g} s from any stream on subject {subject!r}: no stream listens on it "
+        "(create one with Stream(subject=...)), or the leaders of those that do are down"
+    )
+
+
 def _nats_target(
-    message: Message, subject: str, state: PartitionInfo | None, partition: int, max_payload: int
-) -> tuple[bytes, api_pb2.Message] | None:
+    message: Message, stream: str, subject: str, state: PartitionInfo | None, partition: int, max_payload: int
+) -> NatsTarget | None:
     """Where and what to publish on NATS; None for what only the brokers handle right.
 
     That is a partition unknown, paused (its leader does not listen) or readonly,
@@ -600,7 +729,7 @@ def _nats_target(
     if state is None or state.paused or state.readonly or message.ack_policy == AckPolicy.NONE:
         return None
     proto = envelope_message(message)
-    return (subject_of(subject, partition), proto) if proto.ByteSize() < max_payload - 512 else None
+    return (subject_of(subject, partition), proto, stream) if proto.ByteSize() < max_payload - 512 else None
 
 
 def _nats_ack(ack: api_pb2.Ack, partition: int, message: Message) -> Ack:

@@ -27,17 +27,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from .._proto import api_pb2
-from ..errors import (
-    ApiError,
-    ErrAckTimeout,
-    ErrConnection,
-    ErrEncryptionFailed,
-    ErrIncorrectOffset,
-    ErrMessageTooLarge,
-    LiftbridgeError,
-    hint,
-    redact_url,
-)
+from ..errors import ErrAckTimeout, ErrConnection, LiftbridgeError, from_publish_error, redact_url
 
 MAGIC = b"\xb9\x0e\x43\xb4"
 # Version 0, an 8-byte header (no CRC), no flags, message type 0: a publish.
@@ -46,20 +36,11 @@ ACK_TYPE = 1
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
 SEND_TIMEOUT = 10.0
 
-_ACK_ERRORS: dict[int, tuple[type[ApiError], str]] = {
-    api_pb2.Ack.INCORRECT_OFFSET: (ErrIncorrectOffset, "incorrect expected offset"),
-    api_pb2.Ack.TOO_LARGE: (ErrMessageTooLarge, "maximum payload exceeded"),
-    api_pb2.Ack.ENCRYPTION: (ErrEncryptionFailed, "encryption failed on partition"),
-}
+SUSPECT_AFTER = 1.0  # seconds without an ack after which the caller looks the leaders up again
 
 Outcome = Callable[[int, "api_pb2.Ack | LiftbridgeError"], None]
-
-
-def ack_error(ack: api_pb2.Ack) -> ApiError:
-    """The exception for an ack that carries an error, worded as the brokers word it."""
-    cls, text = _ACK_ERRORS.get(ack.ackError, (ApiError, "publish failed"))
-    name = api_pb2.Ack.Error.Name(ack.ackError)
-    return cls(f"publish failed: {name}: {text}{hint(cls, text)}", None, text)
+NatsTarget = tuple[bytes, api_pb2.Message, str]
+"""A message to publish: its partition's subject, the envelope's Message, and its stream's name."""
 
 
 def subject_of(stream_subject: str, partition: int) -> bytes:
@@ -81,8 +62,8 @@ def _parse_url(url: str) -> tuple[str, int, dict[str, str]]:
         raise ValueError(f"the NATS address must be nats://host:port, not {url!r} (TLS is not supported)")
     try:
         port = parsed.port or 4222
-    except ValueError:
-        raise ValueError(f"the NATS address {url!r} has no valid port") from None
+    except ValueError as exc:
+        raise ValueError(f"the NATS address {url!r} has no valid port") from exc
     if not parsed.hostname:
         raise ValueError(f"the NATS address {url!r} names no host")
     credentials: dict[str, str] = {}
@@ -107,7 +88,7 @@ def _send(sock: socket.socket, data: bytes) -> None:
         sock.settimeout(SEND_TIMEOUT)
         sock.sendall(data)
     except OSError as exc:
-        raise _Broken(str(exc) or type(exc).__name__) from None
+        raise _Broken(str(exc) or type(exc).__name__) from exc
 
 
 class NatsPublisher:
@@ -145,7 +126,7 @@ class NatsPublisher:
         except TimeoutError:
             return
         except OSError as exc:
-            raise _Broken(str(exc) or type(exc).__name__) from None
+            raise _Broken(str(exc) or type(exc).__name__) from exc
         if not data:
             raise _Broken("the NATS server closed the connection")
         self._buf += data
@@ -187,7 +168,7 @@ class NatsPublisher:
         try:
             sock = socket.create_connection((self.host, self.port), timeout=timeout)
         except OSError as exc:
-            raise _Broken(str(exc) or type(exc).__name__) from None
+            raise _Broken(str(exc) or type(exc).__name__) from exc
         self._sock, self._buf = sock, b""
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while b"\r\n" not in self._buf:
@@ -228,25 +209,30 @@ class NatsPublisher:
                 self._connect(deadline)
             except _Broken as exc:
                 self._drop()
-                raise ErrConnection("NATS unreachable", [self.address], reason=str(exc)) from None
+                raise ErrConnection("NATS unreachable", [self.address], reason=str(exc)) from exc
             return self.max_payload
 
     # -- publishing ----------------------------------------------------------------------------
 
     def publish(
         self,
-        batch: Sequence[tuple[bytes, api_pb2.Message]],
+        batch: Sequence[NatsTarget],
         ack_timeout: float,
         window: int,
         outcome: Outcome,
+        overdue: Callable[[], None] | None = None,
     ) -> int:
-        """Publish ``batch`` ((partition subject, message) pairs, acked policies only) pipelined.
+        """Publish ``batch`` (acked policies only) pipelined.
 
         ``outcome(i, ack or error)`` is called once for each message sent: its
-        Ack, an :class:`ApiError` the leader put in the ack, :class:`ErrAckTimeout`,
-        or :class:`ErrConnection` when the connection broke with it in flight.
-        Returns how many were sent: after a broken connection, the rest (never
-        sent) are the caller's to send another way.
+        Ack (only an ack from the message's own stream counts: several streams
+        may listen on one subject, each acking with the same correlation id), an
+        :class:`ApiError` the leader put in the ack, :class:`ErrAckTimeout`, or
+        :class:`ErrConnection` when the connection broke with it in flight.
+        ``overdue()`` is called, at most once a second, while acks are more than
+        a second late (the caller looks the leaders up again). Returns how many
+        were sent: after a broken connection, the rest (never sent) are the
+        caller's to send another way.
         """
         with self._lock:
             if self._sock is None:
@@ -257,6 +243,7 @@ class NatsPublisher:
             waiting = bytearray(len(batch))  # 1 while a message waits for its ack
             deadlines: deque[tuple[float, int, int]] = deque()  # (deadline, first, end) per write
             sent = in_flight = 0
+            looked = 0.0  # when overdue() was last called
 
             def on_ack(payload: bytes) -> None:
                 nonlocal in_flight
@@ -267,10 +254,11 @@ class NatsPublisher:
                 if not cid.startswith(prefix):
                     return  # a late ack of an earlier batch
                 i = int(cid[len(prefix) :], 16)
-                if waiting[i]:
+                if waiting[i] and ack.stream == batch[i][2]:
                     waiting[i] = 0
                     in_flight -= 1
-                    outcome(i, ack_error(ack) if ack.ackError else ack)
+                    error = ack.ackError and from_publish_error(api_pb2.Ack.Error.Name(ack.ackError))
+                    outcome(i, error or ack)
 
             try:
                 while sent < len(batch) or in_flight:
@@ -278,7 +266,7 @@ class NatsPublisher:
                         end = min(len(batch), sent + window - in_flight)
                         frames = []
                         for i in range(sent, end):
-                            subject, message = batch[i]
+                            subject, message, _ = batch[i]
                             message.correlationId = f"{prefix}{i:x}"
                             message.ackInbox = inbox
                             payload = PUBLISH_HEADER + message.SerializeToString()
@@ -291,7 +279,11 @@ class NatsPublisher:
                     if in_flight:
                         self._recv(sock, deadlines[0][0])
                         self._frames(sock, on_ack)
-                        self._used = time.monotonic()
+                        self._used = now = time.monotonic()
+                        late = deadlines and now - (deadlines[0][0] - ack_timeout) > SUSPECT_AFTER
+                        if overdue is not None and late and now - looked > SUSPECT_AFTER:
+                            looked = now
+                            overdue()
                     while deadlines and (deadlines[0][0] <= time.monotonic() or not in_flight):
                         _, first, end = deadlines.popleft()
                         for i in range(first, end):

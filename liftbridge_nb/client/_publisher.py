@@ -1,4 +1,7 @@
-"""Pipelined publishing over one PublishAsync stream, acks matched by correlation id."""
+"""Pipelined publishing over one PublishAsync stream, acks matched by correlation id, stream and partition.
+
+Both clients publish through this (``AsyncLift`` hands its futures to asyncio).
+"""
 
 from __future__ import annotations
 
@@ -11,65 +14,157 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 import grpc
 
 from .._convert import ack_from_proto
+from .._core import BROKER_RECEIVE_LIMIT, too_large_request
 from .._proto import api_pb2
+from ..config import Backoff
 from ..errors import (
-    ApiError,
     ErrAckTimeout,
+    ErrAckUncertain,
     ErrClientClosed,
     ErrConnection,
-    ErrEncryptionFailed,
-    ErrIncorrectOffset,
-    ErrInvalidArgument,
-    ErrMessageTooLarge,
     ErrNoSuchPartition,
-    ErrNoSuchStream,
-    ErrPermissionDenied,
-    ErrReadonlyPartition,
     LiftbridgeError,
+    from_publish_error,
     from_rpc_error,
-    hint,
-    stream_missing,
-    too_large,
 )
 from ..models import Ack
 
 log = logging.getLogger("liftbridge_nb")
 
-_ASYNC_ERRORS: dict[int, type[ApiError]] = {
-    api_pb2.PublishAsyncError.BAD_REQUEST: ErrInvalidArgument,
-    api_pb2.PublishAsyncError.NOT_FOUND: ErrNoSuchPartition,
-    api_pb2.PublishAsyncError.READONLY: ErrReadonlyPartition,
-    api_pb2.PublishAsyncError.INCORRECT_OFFSET: ErrIncorrectOffset,
-    api_pb2.PublishAsyncError.ENCRYPTION_FAILED: ErrEncryptionFailed,
-    api_pb2.PublishAsyncError.PERMISSION_DENIED: ErrPermissionDenied,
-}
-
-
-def async_error(err: api_pb2.PublishAsyncError) -> ApiError:
-    """The exception for an in-band PublishAsync error (every code typed, unlike go-liftbridge)."""
-    name = api_pb2.PublishAsyncError.Code.Name(err.code)
-    cls = ErrMessageTooLarge if too_large(err.message) else _ASYNC_ERRORS.get(err.code, ApiError)
-    if cls is ErrNoSuchPartition and stream_missing(err.message):
-        cls = ErrNoSuchStream
-    return cls(f"publish failed: {name}: {err.message}{hint(cls, err.message)}", None, err.message)
-
-
 _CLOSE = object()
 _IDLE_LOOK = 0.25  # seconds between an idle sweeper's looks at the ack deadlines
+_LONGEST_WAIT = 60.0  # seconds a background thread waits at most before it looks again
+SUSPECT_AFTER = 1.0
+"""Seconds without an ack (policy leader) after which the client looks the partition's leader up again."""
+
+
+def uncertain_ack(stream: str, partition: int, deposed: str, now: str, message: object) -> ErrAckUncertain:
+    """The error for an ack (policy leader) that may come from ``deposed``, a leader replaced by ``now``."""
+    return ErrAckUncertain(
+        f"{stream}[{partition}]: the ack may come from a deposed leader ({deposed}, replaced by {now}, "
+        f"and not back among the in-sync replicas): with ack policy leader, a deposed leader acks what "
+        "it later truncates, so the message may be lost; read the log to know, and publish with ack "
+        "policy all where loss matters",
+        message,
+    )
+
+
+class Routes:
+    """What the publisher asks its client about partitions (the client's metadata cache).
+
+    The default knows nothing: no leader checks, no lookups.
+    """
+
+    def leader(self, stream: str, partition: int) -> str | None:
+        """The id of the partition's leader as the client knows it now, None if unknown."""
+        return None
+
+    def look_up(self, streams: list[str], timeout: float) -> None:
+        """Refresh what the client knows of ``streams`` (raises :class:`LiftbridgeError` if it cannot)."""
+
+    def exists(self, stream: str, partition: int) -> bool:
+        """Whether the partition exists, as the client knows it now."""
+        return True
+
+    def in_sync(self, stream: str, partition: int, broker: str) -> bool:
+        """Whether ``broker`` is among the partition's in-sync replicas (or no replica), as known now."""
+        return False
+
+
+class LeaderDoubts:
+    """Which partitions' acks of policy leader may be false, for every publishing path of a client.
+
+    A leader cut off (paused, partitioned) while another takes over acks what it
+    had buffered, and what it gets until it learns, then truncates it; an ack
+    does not say which broker sent it. So from the moment the client sees a
+    partition's leader change (a send to another leader than the last, or an
+    ack after the leader changed) the deposed leader is in doubt, and every ack
+    of policy leader of that partition is :class:`ErrAckUncertain`, until another
+    broker leads with the deposed one among the in-sync replicas: it has
+    truncated and follows (or it is no replica of the partition any more). Until
+    it learns, its own metadata names itself leader: that does not end the
+    doubt. A deposed leader that never comes back keeps its partitions in
+    doubt. Thread-safe.
+    """
+
+    def __init__(self, routes: Routes) -> None:
+        self._routes = routes
+        self._lock = threading.Lock()
+        self._leaders: dict[tuple[str, int], str] = {}  # the leader each partition was last sent to
+        self._doubts: dict[tuple[str, int], str] = {}  # partition: its deposed leader
+
+    def sent(self, stream: str, partition: int) -> str | None:
+        """Note a send of policy leader; returns the partition's leader as known (to judge its ack by)."""
+        leader = self._routes.leader(stream, partition)
+        if leader is not None:
+            key = (stream, partition)
+            with self._lock:
+                if (before := self._leaders.get(key)) != leader:
+                    self._leaders[key] = leader
+                    if before is not None:  # the first deposed leader stays in doubt until back in sync
+                        self._doubts.setdefault(key, before)
+        return leader
+
+    def judge(self, stream: str, partition: int, sent_to: str, message: object) -> ErrAckUncertain | None:
+        """Why an ack of a message sent when ``sent_to`` led may be false; None if it may not."""
+        key = (stream, partition)
+        now = self._routes.leader(stream, partition)
+        with self._lock:
+            if now is not None and now != sent_to:
+                self._doubts.setdefault(key, sent_to)
+            deposed = self._doubts.get(key)
+        if deposed is None:
+            return None
+        if now is not None and now != deposed and self._routes.in_sync(stream, partition, deposed):
+            with self._lock:
+                if self._doubts.get(key) == deposed:
+                    del self._doubts[key]
+            return None
+        return uncertain_ack(stream, partition, deposed, now or "none known", message)
+
+    def streams(self) -> set[str]:
+        """The streams with a partition in doubt (to look up again until it ends)."""
+        with self._lock:
+            return {stream for stream, _ in self._doubts}
+
+
+@dataclass
+class _Pending:
+    """A message sent and not settled: its future, and what judging its ack needs."""
+
+    future: Future[Ack | None]
+    request: api_pb2.PublishRequest
+    partition: int
+    deadline: float
+    message: object  # the caller's Message, carried by ErrAckUncertain
+    leader: str | None  # the partition's leader as known when it was sent (policy leader only)
+    refused: LiftbridgeError | None = None  # the last "no such partition" while it is retried
+    retries: int = 0
 
 
 class AsyncPublisher:
-    """One open PublishAsync call: a sender queue, a reader thread, and ack deadlines.
+    """One open PublishAsync call: a sender queue, a reader thread, ack deadlines, retries.
 
     ``open_call`` starts the bidirectional call with a request iterator, in
     at most the seconds given (None: its own bound), and returns (response
-    iterator, address). When the call breaks, every pending
-    future fails with :class:`ErrConnection`; the next publish opens a new call.
-    Nothing is re-sent (that could duplicate messages); callers decide.
+    iterator, address). When the call breaks, every pending future fails with
+    :class:`ErrConnection`; the next publish opens a new call. A message in
+    flight is never re-sent (it may be stored: sending it again could store it
+    twice); one a broker refused as "no such stream or partition" (a broker
+    behind on the metadata, during a leader's restart) is sent again after a
+    metadata refresh, until its ack timeout, unless the refresh says the
+    partition does not exist.
+
+    An ack counts only if it names the message's stream (several streams may
+    listen on one subject, each acking with the same correlation id). An ack of
+    policy leader is judged by :attr:`doubts` (:class:`LeaderDoubts`): the
+    client looks a partition's leader up again each second its acks are
+    overdue, or it is in doubt.
     """
 
     def __init__(
@@ -77,18 +172,37 @@ class AsyncPublisher:
         open_call: Callable[
             [Iterator[api_pb2.PublishRequest], float | None], tuple[Iterable[api_pb2.PublishResponse], str]
         ],
+        *,
+        max_request_bytes: int = BROKER_RECEIVE_LIMIT,
+        routes: Routes | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self._open_call = open_call
+        self.max_request_bytes = max_request_bytes
+        self._routes = routes or Routes()
+        self._backoff = backoff or Backoff()
         self._lock = threading.Lock()
-        self._pending: dict[str, tuple[Future[Ack | None], int]] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._retrying: dict[str, tuple[float, _Pending]] = {}  # cid: (when to send again, entry)
         self._deadlines: list[tuple[float, str]] = []
+        self._looks: list[tuple[float, str]] = []  # (when an ack is overdue, cid), policy leader only
+        self._suspects: dict[str, float] = {}  # stream: when its leader was last looked up
+        self._to_look: set[str] = set()
+        self.doubts = LeaderDoubts(self._routes)
+        self._doubts_looked = 0.0
         self._requests: queue.SimpleQueue[object] | None = None
         self._wake = threading.Event()
+        self._helper_wake = threading.Event()
         self._sweep_at: float | None = None  # when the sweeper looks next (None: not started)
         self._closed = False
-        self._sweeper: threading.Thread | None = None
+        self._threads: dict[str, threading.Thread] = {}
         # Correlation ids: a random prefix once, then a counter (uuid4 per message costs a urandom call).
         self._ids = map(f"{uuid.uuid4().hex[:12]}{{:x}}".format, itertools.count())
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the stream is open: a :meth:`submit` then does not wait for a connection."""
+        return self._requests is not None and not self._closed
 
     def _requests_iter(self, q: queue.SimpleQueue[object]) -> Iterator[api_pb2.PublishRequest]:
         while True:
@@ -97,6 +211,12 @@ class AsyncPublisher:
                 return
             assert isinstance(item, api_pb2.PublishRequest)
             yield item
+
+    def _start(self, name: str, target: Callable[[], None]) -> None:
+        # Called with the lock held.
+        if name not in self._threads:
+            self._threads[name] = threading.Thread(target=target, name=name, daemon=True)
+            self._threads[name].start()
 
     def _ensure_open(self, open_timeout: float | None) -> queue.SimpleQueue[object]:
         # Called with the lock held.
@@ -110,9 +230,8 @@ class AsyncPublisher:
         threading.Thread(
             target=self._read, args=(responses, q, address), name="liftbridge-acks", daemon=True
         ).start()
-        if self._sweeper is None:
-            self._sweeper = threading.Thread(target=self._sweep, name="liftbridge-ack-timeouts", daemon=True)
-            self._sweeper.start()
+        self._start("liftbridge-ack-timeouts", self._sweep)
+        self._start("liftbridge-publish-lookups", self._help)
         return q
 
     def submit(
@@ -121,30 +240,76 @@ class AsyncPublisher:
         partition: int,
         ack_timeout: float,
         open_timeout: float | None = None,
+        *,
+        message: object = None,
     ) -> Future[Ack | None]:
         """Send ``request``; the future resolves to its Ack (None with ack policy NONE).
 
-        Opening the stream, when it is not open, takes at most ``open_timeout`` seconds.
+        Opening the stream, when it is not open, takes at most ``open_timeout``
+        seconds. A request over ``max_request_bytes`` is not sent: its future
+        fails with :class:`ErrMessageTooLarge` (a broker would fail the whole
+        stream). ``message`` is what :class:`ErrAckUncertain` carries.
         """
         future: Future[Ack | None] = Future()
         future.set_running_or_notify_cancel()
+        size = request.ByteSize()
+        if size > self.max_request_bytes:
+            future.set_exception(too_large_request(size, self.max_request_bytes))
+            return future
         if not request.correlationId:
             request.correlationId = next(self._ids)
+        leader = None
+        if request.ackPolicy == api_pb2.LEADER:
+            leader = self.doubts.sent(request.stream, partition)
         with self._lock:
             q = self._ensure_open(open_timeout)
             if request.ackPolicy == api_pb2.NONE:
                 q.put(request)
                 future.set_result(None)
                 return future
-            self._pending[request.correlationId] = (future, partition)
-            deadline = time.monotonic() + ack_timeout
-            heapq.heappush(self._deadlines, (deadline, request.correlationId))
+            now = time.monotonic()
+            entry = _Pending(future, request, partition, now + ack_timeout, message, leader)
+            self._pending[request.correlationId] = entry
+            heapq.heappush(self._deadlines, (entry.deadline, request.correlationId))
+            if leader is not None:
+                heapq.heappush(self._looks, (now + SUSPECT_AFTER, request.correlationId))
             q.put(request)
             # Wake the sweeper only if it sleeps past this deadline (deadlines mostly grow).
-            wake = self._sweep_at is None or deadline < self._sweep_at
+            wake = self._sweep_at is None or min(entry.deadline, now + SUSPECT_AFTER) < self._sweep_at
         if wake:
             self._wake.set()
         return future
+
+    def _settle(self, entry: _Pending, resp: api_pb2.PublishResponse) -> None:
+        """Resolve ``entry`` with its response (called without the lock)."""
+        if resp.HasField("asyncError"):
+            error = from_publish_error(
+                api_pb2.PublishAsyncError.Code.Name(resp.asyncError.code), resp.asyncError.message
+            )
+            if isinstance(error, ErrNoSuchPartition) and self._retry(entry, error):
+                return
+            entry.future.set_exception(error)
+            return
+        ack = ack_from_proto(resp.ack, entry.partition)
+        if entry.leader is not None:
+            doubt = self.doubts.judge(entry.request.stream, entry.partition, entry.leader, entry.message)
+            if doubt is not None:
+                entry.future.set_exception(doubt)
+                return
+        entry.future.set_result(ack)
+
+    def _retry(self, entry: _Pending, error: LiftbridgeError) -> bool:
+        """Send a refused message again later, if its ack timeout allows; False if it does not."""
+        delay = self._backoff.delay(entry.retries)
+        at = time.monotonic() + delay
+        if at >= entry.deadline or self._closed:
+            return False
+        entry.refused, entry.retries = error, entry.retries + 1
+        with self._lock:
+            self._retrying[entry.request.correlationId] = (at, entry)
+            self._to_look.add(entry.request.stream)
+        self._helper_wake.set()
+        return True
 
     def _read(
         self, responses: Iterable[api_pb2.PublishResponse], q: queue.SimpleQueue[object], address: str
@@ -153,14 +318,13 @@ class AsyncPublisher:
             for resp in responses:
                 cid = resp.correlationId or resp.ack.correlationId
                 with self._lock:
-                    entry = self._pending.pop(cid, None)
-                if entry is None:
-                    continue  # timed out already, or not ours
-                future, partition = entry
-                if resp.HasField("asyncError"):
-                    future.set_exception(async_error(resp.asyncError))
-                else:
-                    future.set_result(ack_from_proto(resp.ack, partition))
+                    entry = self._pending.get(cid)
+                    if entry is None:
+                        continue  # timed out already, or not ours
+                    if not resp.HasField("asyncError") and resp.ack.stream != entry.request.stream:
+                        continue  # another stream on the same subject: the message's own ack is to come
+                    del self._pending[cid]
+                self._settle(entry, resp)
             error: LiftbridgeError = ErrConnection("the publish stream ended", [address])
         except grpc.RpcError as exc:
             error = from_rpc_error(exc, "publish", address=address)
@@ -171,33 +335,103 @@ class AsyncPublisher:
                 self._requests = None
             failed = list(self._pending.values())
             self._pending.clear()
-            self._deadlines.clear()
+            self._deadlines = [d for d in self._deadlines if d[1] in self._retrying]
+            heapq.heapify(self._deadlines)
+            self._looks.clear()
         q.put(_CLOSE)
         if failed and not self._closed:
             log.warning(
                 "publish stream to %s broke with %d messages unacknowledged: %s", address, len(failed), error
             )
-        for future, _ in failed:
-            future.set_exception(error)
+        for entry in failed:
+            entry.future.set_exception(error)
 
     def _sweep(self) -> None:
+        """Fail what is past its ack timeout; ask for a lookup of partitions whose acks are overdue."""
         while not self._closed:
-            with self._lock:
-                now = time.monotonic()
-                expired = []
-                while self._deadlines and self._deadlines[0][0] <= now:
-                    _, cid = heapq.heappop(self._deadlines)
-                    entry = self._pending.pop(cid, None)
-                    if entry is not None:
-                        expired.append(entry[0])
-                # Idle, it looks again a moment later: a publish then need not wake it (a thread switch
-                # in the way of every one-at-a-time publish), only one due before it looks.
-                wait = self._deadlines[0][0] - now if self._deadlines else _IDLE_LOOK
-                self._sweep_at = now + wait
-            for future in expired:
-                future.set_exception(ErrAckTimeout("no ack within the ack timeout"))
+            wait = _IDLE_LOOK
+            expired: list[tuple[_Pending, LiftbridgeError]] = []
+            try:
+                with self._lock:
+                    now = time.monotonic()
+                    while self._deadlines and self._deadlines[0][0] <= now:
+                        _, cid = heapq.heappop(self._deadlines)
+                        entry = self._pending.pop(cid, None)
+                        if entry is not None:
+                            expired.append((entry, ErrAckTimeout("no ack within the ack timeout")))
+                        elif (retry := self._retrying.pop(cid, None)) is not None:
+                            expired.append((retry[1], retry[1].refused or ErrAckTimeout("no ack in time")))
+                    again = []
+                    while self._looks and self._looks[0][0] <= now:
+                        _, cid = heapq.heappop(self._looks)
+                        if (entry := self._pending.get(cid)) is not None:
+                            again.append((now + SUSPECT_AFTER, cid))  # looked up each second it is late
+                            stream = entry.request.stream
+                            if now - self._suspects.get(stream, -SUSPECT_AFTER) >= SUSPECT_AFTER:
+                                self._suspects[stream] = now
+                                self._to_look.add(stream)
+                    for look in again:
+                        heapq.heappush(self._looks, look)
+                    doubted = self.doubts.streams()
+                    if doubted and now - self._doubts_looked >= SUSPECT_AFTER:
+                        self._doubts_looked = now
+                        self._to_look.update(doubted)
+                    if self._to_look:
+                        self._helper_wake.set()
+                    # Idle, it looks again a moment later: a publish then need not wake it (a thread switch
+                    # in the way of every one-at-a-time publish), only one due before it looks.
+                    due = [h[0][0] for h in (self._deadlines, self._looks) if h]
+                    longest = SUSPECT_AFTER if doubted else _LONGEST_WAIT
+                    wait = min(longest, max(0.0, min(due) - now)) if due else _IDLE_LOOK
+                    self._sweep_at = now + wait
+            except Exception:  # never die silently: the futures would wait forever
+                log.exception("the ack timeout sweeper failed; failing what it was handling")
+            for entry, error in expired:
+                entry.future.set_exception(error)
             self._wake.wait(wait)
             self._wake.clear()
+
+    def _help(self) -> None:
+        """Look partitions up again (overdue acks, refusals), and send refused messages again."""
+        while not self._closed:
+            try:
+                self._help_once()
+            except Exception:  # never die silently: the futures would wait forever
+                log.exception("publish lookups failed")
+                with self._lock:
+                    stuck, self._retrying = list(self._retrying.values()), {}
+                for _, entry in stuck:
+                    entry.future.set_exception(entry.refused or ErrConnection("publish retry failed"))
+            with self._lock:
+                due = [at for at, _ in self._retrying.values()]
+            wait = min(_LONGEST_WAIT, max(0.0, min(due) - time.monotonic())) if due else _IDLE_LOOK * 4
+            self._helper_wake.wait(wait)
+            self._helper_wake.clear()
+
+    def _help_once(self) -> None:
+        with self._lock:
+            streams, self._to_look = sorted(self._to_look), set()
+        for stream in streams:
+            try:
+                self._routes.look_up([stream], 2.0)
+            except LiftbridgeError as exc:
+                log.debug("looking up %s failed: %s", stream, exc)
+        now = time.monotonic()
+        with self._lock:
+            due = [cid for cid, (at, _) in self._retrying.items() if at <= now]
+            entries = [self._retrying.pop(cid)[1] for cid in due]
+        for entry in entries:
+            request = entry.request
+            if not self._routes.exists(request.stream, entry.partition) or self._closed:
+                entry.future.set_exception(entry.refused or ErrNoSuchPartition("no such partition"))
+                continue
+            try:
+                with self._lock:
+                    q = self._ensure_open(min(2.0, max(0.001, entry.deadline - now)))
+                    self._pending[request.correlationId] = entry
+                    q.put(request)
+            except LiftbridgeError as exc:
+                entry.future.set_exception(exc)
 
     def close(self) -> None:
         """End the stream; pending acks keep arriving for up to the server's 5 s grace."""
@@ -206,4 +440,8 @@ class AsyncPublisher:
             if self._requests is not None:
                 self._requests.put(_CLOSE)
                 self._requests = None
+            retrying, self._retrying = list(self._retrying.values()), {}
         self._wake.set()
+        self._helper_wake.set()
+        for _, entry in retrying:
+            entry.future.set_exception(entry.refused or ErrConnection("the client was closed"))
