@@ -330,6 +330,21 @@ class Resubscribe:
             getattr(error, "details", ""),
         )
 
+    def after(
+        self, error: LiftbridgeError, stop: Stop | None, last_offset: int, start: Start
+    ) -> Start | LiftbridgeError | None:
+        """What a subscription does after ``error`` mid-stream, in both shells.
+
+        None: it ends quietly (its stop position); an error: it ends raising that;
+        a :class:`Start`: it resubscribes from there.
+        """
+        over, why = self.end(error, stop)
+        if over:
+            return why
+        if not self.resubscribes(error):
+            return error
+        return self.start(last_offset, start)
+
     def resubscribes(self, error: LiftbridgeError) -> bool:
         """Whether a subscription that failed with ``error`` mid-stream opens again."""
         closed_log = getattr(error, "code", None) == grpc.StatusCode.INTERNAL
@@ -450,7 +465,8 @@ class LiftCore:
         items = list(messages)
         for i, m in enumerate(items):
             if not isinstance(m, Message):
-                raise TypeError(f"publish_many takes a list of Message; item {i} is a {type(m).__name__}")
+                what = f"{type(m).__name__} {m!r:.40}"
+                raise TypeError(f"publish_many takes a list of Message; item {i} is {what}")
         return items
 
     # -- routing plans (the clients only do the I/O) -------------------------------------------

@@ -689,7 +689,7 @@ ROWS = [
         TypeError, "publish_many takes a list of Message, not Message"),
     row("publish-many-a-str-among-them",
         lambda e: e.client.publish_many([Message(stream=e.good, value="x"), "y"]),  # type: ignore[list-item]
-        TypeError, "item 1 is a str"),
+        TypeError, "item 1 is str 'y'"),
     row("publish-async-ack-timeout-string",
         lambda e: e.client.publish_async(Message(stream=e.good, value="x"), ack_timeout="5"),  # type: ignore[arg-type]
         TypeError, "ack_timeout takes a number of seconds, not str '5'"),

@@ -15,18 +15,22 @@ import grpc
 import pytest
 
 from liftbridge_nb import (
+    Ack,
     AckPolicy,
     ClientOptions,
     ErrAckTimeout,
+    ErrAckUncertain,
     ErrClientClosed,
     ErrConnection,
     ErrCursorsDisabled,
+    ErrDeadlineExceeded,
     ErrEndOfReadonlyPartition,
     ErrIncorrectOffset,
     ErrInvalidArgument,
     ErrMessageTooLarge,
     ErrNoSuchPartition,
     ErrNoSuchStream,
+    ErrNotLeader,
     ErrPartitionPaused,
     ErrReadonlyPartition,
     ErrStreamDeleted,
@@ -353,13 +357,13 @@ def test_bad_arguments_raise_before_sending(client: Lift) -> None:
         Stream(subject="a", name="has space")
     with pytest.raises(TypeError, match="value must be str or bytes, not int"):
         Message(stream="s", value=123)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"ack policy .*'sometimes'"):
+    with pytest.raises(ValueError, match=r"ack_policy must be .*, not 'sometimes'"):
         Message(stream="s", ack_policy="sometimes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="names no stream"):
         client.publish(Message(value="no target"))
     with pytest.raises(ValueError, match="offset must be >= 0, not -1"):
         Start.at_offset(-1)
-    with pytest.raises(ValueError, match="partition must be an int >= 0, not -1"):
+    with pytest.raises(ValueError, match=r"partition must be an int >= 0 \(and below 2\*\*31\), not -1"):
         client.subscribe("s", -1)
     with pytest.raises(ValueError, match="timeout must be a positive number of seconds, not 0"):
         client.fetch_metadata(timeout=0)
@@ -596,6 +600,33 @@ def test_publish_through_a_hung_leader_loses_nothing_acked(
         report = ledger.check(faults.read_log(client, stream_name))
     print(report)
     assert report["lost"] == 0 and report["acked_at_another_offset"] == 0, report
+
+
+@pytest.mark.cluster
+def test_a_dead_deposed_leader_leaves_no_acks_in_doubt(cluster: LocalCluster, stream_name: str) -> None:
+    # A leader SIGKILLed (gone, not hung) cannot ack anything any more: once the client sees its port
+    # refuse connections, acks of policy leader are sure again, though it is still a replica.
+    with Lift(addresses=cluster.addresses, options=ClientOptions(ack_timeout=10, timeout=5)) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        faults.wait_in_isr(cluster, stream_name)
+        assert client.publish(Message(stream=stream_name, value="before")) is not None
+        node = faults.kill_leader(cluster, stream_name)
+        try:
+            outcomes: list[str] = []
+
+            def sure() -> Ack | None:
+                try:
+                    return client.publish(Message(stream=stream_name, value=f"after-{len(outcomes)}"))
+                except (ErrAckUncertain, ErrConnection, ErrNotLeader, ErrDeadlineExceeded) as exc:
+                    outcomes.append(type(exc).__name__)
+                    return None
+
+            wait_for(sure, timeout=60, what="an ack of policy leader that is not in doubt", interval=0.2)
+            assert cluster.server_ids[node] in client.fetch_partition_metadata(stream_name).replicas
+            acks = [client.publish(Message(stream=stream_name, value=f"more-{i}")) for i in range(20)]
+            assert all(a is not None and a.stream == stream_name for a in acks), acks
+        finally:
+            faults.rejoin(cluster, stream_name, node)
 
 
 @pytest.mark.cluster

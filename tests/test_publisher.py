@@ -147,7 +147,7 @@ def test_publish_many_checks_every_message_before_sending_any(
     good = [Message(stream=stream_name, value=str(i)) for i in range(5)]
     with Lift(local_server.address) as client:
         client.create_stream(Stream(subject=stream_name, name=stream_name))
-        with pytest.raises(TypeError, match="expected a Message, not int"):
+        with pytest.raises(TypeError, match="publish_many takes a list of Message; item 5 is int 42"):
             client.publish_many([*good, 42])  # type: ignore[list-item]
         with pytest.raises(ValueError, match="without whitespace"):
             client.publish_many([*good, Message(stream="two words", value="x")])

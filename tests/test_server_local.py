@@ -266,7 +266,7 @@ def test_a_refused_tls_probe_fails_the_start_at_once_and_says_why(
         "not trusted: pass the CA that signed it as ServerOptions(tls_ca=...)": replace(
             mutual_tls, tls_ca=tls_files["rogue_ca_crt"]
         ),
-        "or one not signed by the broker's client CA": replace(
+        "or one expired or not signed by the broker's client CA": replace(
             mutual_tls,
             tls_client_cert=tls_files["rogue_client_crt"],
             tls_client_key=tls_files["rogue_client_key"],

@@ -148,7 +148,9 @@ def test_a_subscription_on_a_hung_leader_moves_to_the_new_one(
             faults.leader(cluster, stream_name, other_than=hung)
             elected = time.monotonic()
             for i in range(5):
-                faults.publish_until_acked(client, Message(stream=stream_name, value=f"after {i}"))
+                # Ack policy all: with leader, acks are in doubt while the deposed leader hangs.
+                after = Message(stream=stream_name, value=f"after {i}", ack_policy="all")
+                faults.publish_until_acked(client, after)
             wait_for(
                 lambda: {f"after {i}".encode() for i in range(5)} <= {m.value for m in got} or None,
                 timeout=30,

@@ -183,16 +183,12 @@ class AsyncSubscription(AsyncIterator[Message]):
             )
         else:
             error = ErrConnection("the subscription's call was cancelled", [self.address])
-        over, why = self._plan.end(error, self.stop)
-        if over:
+        start = self._plan.after(error, self.stop, self.last_offset, self.start)
+        if not isinstance(start, Start):
             self._end()
-            if why is not None:
-                raise why from exc
-            raise StopAsyncIteration
-        if not self._plan.resubscribes(error):
-            self._end()
-            raise error from exc
-        start = self._plan.start(self.last_offset, self.start)
+            if start is None:
+                raise StopAsyncIteration
+            raise start from exc
         log.info(
             "subscription %s[%d] lost (%s); resubscribing from %s", self.stream, self.partition, error, start
         )

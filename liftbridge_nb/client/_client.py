@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -17,7 +18,7 @@ from typing import Any, Self, TypeVar
 import grpc
 
 from .. import _telemetry as telemetry
-from .._base import choose_partition
+from .._base import choose_partition, split_address
 from .._convert import ack_from_proto, envelope_message, partition_from_proto
 from .._core import ACTIVITY_STREAM, CURSORS_STREAM, SILENCE_CHECK, Call, LiftCore, Route
 from .._proto import api_pb2, api_pb2_grpc
@@ -702,6 +703,19 @@ class _CacheRoutes(Routes):
         """Whether the cache has ``broker`` among the partition's in-sync replicas, or not a replica."""
         info = self._client._cache.partition(stream, partition)
         return info is not None and (broker in info.isr or broker not in info.replicas)
+
+    def refuses(self, broker: str, timeout: float) -> bool:
+        """Whether a TCP connection to the broker's address is refused (a hung one's is still taken)."""
+        address = self._client._cache.broker_address(broker)
+        if address is None:
+            return False
+        try:
+            socket.create_connection(split_address(address), timeout=timeout).close()
+        except ConnectionRefusedError:
+            return True
+        except OSError:  # unreachable or slow: perhaps cut off, and alive
+            return False
+        return False
 
 
 _FRESH = 1.0  # seconds: how old a partition's state may be for a lone publish to go to NATS

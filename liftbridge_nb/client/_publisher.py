@@ -75,6 +75,10 @@ class Routes:
         """Whether ``broker`` is among the partition's in-sync replicas (or no replica), as known now."""
         return False
 
+    def refuses(self, broker: str, timeout: float) -> bool:
+        """Whether ``broker``'s port refuses connections: its process is gone, and what it held with it."""
+        return False
+
 
 class LeaderDoubts:
     """Which partitions' acks of policy leader may be false, for every publishing path of a client.
@@ -88,8 +92,10 @@ class LeaderDoubts:
     broker leads with the deposed one among the in-sync replicas: it has
     truncated and follows (or it is no replica of the partition any more). Until
     it learns, its own metadata names itself leader: that does not end the
-    doubt. A deposed leader that never comes back keeps its partitions in
-    doubt. Thread-safe.
+    doubt. Nor does a deposed leader that hangs (its port takes connections,
+    its process answers nothing): it may wake with acks. One whose port
+    refuses connections is gone, with whatever it had buffered: :meth:`dead`
+    ends its doubts, until it leads again. Thread-safe.
     """
 
     def __init__(self, routes: Routes) -> None:
@@ -97,6 +103,7 @@ class LeaderDoubts:
         self._lock = threading.Lock()
         self._leaders: dict[tuple[str, int], str] = {}  # the leader each partition was last sent to
         self._doubts: dict[tuple[str, int], str] = {}  # partition: its deposed leader
+        self._dead: set[str] = set()  # deposed leaders whose process is gone
 
     def sent(self, stream: str, partition: int) -> str | None:
         """Note a send of policy leader; returns the partition's leader as known (to judge its ack by)."""
@@ -104,10 +111,11 @@ class LeaderDoubts:
         if leader is not None:
             key = (stream, partition)
             with self._lock:
+                self._dead.discard(leader)  # back, and leading
                 if (before := self._leaders.get(key)) != leader:
                     self._leaders[key] = leader
-                    if before is not None:  # the first deposed leader stays in doubt until back in sync
-                        self._doubts.setdefault(key, before)
+                    if before is not None and before not in self._dead:
+                        self._doubts.setdefault(key, before)  # the first deposed leader, until back in sync
         return leader
 
     def judge(self, stream: str, partition: int, sent_to: str, message: object) -> ErrAckUncertain | None:
@@ -115,7 +123,7 @@ class LeaderDoubts:
         key = (stream, partition)
         now = self._routes.leader(stream, partition)
         with self._lock:
-            if now is not None and now != sent_to:
+            if now is not None and now != sent_to and sent_to not in self._dead:
                 self._doubts.setdefault(key, sent_to)
             deposed = self._doubts.get(key)
         if deposed is None:
@@ -131,6 +139,17 @@ class LeaderDoubts:
         """The streams with a partition in doubt (to look up again until it ends)."""
         with self._lock:
             return {stream for stream, _ in self._doubts}
+
+    def deposed(self) -> set[str]:
+        """The deposed leaders that keep a partition in doubt (to see whether they are gone)."""
+        with self._lock:
+            return set(self._doubts.values())
+
+    def dead(self, broker: str) -> None:
+        """``broker``'s process is gone (its port refuses connections): its acks can no longer come."""
+        with self._lock:
+            self._dead.add(broker)
+            self._doubts = {key: d for key, d in self._doubts.items() if d != broker}
 
 
 @dataclass
@@ -416,6 +435,11 @@ class AsyncPublisher:
                 self._routes.look_up([stream], 2.0)
             except LiftbridgeError as exc:
                 log.debug("looking up %s failed: %s", stream, exc)
+        if streams:  # as often as partitions in doubt are looked up: each second
+            for broker in self.doubts.deposed():
+                if self._routes.refuses(broker, 0.5):
+                    log.info("deposed leader %s is gone: its partitions' acks are no longer in doubt", broker)
+                    self.doubts.dead(broker)
         now = time.monotonic()
         with self._lock:
             due = [cid for cid, (at, _) in self._retrying.items() if at <= now]

@@ -199,16 +199,12 @@ class Subscription(Iterator[Message]):
         error = moved or from_rpc_error(
             exc, "subscribe", address=self.address, mid_stream=True, subject=self._about
         )
-        over, why = self._plan.end(error, self.stop)
-        if over:
+        start = self._plan.after(error, self.stop, self.last_offset, self.start)
+        if not isinstance(start, Start):
             self._end()
-            if why is not None:
-                raise why from exc
-            raise StopIteration
-        if not self._plan.resubscribes(error):
-            self._end()
-            raise error from exc
-        start = self._plan.start(self.last_offset, self.start)
+            if start is None:
+                raise StopIteration
+            raise start from exc
         log.info(
             "subscription %s[%d] lost (%s); resubscribing from %s", self.stream, self.partition, error, start
         )
