@@ -365,7 +365,7 @@ def test_bad_arguments_raise_before_sending(client: Lift) -> None:
         Start.at_offset(-1)
     with pytest.raises(ValueError, match=r"partition must be an int >= 0 \(and below 2\*\*31\), not -1"):
         client.subscribe("s", -1)
-    with pytest.raises(ValueError, match="timeout must be a positive number of seconds, not 0"):
+    with pytest.raises(ValueError, match="timeout must be > 0 and at most 604800 seconds, not 0"):
         client.fetch_metadata(timeout=0)
 
 
