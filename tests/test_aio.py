@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import os
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import start_new_kernel
 
 from liftbridge_nb import (
     Ack,
@@ -30,7 +35,9 @@ from liftbridge_nb import (
 from liftbridge_nb.aio import AsyncLift, AsyncSubscription
 from liftbridge_nb.server import LocalCluster, LocalServer
 from tests import faults
-from tests.test_nats import OURS, FakeNats
+from tests.polling import wait_for
+from tests.test_nats import OURS, LoneNats
+from tests.tooling import ROOT
 
 
 def test_async_client_end_to_end(server_address: str, stream_name: str) -> None:
@@ -313,22 +320,22 @@ def test_async_publishing_at_once_stores_each_message_once(
     assert sorted(a.offset for a in acks if isinstance(a, Ack)) == list(range(len(expected)))
 
 
-def test_async_publishing_behaves_as_lifts(local_server: LocalServer, stream_name: str) -> None:
+def test_async_publishing_behaves_as_lifts(
+    local_server: LocalServer, stream_name: str, tmp_path: Path
+) -> None:
     # The same machinery as Lift's: ClientOptions(nats=...) is honoured, an ack that does not come is
     # ErrAckTimeout, a pause it makes is known at once, an oversized message fails alone, and
     # publish_many checks every message first.
     async def main() -> None:
         async with AsyncLift(local_server.address) as admin:
             await admin.create_stream(Stream(subject=stream_name, name=stream_name))
-        fake = FakeNats()
-        try:
-            async with AsyncLift(local_server.address, options=ClientOptions(nats=fake.url)) as client:
+        with LoneNats(tmp_path) as nats:  # no Liftbridge listens on it: nothing acks
+            async with AsyncLift(local_server.address, options=ClientOptions(nats=nats.url())) as client:
                 results = await client.publish_many(
                     [Message(stream=stream_name, value="swallowed")], ack_timeout=0.3, return_exceptions=True
                 )
                 assert isinstance(results[0], ErrAckTimeout)
-        finally:
-            fake.close()
+            wait_for(lambda: nats.in_msgs() == 1, timeout=10, what="the message to reach NATS")
         options = ClientOptions(nats=local_server.nats_url)
         async with AsyncLift(local_server.address, options=options) as client:
             acks = await client.publish_many([Message(stream=stream_name, value=str(i)) for i in range(50)])
@@ -350,3 +357,70 @@ def test_async_publishing_behaves_as_lifts(local_server: LocalServer, stream_nam
             assert stored == [str(i).encode() for i in range(50)] + [b"resumes it"]
 
     asyncio.run(main())
+
+
+def _run_cell(kernel: BlockingKernelClient, code: str) -> str:
+    """Execute one cell in a Jupyter kernel (bounded); its stdout, or a failure with its traceback."""
+    out: list[str] = []
+    errors: list[str] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        content = msg["content"]
+        if msg["msg_type"] == "stream" and content["name"] == "stdout":
+            out.append(content["text"])
+        elif msg["msg_type"] == "error":
+            errors.append("\n".join(content["traceback"]))
+
+    reply = kernel.execute_interactive(code, timeout=120, output_hook=hook)
+    assert reply["content"]["status"] == "ok", errors or reply["content"]
+    return "".join(out)
+
+
+def test_publish_async_with_top_level_await_in_a_jupyter_kernel(
+    server_address: str, stream_name: str
+) -> None:
+    # A real ipykernel runs the cells on its own event loop, as JupyterLab's kernel does: 200
+    # publish_async started at once from a cell's top-level await all get their ack, each stored once.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this tree's liftbridge_nb
+    manager, kernel = start_new_kernel(startup_timeout=120, kernel_name="python3", cwd=str(ROOT), env=env)
+    try:
+        where = _run_cell(
+            kernel,
+            f"""
+import asyncio, json
+import liftbridge_nb
+from liftbridge_nb import Ack, Message, Stream
+from liftbridge_nb.aio import AsyncLift
+
+client = AsyncLift({server_address!r}, timeout=10)
+await client.create_stream(Stream(subject={stream_name!r}, name={stream_name!r}))
+print(liftbridge_nb.__file__)
+""",
+        )
+        assert Path(where.strip()).is_relative_to(ROOT)
+        printed = _run_cell(
+            kernel,
+            f"""
+messages = [Message(stream={stream_name!r}, value=str(i)) for i in range(200)]
+sent = await asyncio.wait_for(
+    asyncio.gather(*(client.publish_async(m) for m in messages), return_exceptions=True), 60
+)
+
+async def outcome(s):
+    return await s if isinstance(s, asyncio.Future) else s
+
+results = await asyncio.wait_for(asyncio.gather(*map(outcome, sent), return_exceptions=True), 60)
+await client.close()
+print(json.dumps([r.offset if isinstance(r, Ack) else repr(r) for r in results]))
+""",
+        )
+    finally:
+        kernel.stop_channels()
+        manager.shutdown_kernel(now=True)
+    offsets = json.loads(printed)
+    assert all(isinstance(o, int) for o in offsets), [o for o in offsets if not isinstance(o, int)][:3]
+    assert sorted(offsets) == list(range(200))
+    with Lift(server_address) as reader:
+        stored = {m.offset: m.value for m in _read_all(reader, stream_name)}
+    assert len(stored) == 200
+    assert all(stored[o] == str(i).encode() for i, o in enumerate(offsets))

@@ -1,16 +1,24 @@
-"""publish_many straight to NATS: against the real server's embedded NATS, and a fake one for its faults.
+"""publish_many straight to NATS: the real server's embedded NATS, and NATS servers of its own for faults.
 
-The fake (a socket that takes PUBs and never delivers them) stands in only for what
-a real NATS cannot be made to do on cue: swallow messages, hang up mid-batch,
-refuse a login. Liftbridge itself is always the real one.
+A refused login, swallowed messages and acks that time out come from a real
+nats-server of the test's own (:class:`LoneNats`): one that wants a password, or
+one that no Liftbridge server listens on. A fake (a socket that takes PUBs and
+never delivers them) stands in only for what a real NATS cannot be made to do on
+cue: hang up mid-batch, after so many messages. Liftbridge itself is always the
+real one.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import pytest
 
@@ -30,8 +38,10 @@ from liftbridge_nb import (
     Stream,
 )
 from liftbridge_nb.client._nats import parse_url
-from liftbridge_nb.server import LocalServer
-from liftbridge_nb.server._process import free_port
+from liftbridge_nb.server import LocalServer, find_server
+from liftbridge_nb.server._install import require_nats_server
+from liftbridge_nb.server._process import ServerProcess, free_port, wait_port
+from tests.polling import listening_addresses, wait_for
 
 OURS = "_INBOX.liftbridge-nb."  # the ack inbox of messages that went over NATS (brokers use their own)
 
@@ -44,16 +54,67 @@ def _log(client: Lift, stream: str, partition: int = 0) -> list[Message]:
     return list(client.subscribe(stream, partition, start=Start.earliest(), stop=Stop.latest()))
 
 
+class LoneNats:
+    """A real nats-server of its own on 127.0.0.1, that no Liftbridge server listens on.
+
+    What is published to it goes nowhere (nobody subscribed), so acks time out.
+    ``auth`` adds its flags (``--user u --pass p``). :meth:`in_msgs` counts the
+    messages it took, from its monitoring endpoint (bound to 127.0.0.1 too).
+    """
+
+    def __init__(self, log_dir: Path, *auth: str) -> None:
+        self.port, self.http_port = free_port(), free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        binary = require_nats_server(find_server())
+        argv = [str(binary), "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.http_port), *auth]
+        self.process = ServerProcess("NATS server", argv, log_dir / "lone-nats.log")
+
+    def __enter__(self) -> Self:
+        self.process.start()
+        try:
+            for port in (self.port, self.http_port):
+                wait_port(port, timeout=30, check_alive=self.process.check_alive, what="NATS server")
+        except BaseException:
+            self.process.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.process.stop()
+
+    def url(self, login: str = "") -> str:
+        """Its address as a nats:// URL, with ``login`` (``user:pass``) in it when given."""
+        return f"nats://{login}@{self.address}" if login else f"nats://{self.address}"
+
+    def in_msgs(self) -> int:
+        """How many messages clients published to it (``/varz`` ``in_msgs``)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/varz", timeout=5) as resp:
+            return int(json.load(resp)["in_msgs"])
+
+
+@pytest.fixture
+def lone_nats(tmp_path: Path) -> Iterator[LoneNats]:
+    with LoneNats(tmp_path) as nats:
+        yield nats
+
+
+@pytest.fixture
+def guarded_nats(tmp_path: Path) -> Iterator[LoneNats]:
+    with LoneNats(tmp_path, "--user", "u", "--pass", "p") as nats:
+        yield nats
+
+
 class FakeNats:
     """Speaks enough NATS to take a publisher's connection; stores nothing, acks nothing.
 
-    ``hang_up_after``: close the connection once that many PUBs arrived.
-    ``refuse``: answer CONNECT with this -ERR.
+    It closes the connection once ``hang_up_after`` PUBs arrived: a real NATS
+    server cannot be made to hang up at that point on cue.
     """
 
-    def __init__(self, *, hang_up_after: int | None = None, refuse: str | None = None) -> None:
+    def __init__(self, hang_up_after: int) -> None:
         self.hang_up_after = hang_up_after
-        self.refuse = refuse
         self.pubs = 0
         self._server = socket.create_server(("127.0.0.1", 0))
         self.url = f"nats://127.0.0.1:{self._server.getsockname()[1]}"
@@ -81,13 +142,10 @@ class FakeNats:
                             break
                         buf = buf[end:]
                         self.pubs += 1
-                        if self.hang_up_after is not None and self.pubs >= self.hang_up_after:
+                        if self.pubs >= self.hang_up_after:
                             return
                         continue
                     buf = buf[eol + 2 :]
-                    if line.startswith(b"CONNECT") and self.refuse:
-                        conn.sendall(b"-ERR '%s'\r\n" % self.refuse.encode())
-                        return
                     if line == b"PING":
                         conn.sendall(b"PONG\r\n")
 
@@ -96,16 +154,10 @@ class FakeNats:
 
 
 @pytest.fixture
-def fake_nats() -> Iterator[type[FakeNats]]:
-    made: list[FakeNats] = []
-
-    def make(**kwargs: object) -> FakeNats:
-        made.append(FakeNats(**kwargs))  # type: ignore[arg-type]
-        return made[-1]
-
-    yield make  # type: ignore[misc]
-    for fake in made:
-        fake.close()
+def hanging_nats() -> Iterator[FakeNats]:
+    fake = FakeNats(hang_up_after=10)
+    yield fake
+    fake.close()
 
 
 def test_messages_over_nats_are_stored_as_acked(local_server: LocalServer, stream_name: str) -> None:
@@ -201,22 +253,32 @@ def test_unreachable_nats_means_the_brokers(
 
 
 def test_a_refused_login_means_the_brokers(
-    local_server: LocalServer, stream_name: str, fake_nats: type[FakeNats], caplog: pytest.LogCaptureFixture
+    local_server: LocalServer, stream_name: str, guarded_nats: LoneNats, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fake = fake_nats(refuse="Authorization Violation")
-    with _client(local_server, fake.url) as client, caplog.at_level(logging.WARNING, "liftbridge_nb"):
+    with _client(local_server, guarded_nats.url("u:p")) as client:
         client.create_stream(Stream(subject=stream_name, name=stream_name))
+        # The right password gets in: the message reaches this NATS, where no Liftbridge acks it.
+        let_in = client.publish_many(
+            [Message(stream=stream_name, value="let in")], ack_timeout=0.3, return_exceptions=True
+        )
+        assert isinstance(let_in[0], ErrAckTimeout)
+        wait_for(lambda: guarded_nats.in_msgs() == 1, timeout=10, what="the message to reach NATS")
+    wrong = guarded_nats.url("u:not-the-password")
+    with _client(local_server, wrong) as client, caplog.at_level(logging.WARNING, "liftbridge_nb"):
         acks = client.publish_many([Message(stream=stream_name, value="x")])
-        assert acks[0].offset == 0
+        assert acks[0].offset == 0 and not acks[0].ack_inbox.startswith(OURS)  # the brokers stored it
     assert "Authorization Violation" in caplog.text
-    assert fake.pubs == 0
+    assert "not-the-password" not in caplog.text
+    assert guarded_nats.in_msgs() == 1  # nothing more reached NATS
 
 
 def test_swallowed_messages_time_out(
-    local_server: LocalServer, stream_name: str, fake_nats: type[FakeNats]
+    local_server: LocalServer, stream_name: str, lone_nats: LoneNats
 ) -> None:
-    fake = fake_nats()
-    with _client(local_server, fake.url) as client:
+    assert lone_nats.process.pid is not None
+    ports = {lone_nats.address, f"127.0.0.1:{lone_nats.http_port}"}
+    assert listening_addresses(lone_nats.process.pid) == ports  # client and monitoring ports, loopback only
+    with _client(local_server, lone_nats.url()) as client:
         client.create_stream(Stream(subject=stream_name, name=stream_name))
         results = client.publish_many(
             [Message(stream=stream_name, value=str(i)) for i in range(20)],
@@ -224,14 +286,13 @@ def test_swallowed_messages_time_out(
             return_exceptions=True,
         )
         assert all(isinstance(r, ErrAckTimeout) for r in results)
-        assert fake.pubs == 20
+        wait_for(lambda: lone_nats.in_msgs() == 20, timeout=10, what="20 messages to reach NATS")
 
 
 def test_a_hang_up_fails_what_was_in_flight_and_sends_the_rest_through_the_brokers(
-    local_server: LocalServer, stream_name: str, fake_nats: type[FakeNats]
+    local_server: LocalServer, stream_name: str, hanging_nats: FakeNats
 ) -> None:
-    fake = fake_nats(hang_up_after=10)
-    with _client(local_server, fake.url) as client:
+    with _client(local_server, hanging_nats.url) as client:
         client.create_stream(Stream(subject=stream_name, name=stream_name))
         results = client.publish_many(
             [Message(stream=stream_name, value=str(i)) for i in range(300)],
@@ -295,15 +356,14 @@ def test_a_lone_publish_goes_over_nats_unless_the_partition_cannot_take_it(
 
 
 def test_a_lone_publish_that_times_out_looks_at_the_partition_again(
-    local_server: LocalServer, stream_name: str, fake_nats: type[FakeNats]
+    local_server: LocalServer, stream_name: str, lone_nats: LoneNats
 ) -> None:
-    fake = fake_nats()
-    with _client(local_server, fake.url) as client:
+    with _client(local_server, lone_nats.url()) as client:
         client.create_stream(Stream(subject=stream_name, name=stream_name))
-        with pytest.raises(ErrAckTimeout):
+        with pytest.raises(ErrAckTimeout, match="no ack within"):
             client.publish(Message(stream=stream_name, value="swallowed"), timeout=0.3)
         assert client._cache.route(stream_name, 0, 60) is None  # looked up again before the next one
-        assert fake.pubs == 1
+        wait_for(lambda: lone_nats.in_msgs() == 1, timeout=10, what="the message to reach NATS")
 
 
 def test_only_the_messages_own_stream_acks_it_over_nats(local_server: LocalServer, stream_name: str) -> None:
