@@ -119,15 +119,16 @@ def _leads(address: str, stream: str) -> api_pb2.PartitionMetadata | None:
 def read_log(client: Lift, stream: str) -> list[Message]:
     """Every message of partition 0, from the earliest offset to the newest, as its leader holds them.
 
-    A broker just restarted replays the cluster's metadata; until it is done, its
-    metadata can name it the partition's leader (of an epoch long over) without it
-    leading, and Subscribe, which checks only that name, serves its own log, not
-    yet truncated or caught up. So the read goes to one broker of ``client``'s
-    that leads as FetchPartitionMetadata says, and counts only if it came whole
-    from there, and that broker still leads after it with the last offset read
-    as its newest and its high watermark. Read again otherwise, and while the
-    server fails the read (a replica that just truncated its log can answer
-    "segment not found" for a moment). Nothing may publish meanwhile.
+    A read counts only if it came whole from one of ``client``'s brokers that
+    leads the partition as FetchPartitionMetadata says (a broker answers it only
+    while its leader loop runs; Subscribe checks only the leader its metadata
+    names), before and after the read, with the last offset read as its newest
+    offset and high watermark. Otherwise it is read again: a subscription that
+    resubscribed elsewhere mid-read splices two brokers' logs (after a failover
+    the ISR still names the deposed leader for up to clustering.replica.max.lag.time,
+    so an ISR of 3 does not say it caught up). Read again too while the server
+    fails the read (a replica that just truncated its log can answer "segment
+    not found" for a moment). Nothing may publish meanwhile.
     """
 
     def attempt() -> list[Message] | None:
