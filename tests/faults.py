@@ -8,15 +8,20 @@ the whole log back and compares. Counts go to ``build/faults/<name>.json``.
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from liftbridge_nb import Lift, Message, Start, Stop
+from liftbridge_nb._proto import api_pb2
 from liftbridge_nb.errors import ErrConnection, ErrDeadlineExceeded, ErrNotLeader, LiftbridgeError
 from liftbridge_nb.server import LocalCluster
+from liftbridge_nb.server._probe import open_stub
 from tests.polling import wait_for
 
 REPORTS = Path(__file__).resolve().parent.parent / "build" / "faults"
@@ -97,21 +102,82 @@ def publish_until_acked(client: Lift, message: Message) -> int:
     return wait_for(attempt, timeout=90, what="a leader to take the publish", interval=0.2)
 
 
-def read_log(client: Lift, stream: str) -> list[Message]:
-    """Every message of partition 0, from the earliest offset to the newest.
+def _leads(address: str, stream: str) -> api_pb2.PartitionMetadata | None:
+    """Partition 0's metadata as the broker at ``address`` answers it while it leads; None otherwise.
 
-    Read again while the server fails the read (a replica that just truncated its log can
-    answer "segment not found" for a moment).
+    Asked of that broker itself: it answers FetchPartitionMetadata only while it
+    really leads the partition (its leader loop runs), whatever its metadata says.
+    """
+    request = api_pb2.FetchPartitionMetadataRequest(stream=stream, partition=0)
+    with open_stub(address, None) as stub:
+        try:
+            return stub.FetchPartitionMetadata(request, timeout=5).metadata
+        except grpc.RpcError:
+            return None
+
+
+def read_log(client: Lift, stream: str) -> list[Message]:
+    """Every message of partition 0, from the earliest offset to the newest, as its leader holds them.
+
+    A read counts only if it came whole from one of ``client``'s brokers that
+    leads the partition as FetchPartitionMetadata says (a broker answers it only
+    while its leader loop runs; Subscribe checks only the leader its metadata
+    names), before and after the read, with the last offset read as its newest
+    offset and high watermark. Otherwise it is read again: a subscription that
+    resubscribed elsewhere mid-read splices two brokers' logs (after a failover
+    the ISR still names the deposed leader for up to clustering.replica.max.lag.time,
+    so an ISR of 3 does not say it caught up). Read again too while the server
+    fails the read (a replica that just truncated its log can answer "segment
+    not found" for a moment). Nothing may publish meanwhile.
     """
 
     def attempt() -> list[Message] | None:
-        try:
-            with client.subscribe(stream, start=Start.earliest(), stop=Stop.latest(), timeout=30) as sub:
-                return list(sub)
-        except LiftbridgeError:
-            return None
+        for address in client.addresses:
+            if (before := _leads(address, stream)) is None:
+                continue
+            log: list[Message] = []
+            read_at = {address}
+            try:
+                with (
+                    Lift(address, timeout=30) as there,
+                    there.subscribe(stream, start=Start.earliest(), stop=Stop.latest(), timeout=30) as sub,
+                ):
+                    for message in sub:
+                        log.append(message)
+                        read_at.add(sub.address)
+            except LiftbridgeError:
+                return None
+            if read_at != {address} or (after := _leads(address, stream)) is None:
+                return None
+            newest = len(log) - 1
+            return log if before.newestOffset == after.newestOffset == after.highWatermark == newest else None
+        return None
 
-    return wait_for(attempt, timeout=120, what=f"a read of all of {stream}", interval=1.0)
+    return wait_for(attempt, timeout=120, what=f"a read of all of {stream} from its leader", interval=1.0)
+
+
+def replica_log(address: str, stream: str) -> list[tuple[int, bytes]] | None:
+    """Partition 0 as the broker at ``address`` holds it (committed, as it knows): (offset, value) pairs.
+
+    Read there, as an in-sync replica (Subscribe with readISRReplica, which a
+    follower serves from its own log), up to its newest offset; None while it
+    fails the read. The server ends the call at the stop offset with
+    RESOURCE_EXHAUSTED (as it does on an empty partition).
+    """
+    request = api_pb2.SubscribeRequest(
+        stream=stream, partition=0, startPosition=api_pb2.EARLIEST, stopPosition=api_pb2.STOP_LATEST,
+        readISRReplica=True,
+    )  # fmt: skip
+    held: list[tuple[int, bytes]] = []
+    with open_stub(address, None) as stub:
+        try:
+            messages = stub.Subscribe(request, timeout=30)
+            for message in itertools.islice(messages, 1, None):  # after the handshake
+                held.append((message.offset, message.value))
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                return held
+        return None
 
 
 @dataclass

@@ -630,6 +630,108 @@ def test_a_dead_deposed_leader_leaves_no_acks_in_doubt(cluster: LocalCluster, st
 
 
 @pytest.mark.cluster
+@pytest.mark.parametrize("policy", [AckPolicy.LEADER, AckPolicy.ALL], ids=["leader", "all"])
+def test_publish_through_a_hung_follower_loses_nothing_acked(
+    cluster: LocalCluster, stream_name: str, policy: AckPolicy
+) -> None:
+    # A follower is SIGSTOPped (hung, its connections open) with batches in flight: the leader drops
+    # it from the ISR (clustering.replica.max.lag.time) and commits with 2; it is resumed, catches
+    # up and is back in the ISR. Every message gets an outcome, every acked one is in the log once at
+    # its offset, the stream takes messages after, and the follower's own copy is the leader's.
+    # The hung broker costs acks only when it carries the client's PublishAsync stream (a random
+    # broker's): what is in flight on it fails (ErrAckTimeout, or ErrConnection once gRPC gives the
+    # call up), whatever the policy. Resumed, the follower may report the leader failed (its leader
+    # timeout ran out while it was stopped) and, one report being a quorum of an ISR of 2, depose it
+    # (Liftbridge v1.9.0): publishing waits for the ISR to hold everything before the resume, so
+    # that failover costs policy leader nothing acked, only ErrAckUncertain while in doubt.
+    ledger = faults.Ledger(f"publish_hung_follower_{policy.name.lower()}")
+    go, idle, done = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+    sent = [0]
+    with Lift(addresses=cluster.addresses, options=ClientOptions(ack_timeout=30, timeout=10)) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        faults.wait_in_isr(cluster, stream_name)
+
+        def publish() -> None:
+            try:
+                batch = 0
+                while not done.is_set():
+                    if not go.is_set():
+                        idle.set()
+                        go.wait(1)
+                        continue
+                    idle.clear()
+                    values = [f"{batch:04d}-{i:03d}".encode() for i in range(100)]
+                    messages = [Message(stream=stream_name, value=v, ack_policy=policy) for v in values]
+                    sent[0] += len(values)
+                    ledger.record(values, client.publish_many(messages, return_exceptions=True))
+                    batch += 1
+                    done.wait(0.05)  # a steady load, not a flood to read back
+            except BaseException as exc:
+                errors.append(exc)
+
+        def acks(more: int, what: str, timeout: float = 90) -> None:
+            already = len(ledger.acked)
+            wait_for(lambda: len(ledger.acked) >= already + more or None, timeout=timeout, what=what)
+
+        def committed() -> bool | None:
+            info = client.fetch_partition_metadata(stream_name)
+            return info.high_watermark == info.newest_offset or None
+
+        publisher = threading.Thread(target=publish, name="publisher")
+        go.set()
+        publisher.start()
+        try:
+            acks(1_000, "acks before the pause")
+            lead = faults.leader(cluster, stream_name)
+            follower = next(n for n in range(cluster.size) if n != lead)
+            hung = cluster.server_ids[follower]
+            cluster.pause(follower)
+            paused = time.monotonic()
+            try:
+                wait_for(
+                    lambda: ((isr := faults.isr(cluster, stream_name)) and hung not in isr) or None,
+                    timeout=60,
+                    what=f"the leader to drop {hung} from the ISR",
+                )
+                dropped = time.monotonic() - paused
+                acks(1_000, "acks with 2 replicas in sync", timeout=150)  # after the stream on it broke
+                go.clear()
+                wait_for(lambda: idle.is_set() or None, timeout=60, what="the publisher to stop")
+                wait_for(committed, timeout=60, what="the ISR of 2 to hold everything")
+            finally:
+                cluster.resume(follower)
+            resumed = time.monotonic() - paused
+            wait_for(
+                lambda: hung in faults.isr(cluster, stream_name) or None,
+                timeout=120,
+                what=f"{hung} back in the ISR",
+            )
+            rejoined = time.monotonic() - paused
+            moved = faults.leader(cluster, stream_name) != lead
+            go.set()
+            acks(1_000, "acks after the follower returned")
+        finally:
+            done.set()
+            go.set()
+            publisher.join(timeout=120)
+        assert not publisher.is_alive() and not errors, errors
+        log = faults.read_log(client, stream_name)
+        timings = {"dropped_from_isr_s": round(dropped, 1), "paused_s": round(resumed, 1)}
+        extra = {**timings, "back_in_isr_s": round(rejoined, 1), "leader_moved_on_resume": moved}
+        report = ledger.check(log, extra)
+    held = [(m.offset, m.value) for m in log]
+    wait_for(
+        lambda: faults.replica_log(cluster.addresses[follower], stream_name) == held or None,
+        timeout=60,
+        what=f"{hung}'s own copy to be the leader's",
+    )
+    print(report)
+    assert report["published"] == sent[0], "every message sent got an outcome"
+    assert set(report["failed_by_error"]) <= {"ErrAckTimeout", "ErrConnection", "ErrAckUncertain"}, report
+
+
+@pytest.mark.cluster
 def test_publish_async_through_graceful_leader_restarts_never_says_no_such_stream(
     cluster: LocalCluster, stream_name: str
 ) -> None:
