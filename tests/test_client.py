@@ -612,6 +612,13 @@ def test_a_dead_deposed_leader_leaves_no_acks_in_doubt(cluster: LocalCluster, st
         assert client.publish(Message(stream=stream_name, value="before")) is not None
         node = faults.kill_leader(cluster, stream_name)
         try:
+            gone = cluster.server_ids[node]
+
+            def out_of_isr() -> bool | None:  # as the client's cache knows the partition: it changed leader
+                partition = client.fetch_metadata([stream_name]).streams[stream_name].partitions[0]
+                return gone not in partition.isr or None
+
+            wait_for(out_of_isr, timeout=60, what="the killed leader out of the ISR")
             outcomes: list[str] = []
 
             def sure() -> Ack | None:
@@ -622,7 +629,8 @@ def test_a_dead_deposed_leader_leaves_no_acks_in_doubt(cluster: LocalCluster, st
                     return None
 
             wait_for(sure, timeout=60, what="an ack of policy leader that is not in doubt", interval=0.2)
-            assert cluster.server_ids[node] in client.fetch_partition_metadata(stream_name).replicas
+            assert "ErrAckUncertain" in outcomes, "the leader change put its acks in doubt first"
+            assert gone in client.fetch_partition_metadata(stream_name).replicas
             acks = [client.publish(Message(stream=stream_name, value=f"more-{i}")) for i in range(20)]
             assert all(a is not None and a.stream == stream_name for a in acks), acks
         finally:
