@@ -764,7 +764,10 @@ def test_publish_async_through_graceful_leader_restarts_never_says_no_such_strea
         wait_for(lambda: pad(0), timeout=60, what="a metadata leader to take a create")
         for i in range(1, 250):  # metadata for the restarted broker to replay
             pad(i)
-        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        # min_isr 2: with the default 1 the ISR may shrink to the leader alone while the restarted
+        # broker catches up, an ack of policy all is then the leader's alone, and stopping it loses
+        # it (seen: 24 of 1,000 acked messages lost, their offsets holding others).
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3, min_isr=2))
         faults.wait_in_isr(cluster, stream_name)
         for restart in range(2):
             node = faults.leader(cluster, stream_name)
