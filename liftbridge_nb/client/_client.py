@@ -685,11 +685,15 @@ class _CacheRoutes(Routes):
 
     def __init__(self, client: Lift) -> None:
         self._client = client
+        self._addresses: dict[str, str] = {}  # every leader's address as last known (a dead one is unlisted)
 
     def leader(self, stream: str, partition: int) -> str | None:
         """The partition's leader id, as cached."""
         info = self._client._cache.partition(stream, partition)
-        return info.leader or None if info is not None else None
+        leader = info.leader or None if info is not None else None
+        if leader is not None and (address := self._client._cache.broker_address(leader)):
+            self._addresses[leader] = address
+        return leader
 
     def look_up(self, streams: list[str], timeout: float) -> None:
         """Refresh the cache for ``streams``."""
@@ -706,7 +710,7 @@ class _CacheRoutes(Routes):
 
     def refuses(self, broker: str, timeout: float) -> bool:
         """Whether a TCP connection to the broker's address is refused (a hung one's is still taken)."""
-        address = self._client._cache.broker_address(broker)
+        address = self._client._cache.broker_address(broker) or self._addresses.get(broker)
         if address is None:
             return False
         try:
