@@ -29,6 +29,7 @@ from .errors import (
     ErrNoSuchPartition,
     ErrNotLeader,
     ErrStopPositionReached,
+    ErrStreamExists,
     LiftbridgeError,
     about,
     from_rpc_error,
@@ -74,7 +75,8 @@ class Call:
 
     ``forget`` names a stream whose cached state a success makes stale (an admin
     call changed it); ``complete`` tells whether an answer has what was asked
-    (else, for a read, another broker is asked: see :class:`AnyBroker`).
+    (else, for a read, another broker is asked: see :class:`AnyBroker`);
+    ``accepts`` is an error that ends the call as a success, with no answer.
     """
 
     op: str
@@ -84,6 +86,11 @@ class Call:
     read_only: bool = False
     forget: str | None = None
     complete: Callable[[Any], bool] | None = None
+    accepts: type[LiftbridgeError] | None = None
+
+    def accepted(self, error: LiftbridgeError) -> bool:
+        """Whether ``error`` counts as success (``exist_ok``: the stream is there already)."""
+        return self.accepts is not None and isinstance(error, self.accepts)
 
     @property
     def stream(self) -> str | None:
@@ -535,12 +542,13 @@ class LiftCore:
         )
         return Call("partition metadata", "FetchPartitionMetadata", request, (stream, partition))
 
-    def _create_call(self, stream: Stream) -> Call:
+    def _create_call(self, stream: Stream, exist_ok: bool) -> Call:
         if not isinstance(stream, Stream):
             raise TypeError(f"create_stream takes a Stream, not {type(stream).__name__}")
         if stream.name in RESERVED_STREAMS:
             raise ValueError(f"{stream.name!r} is reserved for the server's own use")
-        return Call("create", "CreateStream", create_stream_request(stream))
+        accepts = ErrStreamExists if exist_ok else None
+        return Call("create", "CreateStream", create_stream_request(stream), accepts=accepts)
 
     def _delete_call(self, name: str) -> Call:
         return Call("delete", "DeleteStream", api_pb2.DeleteStreamRequest(name=check_name(name)), forget=name)

@@ -23,6 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from liftbridge_nb import Lift
 from liftbridge_nb.server import LiftbridgeContainer, LocalCluster, LocalServer, ServerOptions, build_image
+from tests.kernel import Kernel
 
 
 def _backend() -> str:
@@ -67,6 +68,14 @@ def cluster() -> Iterator[LocalCluster]:
     """A real local 3-node cluster (one per test module: tests kill its nodes)."""
     with LocalCluster(3) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
+    """A real Jupyter kernel (ipykernel, its own process) for one test module, started in a scratch folder."""
+    k = Kernel(tmp_path_factory.mktemp("kernel"))
+    yield k
+    k.close()
 
 
 @pytest.fixture

@@ -44,6 +44,18 @@ from tests import faults
 from tests.polling import wait_for
 
 
+def test_create_with_exist_ok_keeps_the_stream_there(server_address: str, stream_name: str) -> None:
+    with Lift(server_address, timeout=5) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=2), exist_ok=True)
+        client.publish(Message(stream=stream_name, value="kept"))
+        # Again, with other settings: success, and the stream, its settings and messages stay.
+        client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=1), exist_ok=True)
+        assert client.partition_count(stream_name) == 2
+        assert [m.value for m in read(client, stream_name)] == [b"kept"]
+        with pytest.raises(ErrStreamExists):
+            client.create_stream(Stream(subject=stream_name, name=stream_name))
+
+
 def read(client: Lift, stream: str, partition: int = 0, **kw: object) -> list[Message]:
     """Everything from the earliest offset to the newest now."""
     return list(client.subscribe(stream, partition, start=Start.earliest(), stop=Stop.latest(), **kw))  # type: ignore[arg-type]

@@ -97,7 +97,13 @@ def test_the_same_faults_raise_the_same_errors(server_address: str, stream_name:
             in_sync = _outcome(lambda: fault(client, stream_name))  # noqa: B023 (called at once)
             in_async = _outcome(lambda: asyncio.run(awaited(fault)))  # noqa: B023
             outcomes[what] = (in_sync, in_async)
+        exist_ok: Fault = lambda c, s: c.create_stream(Stream(subject=s, name=s), exist_ok=True)  # noqa: E731
+        kept = (
+            _outcome(lambda: exist_ok(client, stream_name)),
+            _outcome(lambda: asyncio.run(awaited(exist_ok))),
+        )
     asyncio.run(aclient.close())
+    assert kept == ("no error: NoneType", "no error: NoneType"), "exist_ok: an existing stream is success"
     for what, (sync, aio) in outcomes.items():
         assert sync == aio and not sync.startswith("no error"), f"{what}: Lift {sync}, AsyncLift {aio}"
     assert outcomes["create a stream that exists"][0] == "ErrStreamExists"

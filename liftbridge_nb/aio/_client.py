@@ -88,10 +88,15 @@ class AsyncLift(LiftCore):
 
     async def _run(self, call: Call, timeout: float | None) -> Any:
         with telemetry.span(call.op, call.rpc, call.stream):
-            if call.leader_of is not None:
-                answer = await self._call_leader(call, timeout)
-            else:
-                answer, _ = await self._call_any(call, timeout)
+            try:
+                if call.leader_of is not None:
+                    answer = await self._call_leader(call, timeout)
+                else:
+                    answer, _ = await self._call_any(call, timeout)
+            except LiftbridgeError as exc:
+                if not call.accepted(exc):
+                    raise
+                answer = None
         self._done(call)
         return answer
 
@@ -171,9 +176,11 @@ class AsyncLift(LiftCore):
                 await asyncio.sleep(retries.wait_after(self._cache.missing(stream, 0)))
         return count
 
-    async def create_stream(self, stream: Stream, *, timeout: float | None = None) -> None:
+    async def create_stream(
+        self, stream: Stream, *, exist_ok: bool = False, timeout: float | None = None
+    ) -> None:
         """See :meth:`Lift.create_stream`."""
-        await self._run(self._create_call(stream), timeout)
+        await self._run(self._create_call(stream, exist_ok), timeout)
 
     async def delete_stream(self, name: str, *, timeout: float | None = None) -> None:
         """See :meth:`Lift.delete_stream`."""

@@ -103,10 +103,15 @@ class Lift(LiftCore):
     def _run(self, call: Call, timeout: float | None) -> Any:
         """Make ``call``: on its partition's leader, or on any broker."""
         with telemetry.span(call.op, call.rpc, call.stream):
-            if call.leader_of is not None:
-                answer = self._call_leader(call, timeout)
-            else:
-                answer, _ = self._call_any(call, timeout)
+            try:
+                if call.leader_of is not None:
+                    answer = self._call_leader(call, timeout)
+                else:
+                    answer, _ = self._call_any(call, timeout)
+            except LiftbridgeError as exc:
+                if not call.accepted(exc):
+                    raise
+                answer = None
         self._done(call)
         return answer
 
@@ -197,9 +202,14 @@ class Lift(LiftCore):
 
     # -- streams -------------------------------------------------------------------------------
 
-    def create_stream(self, stream: Stream, *, timeout: float | None = None) -> None:
-        """Create ``stream``; raises :class:`ErrStreamExists` if its name is taken."""
-        self._run(self._create_call(stream), timeout)
+    def create_stream(self, stream: Stream, *, exist_ok: bool = False, timeout: float | None = None) -> None:
+        """Create ``stream``; raises :class:`ErrStreamExists` if its name is taken.
+
+        With ``exist_ok``, a stream of that name already there is success (as for
+        :func:`os.makedirs`), and it is kept as it is, whatever its settings: a notebook
+        that creates its streams can run again.
+        """
+        self._run(self._create_call(stream, exist_ok), timeout)
 
     def delete_stream(self, name: str, *, timeout: float | None = None) -> None:
         """Delete a stream and its data; raises :class:`ErrNoSuchStream` if there is none."""
