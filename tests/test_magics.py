@@ -98,6 +98,8 @@ def test_create_publish_read_admin(ip: InteractiveShell, stream_name: str, serve
     assert text.strip() == f"created stream '{stream_name}' (subject '{stream_name}', 2 partition(s))"
     with pytest.raises(ErrStreamExists, match="stream already exists; choose another name"):
         run(ip, "lift_create", stream_name)
+    _, out = run(ip, "lift_create", f"{stream_name} --exist-ok")  # a cell that creates can run again
+    assert out.strip() == f"stream {stream_name!r} exists already; kept as it is (--exist-ok)"
     ip.user_ns["order_id"] = 42
     _, text = run(ip, "lift_publish", f"{stream_name} --key c1 --header source=nb --ack all --json",
                   '{"order": {{ order_id }}, "note": "{x} stays"}')  # fmt: skip

@@ -22,7 +22,7 @@ from traitlets.config import Configurable
 from .._decode import Decoder
 from ..client import Lift
 from ..config import ClientOptions, TLSConfig
-from ..errors import ErrNoSuchStream, LiftbridgeError, amend, did_you_mean, redact_url
+from ..errors import ErrNoSuchStream, ErrStreamExists, LiftbridgeError, amend, did_you_mean, redact_url
 from ..models import AckPolicy, Message, Stream
 from ._connections import Connection, ConnectionManager, MagicError
 from ._parsing import Parser, duration, header, position, render
@@ -110,6 +110,7 @@ def _parsers() -> dict[str, Parser]:
         "--optimistic-concurrency", dest="optimistic_concurrency_control", action="store_true", default=None
     )
     cr.add_argument("--encryption", action="store_true", default=None)
+    cr.add_argument("--exist-ok", action="store_true")
     p["lift_delete"] = Parser("lift_delete")
     p["lift_delete"].add_argument("name")
     pa = p["lift_pause"] = Parser("lift_pause")
@@ -326,6 +327,7 @@ class LiftMagics(Magics, Configurable):
             %lift_create orders --partitions 3 --replication-factor 1 --retention-max-age 7d
             %lift_create events --subject app.events --max-replication --compact --auto-pause-time 10m
             %lift_create ledger --optimistic-concurrency --min-isr 2
+            %lift_create orders --exist-ok         # a stream already there is kept: the cell can run again
         """
         a = self._parsers["lift_create"].parse(line)
         stream = Stream(
@@ -349,7 +351,13 @@ class LiftMagics(Magics, Configurable):
             optimistic_concurrency_control=a.optimistic_concurrency_control,
             encryption=a.encryption,
         )
-        self.client.create_stream(stream, timeout=self.timeout)
+        try:
+            self.client.create_stream(stream, timeout=self.timeout)
+        except ErrStreamExists:
+            if not a.exist_ok:
+                raise
+            print(f"stream {a.name!r} exists already; kept as it is (--exist-ok)")
+            return
         self._names = (0.0, [])
         print(f"created stream {a.name!r} (subject {stream.subject!r}, {a.partitions} partition(s))")
 
