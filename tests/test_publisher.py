@@ -209,17 +209,19 @@ def test_acks_of_policy_leader_are_in_doubt_from_a_leader_change_until_the_old_o
 
 
 class _Lagging(Routes):
-    """Routes whose lookups count, and that know the stream or not as the test says."""
+    """Routes whose lookups count, and that find the stream (its partitions) from lookup ``found_after``."""
 
-    def __init__(self, known: bool) -> None:
-        self.known = known
+    def __init__(self, found_after: int | None, partitions: int = 1) -> None:
+        self.found_after = found_after
+        self.partitions = partitions
         self.lookups = 0
 
     def look_up(self, streams: list[str], timeout: float) -> None:
         self.lookups += 1
 
     def exists(self, stream: str, partition: int) -> bool:
-        return self.known
+        found = self.found_after is not None and self.lookups >= self.found_after
+        return found and partition < self.partitions
 
 
 def _not_found(cid: str) -> api_pb2.PublishResponse:
@@ -227,27 +229,55 @@ def _not_found(cid: str) -> api_pb2.PublishResponse:
     return api_pb2.PublishResponse(correlationId=cid, asyncError=error)
 
 
-def test_a_no_such_stream_refusal_is_sent_again_after_a_lookup() -> None:
-    # A broker behind on the metadata (a leader restarting) refuses a message it never stored: a broker
-    # cannot be made to do that on cue, so the responses are fed here.
-    fake, routes = _Responses(), _Lagging(known=True)
-    publisher = AsyncPublisher(fake.open, routes=routes)
+@pytest.mark.parametrize("found_after", [0, 3])
+def test_a_no_such_stream_refusal_is_sent_again_until_a_lookup_finds_the_stream(found_after: int) -> None:
+    # A broker behind on the metadata (a leader restarting) refuses a message it never stored, and may
+    # answer the lookups too (the others too slow to ask): a broker cannot be made to do that on cue,
+    # so the responses are fed here. The message is held until a lookup finds the stream, then sent again.
+    fake, routes = _Responses(), _Lagging(found_after)
+    publisher = AsyncPublisher(fake.open, routes=routes, lookups=5)
     future = publisher.submit(_request("r"), 0, ack_timeout=10)
     fake.queue.put(_not_found("r"))
     wait_for(lambda: len(fake.requests) >= 2 or None, timeout=10, what="the message sent again")
-    assert routes.lookups >= 1 and [r.correlationId for r in fake.requests] == ["r", "r"]
+    assert routes.lookups >= max(1, found_after) and [r.correlationId for r in fake.requests] == ["r", "r"]
     fake.queue.put(api_pb2.PublishResponse(correlationId="r", ack=api_pb2.Ack(stream="s", offset=3)))
     ack = future.result(timeout=5)
     assert ack is not None and ack.offset == 3
     publisher.close()
 
 
-def test_a_no_such_stream_refusal_stands_when_no_broker_knows_the_stream() -> None:
-    fake, routes = _Responses(), _Lagging(known=False)
-    publisher = AsyncPublisher(fake.open, routes=routes)
+def test_a_no_such_stream_refusal_stands_when_no_lookup_finds_the_stream() -> None:
+    fake, routes = _Responses(), _Lagging(found_after=None)
+    publisher = AsyncPublisher(fake.open, routes=routes, lookups=3)
     future = publisher.submit(_request("r"), 0, ack_timeout=10)
     fake.queue.put(_not_found("r"))
     with pytest.raises(ErrNoSuchStream, match="no such stream: s"):
         future.result(timeout=5)
-    assert routes.lookups >= 1 and len(fake.requests) == 1
+    assert routes.lookups == 3 and len(fake.requests) == 1
     publisher.close()
+
+
+def test_a_partition_the_stream_lacks_is_refused_at_once() -> None:
+    fake, routes = _Responses(), _Lagging(found_after=0, partitions=1)
+    publisher = AsyncPublisher(fake.open, routes=routes, lookups=5)
+    future = publisher.submit(_request("r"), 7, ack_timeout=10)
+    fake.queue.put(_not_found("r"))
+    with pytest.raises(ErrNoSuchStream):
+        future.result(timeout=5)
+    assert routes.lookups == 1 and len(fake.requests) == 1
+    publisher.close()
+
+
+def test_a_message_to_a_stream_created_while_it_is_retried_is_stored(
+    local_server: LocalServer, stream_name: str
+) -> None:
+    # The real server refuses the first send ("no such stream"); the stream is created while the client
+    # looks it up again (as after a restarted leader's replay): the message is stored, once.
+    with Lift(local_server.address, timeout=5) as client:
+        future = client.publish_async(Message(stream=stream_name, value="early"))
+        wait_for(lambda: client._publisher._retrying or None, timeout=10, what="the refusal")
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        ack = future.result(timeout=10)
+        assert ack is not None and ack.offset == 0
+        stored = list(client.subscribe(stream_name, start=Start.earliest(), stop=Stop.latest()))
+        assert [m.value for m in stored] == [b"early"]

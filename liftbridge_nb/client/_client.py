@@ -75,6 +75,7 @@ class Lift(LiftCore):
             max_request_bytes=self._max_request_bytes,
             routes=_CacheRoutes(self),
             backoff=self.options.backoff,
+            lookups=self.options.retries,
         )
         self._nats = NatsPublisher(self.options.nats) if self.options.nats else None
 

@@ -164,6 +164,7 @@ class _Pending:
     leader: str | None  # the partition's leader as known when it was sent (policy leader only)
     refused: LiftbridgeError | None = None  # the last "no such partition" while it is retried
     retries: int = 0
+    misses: int = 0  # lookups that did not find its stream
 
 
 class AsyncPublisher:
@@ -176,8 +177,10 @@ class AsyncPublisher:
     flight is never re-sent (it may be stored: sending it again could store it
     twice); one a broker refused as "no such stream or partition" (a broker
     behind on the metadata, during a leader's restart) is sent again after a
-    metadata refresh, until its ack timeout, unless the refresh says the
-    partition does not exist.
+    metadata refresh finds its stream, until its ack timeout; the refusal stands
+    when the refresh finds the stream without that partition, or ``lookups``
+    refreshes do not find the stream (as for a unary call, see
+    :class:`~liftbridge_nb._core.Retries`).
 
     An ack counts only if it names the message's stream (several streams may
     listen on one subject, each acking with the same correlation id). An ack of
@@ -195,8 +198,10 @@ class AsyncPublisher:
         max_request_bytes: int = BROKER_RECEIVE_LIMIT,
         routes: Routes | None = None,
         backoff: Backoff | None = None,
+        lookups: int = 5,
     ) -> None:
         self._open_call = open_call
+        self._lookups = lookups
         self.max_request_bytes = max_request_bytes
         self._routes = routes or Routes()
         self._backoff = backoff or Backoff()
@@ -446,9 +451,19 @@ class AsyncPublisher:
             entries = [self._retrying.pop(cid)[1] for cid in due]
         for entry in entries:
             request = entry.request
-            if not self._routes.exists(request.stream, entry.partition) or self._closed:
-                entry.future.set_exception(entry.refused or ErrNoSuchPartition("no such partition"))
+            if self._closed:
+                entry.future.set_exception(entry.refused or ErrConnection("the client was closed"))
                 continue
+            if not self._routes.exists(request.stream, entry.partition):
+                # A known stream without the partition has none of that number. An unknown stream
+                # may be one the answering broker has not replayed yet (the others too slow to ask).
+                refused = entry.refused or ErrNoSuchPartition("no such partition")
+                entry.misses += 1
+                known = self._routes.exists(request.stream, 0)
+                if known or entry.misses >= self._lookups or not self._retry(entry, refused):
+                    entry.future.set_exception(refused)
+                continue
+            entry.misses = 0
             try:
                 with self._lock:
                     q = self._ensure_open(min(2.0, max(0.001, entry.deadline - now)))
