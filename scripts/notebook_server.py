@@ -23,7 +23,7 @@ ADDRESS_VARIABLE = "LIFTBRIDGE_ADDRESS"
 #: Kernels started for the notebooks talk to their client over CurveZMQ (the kernel spec of ipykernel
 #: declares it): nothing in plain text on 127.0.0.1's TCP ports, and so no "Kernel is running over TCP
 #: without encryption" warning from each kernel. `make lab` passes the same setting to Jupyter Server.
-KERNEL_CONFIG = {"KernelManager": {"transport_encryption": "auto"}}
+TRANSPORT_ENCRYPTION = "auto"
 
 
 @contextmanager
@@ -60,6 +60,6 @@ def execute(
         kernel_name="python3",
         allow_errors=allow_errors,
         resources={"metadata": {"path": str(cwd)}},
-        config=Config(KERNEL_CONFIG),
+        config=Config({"KernelManager": {"transport_encryption": TRANSPORT_ENCRYPTION}}),
     )
     return client.execute(**({"env": env} if env is not None else {}))
