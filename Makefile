@@ -17,10 +17,15 @@ COV ?= --cov=liftbridge_nb --cov-report=term
 
 install: $(INSTALLED)
 
+# setuptools says "Editable installation. Please be careful with folders in your working directory..."
+# as a Python warning, which pip shows even with -q; it is information only. This filter drops that one
+# message (pip and the build backend both read PYTHONWARNINGS) and nothing else.
+QUIET_EDITABLE := PYTHONWARNINGS='ignore:Editable installation'
+
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(QUIET_EDITABLE) $(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 server-bin: $(INSTALLED)
