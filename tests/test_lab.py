@@ -34,8 +34,8 @@ def test_make_lab_serves_a_scratch_copy_under_build(
     (command,) = started
     (root,) = [Path(arg.split("=", 1)[1]) for arg in command if arg.startswith("--ServerApp.root_dir=")]
     assert root == ROOT / "build" / "lab" / "notebooks"
-    stored = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
-    assert sorted(p.name for p in root.glob("*.ipynb")) == stored
+    stored = {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert stored <= {p.name for p in root.glob("*.ipynb")}  # and any notebook you made there
     printed = capsys.readouterr().out
     assert "build/lab/notebooks/, a scratch copy of notebooks/" in printed
     assert all(f"={ROOT / 'notebooks'}" not in arg for arg in command)
