@@ -1,4 +1,6 @@
 # make demo: a real local Liftbridge server and an end-to-end run against it.
+# make lab: a real local Liftbridge server and JupyterLab (127.0.0.1:8888) on a scratch copy of the
+#   notebooks in build/lab/notebooks/ (a copy you changed is kept; see scripts/lab.py).
 # make docs: the API reference and the notebooks, run against a real local server, as HTML in
 #   build/docs/html/ (Sphinx warnings and failing cells are errors).
 # make test: lint, docs, then every test against real servers (local node, 3-node cluster, Docker).
@@ -17,10 +19,15 @@ COV ?= --cov=liftbridge_nb --cov-report=term
 
 install: $(INSTALLED)
 
+# setuptools says "Editable installation. Please be careful with folders in your working directory..."
+# as a Python warning, which pip shows even with -q; it is information only. This filter drops that one
+# message (pip and the build backend both read PYTHONWARNINGS) and nothing else.
+QUIET_EDITABLE := PYTHONWARNINGS='ignore:Editable installation'
+
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(QUIET_EDITABLE) $(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 server-bin: $(INSTALLED)

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from nbconvert import HTMLExporter
-from notebook_server import ROOT, notebook_server
+from notebook_server import ROOT, execute, notebook_server
 
 from liftbridge_nb import Lift, read_stream
 from liftbridge_nb.server import SERVER_VERSION
@@ -25,9 +24,7 @@ def run_notebook(name: str, out_dir: Path) -> Path:
     source = ROOT / "notebooks" / f"{name}.ipynb"
     nb = nbformat.read(source, as_version=4)  # type: ignore[no-untyped-call]
     started = time.monotonic()
-    NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out_dir)}}
-    ).execute()
+    execute(nb, out_dir)
     nbformat.write(nb, out_dir / f"{name}.ipynb")  # type: ignore[no-untyped-call]
     html, _ = HTMLExporter().from_notebook_node(nb)  # type: ignore[no-untyped-call]
     target = out_dir / f"{name}.html"

@@ -1,13 +1,12 @@
 """`make docs`: the API reference and the notebooks, executed, as HTML in build/docs/html/.
 
 The Sphinx source tree is assembled in build/docs/src (nothing is added to the repository): docs/,
-and notebooks/*.ipynb with nbval's cell markers as myst-nb's cell tags. The notebooks run at
+and notebooks/*.ipynb with nbval's cell tags as myst-nb's. The notebooks run at
 build time against a real local server; any Sphinx warning or failing cell fails the build.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
@@ -20,26 +19,22 @@ from notebook_server import ROOT, notebook_server
 BUILD = ROOT / "build" / "docs"
 SOURCE = BUILD / "src"
 HTML = BUILD / "html"
-# nbval's cell markers and the myst-nb cell tags that mean the same.
-MARKER_TAGS = {"NBVAL_RAISES_EXCEPTION": "raises-exception", "NBVAL_SKIP": "skip-execution"}
-MARKER_LINE = re.compile(r"^# NBVAL_[A-Z_]+(\n|$)", re.MULTILINE)  # for the tests, not for readers
+# nbval's cell tags that myst-nb names differently (``raises-exception`` is the same for both).
+NBVAL_TO_MYST = {"nbval-skip": "skip-execution", "nbval-raises-exception": "raises-exception"}
 
 
 def for_sphinx(notebook: Path, target: Path) -> None:
-    """Write the notebook with nbval's cell markers as myst-nb's cell tags.
+    """Write the notebook with nbval's cell tags as myst-nb's.
 
-    A cell marked ``# NBVAL_RAISES_EXCEPTION`` is meant to fail: tagged ``raises-exception``, its
-    error is shown rather than failing the build. Every other failing cell fails it. A cell
-    marked ``# NBVAL_SKIP`` is not run. The marker lines themselves are left out of the pages.
+    A cell tagged ``raises-exception`` is meant to fail: its error is shown rather than failing the
+    build. Every other failing cell fails it. A cell tagged ``nbval-skip`` is not run.
     """
     nb = nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
     for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        tags = [tag for marker, tag in MARKER_TAGS.items() if marker in cell.source]
-        if tags:
-            cell.metadata.setdefault("tags", []).extend(tags)
-        cell.source = MARKER_LINE.sub("", cell.source)
+        tags = cell.metadata.get("tags", [])
+        extra = [NBVAL_TO_MYST[tag] for tag in tags if tag in NBVAL_TO_MYST]
+        if extra:
+            cell.metadata["tags"] = [*tags, *extra]
     nbformat.write(nb, target)  # type: ignore[no-untyped-call]
 
 

@@ -1,7 +1,8 @@
-"""Load a script of tools/ as a module, for the tests that check what those scripts keep true."""
+"""Load a script of tools/ or scripts/ as a module, for the tests that check what those scripts keep true."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -18,3 +19,11 @@ def load_tool(name: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def load_script(name: str) -> ModuleType:
+    """scripts/NAME.py as a module (scripts/ on ``sys.path``, as when it runs: they import each other)."""
+    scripts = str(ROOT / "scripts")
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    return importlib.import_module(name)

@@ -1,0 +1,47 @@
+"""`make demo` (scripts/demo.py and the install before it) prints no warnings: neither setuptools'
+editable-install notice nor a kernel's "running over TCP without encryption"."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.tooling import ROOT
+
+WARNING = re.compile(r"warning|without encryption|editable installation", re.IGNORECASE)
+
+
+def test_demo_prints_no_warnings() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the kernels import this tree's liftbridge_nb
+    env.pop("LIFTBRIDGE_ADDRESS", None)
+    run = subprocess.run(
+        [sys.executable, "scripts/demo.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    shown = run.stdout + run.stderr
+    assert run.returncode == 0, shown[-3000:]
+    assert "quickstart.ipynb: " in run.stdout and "replay_analysis.ipynb: " in run.stdout
+    assert not WARNING.search(shown), shown
+
+
+def test_the_editable_install_prints_no_warnings(tmp_path: Path) -> None:
+    """`make install`'s own pip line (from `make -n`), into a scratch prefix instead of .venv: quiet."""
+    recipe = subprocess.run(
+        ["make", "-n", "-B", "install"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    (line,) = [line for line in recipe.splitlines() if " install -q -e " in line]
+    words = shlex.split(line)
+    env_words = [w for w in words if re.fullmatch(r"[A-Z_]+=.*", w)]
+    pip = words.index(".venv/bin/pip")
+    # The project's own build (no download: this venv's setuptools), nothing installed but the project.
+    command = [
+        sys.executable, "-m", "pip", *words[pip + 1 : -1], ".", "--no-deps", "--no-build-isolation",
+        "--prefix", str(tmp_path / "prefix"),
+    ]  # fmt: skip
+    env = {**os.environ, **dict(w.split("=", 1) for w in env_words)}
+    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert not WARNING.search(run.stdout + run.stderr), run.stdout + run.stderr
