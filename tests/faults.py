@@ -217,8 +217,18 @@ class Ledger:
             "acked_at_another_offset": sum(1 for v, o in self.acked.items() if offsets.get(v, o) != o),
             **(extra or {}),
         }
+        at = {m.offset: m.value for m in log}
+        where: dict[bytes, list[int]] = collections.defaultdict(list)
+        for m in log:
+            where[m.value].append(m.offset)
+        examples = {  # in the file only: what a failed check needs to be understood
+            "lost": [(v.decode(errors="replace"), o, (at.get(o) or b"").decode(errors="replace"))
+                     for v, o in self.acked.items() if counts[v] == 0][:20],
+            "duplicated": [(v.decode(errors="replace"), o) for v, o in where.items() if len(o) > 1][:20],
+        }  # fmt: skip
         REPORTS.mkdir(parents=True, exist_ok=True)
-        (REPORTS / f"{self.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+        text = json.dumps({**report, "examples": examples}, indent=2)
+        (REPORTS / f"{self.name}.json").write_text(text + "\n")
         assert [m.offset for m in log] == list(range(len(log))), "the log has no gap"
         assert report["lost"] == 0 and report["duplicated"] == 0, report
         assert report["acked_at_another_offset"] == 0, report

@@ -28,7 +28,7 @@ def test_demo_prints_no_warnings() -> None:
 
 
 def test_the_editable_install_prints_no_warnings(tmp_path: Path) -> None:
-    """`make install`'s own pip line (from `make -n`), into a scratch prefix instead of .venv: quiet."""
+    """`make install`'s own pip line (from `make -n`), into a scratch folder instead of .venv: quiet."""
     recipe = subprocess.run(
         ["make", "-n", "-B", "install"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
@@ -39,7 +39,7 @@ def test_the_editable_install_prints_no_warnings(tmp_path: Path) -> None:
     # The project's own build (no download: this venv's setuptools), nothing installed but the project.
     command = [
         sys.executable, "-m", "pip", *words[pip + 1 : -1], ".", "--no-deps", "--no-build-isolation",
-        "--prefix", str(tmp_path / "prefix"),
+        "--target", str(tmp_path / "target"),  # not --prefix: that uninstalls the venv's own copy
     ]  # fmt: skip
     env = {**os.environ, **dict(w.split("=", 1) for w in env_words)}
     run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
