@@ -110,6 +110,8 @@ def test_a_bad_pyproject_setting_is_refused(
                                  "--retention-max-messages"]),
         ("%lift_read s --fr", ["--from"]),
         ("%lift_connect --lis", ["--list"]),
+        ("%lift_read s --decode j", ["json"]),
+        ("%lift_publish s --ack ", ["all", "leader", "none"]),
     ],
 )  # fmt: skip
 def test_flag_completion_offers_only_the_magics_flags(
@@ -118,6 +120,13 @@ def test_flag_completion_offers_only_the_magics_flags(
     ip.run_cell("from liftbridge_nb.frames import read_stream")  # type: ignore[no-untyped-call]
     start = text.rsplit(" ", 1)[0]
     assert completions(ip, text) == [f"{start} {flag}" for flag in expected]
+
+
+def test_a_flags_value_is_not_a_stream_name(ip: InteractiveShell, stream_name: str) -> None:
+    with capture_output():
+        ip.run_line_magic("lift_create", stream_name)
+    assert f"%lift_read {stream_name}" in completions(ip, f"%lift_read {stream_name[:12]}")
+    assert not [c for c in completions(ip, f"%lift_read x --from {stream_name[:12]}") if stream_name in c]
 
 
 def test_flag_completion_in_a_real_kernel(lift_kernel: Kernel) -> None:

@@ -220,7 +220,9 @@ class LiftMagics(Magics, Configurable):
     def matcher(self, context: CompletionContext) -> SimpleMatcherResult:
         """Completions in a %lift_* line: the magic's own flags, stream names or connection aliases.
 
-        Only these: when there are some, every other matcher (Python names, Jedi) is suppressed.
+        A flag's value completes to its choices (``--decode j`` to ``json``) and is left to the
+        other matchers otherwise (``--tls-ca`` takes a path). When there are completions of ours,
+        every other matcher (Python names, Jedi) is suppressed.
         """
         before = context.text_until_cursor
         words = before.split()
@@ -232,10 +234,13 @@ class LiftMagics(Magics, Configurable):
             return none
         token = "" if before.endswith(" ") else words[-1]
         previous = words[-1] if before.endswith(" ") else (words[-2] if len(words) > 1 else "")
-        if token.startswith("-"):
-            choices = [f for f in command.parser.flags if f.startswith("--")] or command.parser.flags
-        elif previous in ("--tls-ca", "--tls-cert", "--tls-key"):
-            return none  # a path: the file matcher's
+        takes = command.parser.value_of(previous)
+        if token.startswith("-") and takes is None:
+            choices = [f for f in command.parser.flags if f.startswith("--")]
+        elif takes is not None:  # a flag's value: its choices, else nothing of ours (a path, a number)
+            if not takes.choices:
+                return none
+            choices = [str(c) for c in takes.choices]
         elif command.name == "lift_connect":
             choices = list(self.connections.connections)
         else:

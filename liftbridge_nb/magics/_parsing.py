@@ -57,6 +57,13 @@ class Parser(argparse.ArgumentParser):
         """Every flag, long forms first."""
         return [o for a in self._actions for o in a.option_strings]
 
+    def value_of(self, word: str) -> argparse.Action | None:
+        """The flag ``word`` if it takes a value (``--from``, not ``--no-progress``), else None."""
+        for action in self._actions:
+            if word in action.option_strings and action.nargs != 0:
+                return action
+        return None
+
     def error(self, message: str) -> NoReturn:
         hint = ""
         unknown = re.search(r"unrecognized arguments: (\S+)", message)
@@ -179,11 +186,12 @@ def render(template: str, namespace: Mapping[str, Any]) -> str:
     evaluate, an empty ``{{ }}`` or an unclosed ``{{`` is refused naming the template:
     a literal template is never published.
     """
+    scope = namespace if isinstance(namespace, dict) else dict(namespace)  # eval takes a dict
     out: list[str] = []
     end = 0
     for match in _TEMPLATE.finditer(template):
         out.append(_literal(template[end : match.start()]))
-        out.append(_fill(match.group(0), match.group(1).strip(), namespace))
+        out.append(_fill(match.group(0), match.group(1).strip(), scope))
         end = match.end()
     out.append(_literal(template[end:]))
     return "".join(out)
@@ -196,11 +204,11 @@ def _literal(text: str) -> str:
     return text
 
 
-def _fill(template: str, expression: str, namespace: Mapping[str, Any]) -> str:
+def _fill(template: str, expression: str, namespace: dict[str, Any]) -> str:
     if not expression:
         raise MagicError(f"empty template {template}: write {{{{ expression }}}}, e.g. {{{{ order_id }}}}")
     try:
-        item = eval(expression, dict(namespace))
+        item = eval(expression, namespace)  # the user's own expression, run as a cell would
     except NameError as exc:
         name = getattr(exc, "name", None) or expression
         hint = did_you_mean(name, [n for n in namespace if not n.startswith("_")], quote=False)
