@@ -10,7 +10,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from liftbridge_nb.config import DEFAULT_ADDRESS, DEFAULT_TIMEOUT, default_address
+from liftbridge_nb import ErrConnection
+from liftbridge_nb.config import DEFAULT_TIMEOUT
 from liftbridge_nb.magics import MagicError
 from tests import magic_shell
 from tests.kernel import Kernel
@@ -52,6 +53,23 @@ def test_settings_pyproject_and_completion(
         shell.run_line_magic("unload_ext", "liftbridge_nb")
 
 
+def test_connect_without_an_address_uses_the_default_address(
+    fresh_shell: InteractiveShell, server_address: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIFTBRIDGE_ADDRESS", server_address)
+    fresh_shell.run_line_magic("load_ext", "liftbridge_nb")
+    try:
+        with capture_output() as out:
+            fresh_shell.run_line_magic("lift_connect", "--alias env")
+        assert out.stdout.startswith(f"Connected to {server_address} as 'env'")
+        fresh_shell.run_line_magic("config", "LiftMagics.address = '127.0.0.1:1'")  # the setting comes first
+        with pytest.raises(ErrConnection, match=r"^%lift_connect: .*127\.0\.0\.1:1"):
+            fresh_shell.run_line_magic("lift_connect", "--alias setting --timeout 1")
+    finally:
+        fresh_shell.run_line_magic("unload_ext", "liftbridge_nb")
+
+
 def test_timeout_defaults_to_the_clients(
     fresh_shell: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -61,13 +79,6 @@ def test_timeout_defaults_to_the_clients(
         assert fresh_shell.magics_manager.registry["LiftMagics"].timeout == DEFAULT_TIMEOUT
     finally:
         fresh_shell.run_line_magic("unload_ext", "liftbridge_nb")
-
-
-def test_default_address_helper(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LIFTBRIDGE_ADDRESS", raising=False)
-    assert default_address() == DEFAULT_ADDRESS == "localhost:9292"
-    monkeypatch.setenv("LIFTBRIDGE_ADDRESS", "b1:9393")
-    assert default_address() == "b1:9393" and default_address("given:1") == "given:1"
 
 
 @pytest.mark.parametrize(
@@ -82,10 +93,12 @@ def test_default_address_helper(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_every_setting_is_checked(lift_kernel: Kernel, setting: str, words: str) -> None:
-    before = lift_kernel.run("%lift_info").stdout
+    name = setting.split()[0]
+    show = f"print(repr(get_ipython().magics_manager.registry['LiftMagics'].{name}))"
+    before = lift_kernel.run(show).stdout
     cell = lift_kernel.run(f"%config LiftMagics.{setting}")
     assert words in cell.shown, cell.shown
-    assert lift_kernel.run("%lift_info").stdout == before, "the old value is kept"
+    assert lift_kernel.run(show).stdout == before, "the old value is kept"
 
 
 def test_a_bad_pyproject_setting_is_refused(
