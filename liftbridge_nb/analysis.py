@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .client import Lift
+from .config import default_address
 from .models import Ack, AckPolicy, Message
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def publish_dataframe(
         for i in range(len(df))
     ]
     owned = client is None
-    lift = client or Lift(address or os.environ.get("LIFTBRIDGE_ADDRESS") or "localhost:9292")
+    lift = client or Lift(default_address(address))
     try:
         acks: list[Ack | None] = lift.publish_many(messages, ack_timeout=ack_timeout)
     finally:

@@ -19,6 +19,19 @@ DEFAULT_TIMEOUT = 5.0
 
 DEFAULT_PORT = 9292
 
+DEFAULT_ADDRESS = f"localhost:{DEFAULT_PORT}"
+"""The broker address used when none is given and ``$LIFTBRIDGE_ADDRESS`` is not set."""
+
+
+def default_address(address: str | None = None) -> str:
+    """``address`` if given, else ``$LIFTBRIDGE_ADDRESS``, else :data:`DEFAULT_ADDRESS`.
+
+    The one lookup of the address that ``read_stream``, ``publish_dataframe`` and
+    ``%lift_connect`` use when they are given none.
+    """
+    return address or os.environ.get("LIFTBRIDGE_ADDRESS") or DEFAULT_ADDRESS
+
+
 MAX_SECONDS = 7 * 86_400.0
 """The longest timeout or wait the client takes (a week); longer ones are refused as mistakes."""
 

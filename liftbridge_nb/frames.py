@@ -21,6 +21,7 @@ from ._core import check_partition
 from ._decode import Decoder, check_decoder, decode
 from ._workers import Piece, Workers, read_piece
 from .client import Lift, Subscription
+from .config import default_address
 from .errors import ApiError, ErrDecode, ErrNoSuchPartition, ErrPartitionPaused, no_such
 from .models import Start, Stop, to_unix_ns
 
@@ -417,9 +418,7 @@ def read_stream(
         )
 
     owned = client is None
-    lift = client or Lift(
-        address or os.environ.get("LIFTBRIDGE_ADDRESS") or "localhost:9292", timeout=timeout
-    )
+    lift = client or Lift(default_address(address), timeout=timeout)
     t = lift._timeout(timeout)
     options = {"value": value, "key": key, "flatten": flatten, "errors": errors}
     try:

@@ -15,6 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from liftbridge_nb import Backoff, ClientOptions, Lift, TLSConfig
 from liftbridge_nb.aio import AsyncLift
+from liftbridge_nb.config import DEFAULT_ADDRESS, default_address
 from liftbridge_nb.server import LocalServer
 
 
@@ -150,3 +151,25 @@ def test_client_options_and_backoff_are_checked() -> None:
     for kwargs, error, words in backoffs:
         with pytest.raises(error, match=re.escape(words)):
             Backoff(**kwargs)
+
+
+def test_default_address_is_one_lookup(
+    monkeypatch: pytest.MonkeyPatch, server_address: str, stream_name: str
+) -> None:
+    """``default_address``: the argument, else $LIFTBRIDGE_ADDRESS, else localhost:9292; read_stream
+    and publish_dataframe without a client or an address go through it."""
+    import pandas as pd
+
+    from liftbridge_nb import Stream
+    from liftbridge_nb.analysis import publish_dataframe
+    from liftbridge_nb.frames import read_stream
+
+    monkeypatch.delenv("LIFTBRIDGE_ADDRESS", raising=False)
+    assert default_address() == DEFAULT_ADDRESS == "localhost:9292"
+    monkeypatch.setenv("LIFTBRIDGE_ADDRESS", server_address)
+    assert default_address() == server_address and default_address("given:1") == "given:1"
+    with Lift(server_address) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+    acks = publish_dataframe(pd.DataFrame({"v": ["a", "b"]}), stream_name, value="v", partition=0)
+    assert len(acks) == 2
+    assert list(read_stream(stream_name, progress=False)["value"]) == ["a", "b"]

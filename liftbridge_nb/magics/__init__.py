@@ -1,31 +1,32 @@
-"""The IPython extension: ``%load_ext liftbridge_nb`` registers :class:`LiftMagics`."""
+"""The IPython extension: ``%load_ext liftbridge_nb`` registers :class:`LiftMagics`.
+
+Each command has its own module with its parser beside it (``_connect``, ``_streams``,
+``_admin``, ``_publish``, ``_read``, ``_widgets``); ``_command`` holds the one error policy
+of every magic, ``_magic`` the settings and helpers they share.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ._connections import Connection, ConnectionManager, MagicError
-from ._magics import LiftMagics
+from ._magic import COMMANDS, LiftMagics, ShownFrame
 
-__all__ = ["Connection", "ConnectionManager", "LiftMagics", "MagicError", "load_ipython_extension"]
-
-_MAGICS = (
-    "lift_connect", "lift_streams", "lift_brokers", "lift_create", "lift_delete", "lift_pause",
-    "lift_readonly", "lift_publish", "lift_read", "lift_tail", "lift_browse", "lift_cluster", "lift_info",
-)  # fmt: skip
+__all__ = [
+    "Connection",
+    "ConnectionManager",
+    "LiftMagics",
+    "MagicError",
+    "ShownFrame",
+    "load_ipython_extension",
+]
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the magics and their completions (``%load_ext liftbridge_nb``)."""
     magics = LiftMagics(ipython)
     ipython.register_magics(magics)
-    for name in _MAGICS:
-        ipython.set_hook(
-            "complete_command", lambda _, event, n=name: magics.complete(n, event), str_key=f"%{name}"
-        )
-        ipython.set_hook(
-            "complete_command", lambda _, event, n=name: magics.complete(n, event), str_key=f"%%{name}"
-        )
+    ipython.Completer.custom_matchers.append(magics.matcher)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -35,6 +36,8 @@ def unload_ipython_extension(ipython: Any) -> None:
         registry.connections.close_all()
         if registry in ipython.configurables:
             ipython.configurables.remove(registry)
-    for name in _MAGICS:
-        ipython.magics_manager.magics["line"].pop(name, None)
-        ipython.magics_manager.magics["cell"].pop(name, None)
+        matchers = ipython.Completer.custom_matchers
+        matchers[:] = [m for m in matchers if getattr(m, "__self__", None) is not registry]
+    for command in COMMANDS:
+        ipython.magics_manager.magics["line"].pop(command.name, None)
+        ipython.magics_manager.magics["cell"].pop(command.name, None)

@@ -22,6 +22,7 @@ class Connection:
     client: Lift
     addresses: list[str]
     server: Any = None  # LocalServer, LocalCluster or LiftbridgeContainer owned by this connection
+    timeout: float | None = None  # its %lift_connect --timeout; None: LiftMagics.timeout, as it is now
 
     def close(self) -> None:
         self.client.close()
