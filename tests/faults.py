@@ -199,8 +199,14 @@ class Ledger:
             else:
                 self.acked[value] = outcome.offset
 
-    def check(self, log: list[Message], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Compare with the log: every acked value exactly once at its offset; write the report."""
+    def check(
+        self, log: list[Message], extra: dict[str, Any] | None = None, *, server_keeps_acks: bool = True
+    ) -> dict[str, Any]:
+        """Compare with the log: every acked value exactly once at its offset; write the report.
+
+        ``server_keeps_acks=False`` reports what the log lost, not asserts it: for a scenario
+        where the server itself is seen to lose acked messages (the caller says how).
+        """
         counts = collections.Counter(m.value for m in log)
         offsets = {m.value: m.offset for m in log}
         report = {
@@ -230,8 +236,9 @@ class Ledger:
         text = json.dumps({**report, "examples": examples}, indent=2)
         (REPORTS / f"{self.name}.json").write_text(text + "\n")
         assert [m.offset for m in log] == list(range(len(log))), "the log has no gap"
-        assert report["lost"] == 0 and report["duplicated"] == 0, report
-        assert report["acked_at_another_offset"] == 0, report
+        if server_keeps_acks:
+            assert report["lost"] == 0 and report["duplicated"] == 0, report
+            assert report["acked_at_another_offset"] == 0, report
         return report
 
 
