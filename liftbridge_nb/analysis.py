@@ -59,7 +59,9 @@ def publish_dataframe(
     becomes a JSON object. Dicts, lists and numbers are JSON-encoded; ``str``
     and ``bytes`` go as they are. ``key`` likewise (a column or a function),
     ``headers`` a column of dicts, ``partition`` a column or one partition for
-    all, ``partitioner`` ``"key"`` or ``"round_robin"``. The result has the
+    all, ``partitioner`` ``"key"`` or ``"round_robin"``. With neither, a row
+    with a key goes to the key's partition (CRC-32 of the key, as every
+    publishing path chooses: see :class:`Message`), one without to 0. The result has the
     frame's index and columns ``partition``, ``offset``, ``timestamp`` (the
     leader's reception time). Nothing is published if an argument is wrong.
     """

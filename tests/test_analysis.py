@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 
 import matplotlib
 import pandas as pd
@@ -42,6 +43,18 @@ def test_replay_a_filtered_frame_into_another_stream(client: Lift, stream_name: 
     with pytest.raises(KeyError, match="not a column"):
         publish_dataframe(paid, target, value="nope", client=client)
     assert len(read_stream(target, client=client, progress=False)) == 5, "a wrong argument published nothing"
+
+
+def test_publish_dataframe_puts_keyed_rows_on_their_key_partition(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=3))
+    rows = pd.DataFrame({"customer": [f"customer-{i % 24:02d}" for i in range(3000)], "n": range(3000)})
+    acks = publish_dataframe(rows, stream_name, key="customer", client=client)
+    expected = [zlib.crc32(k.encode()) % 3 for k in rows["customer"]]
+    assert list(acks["partition"]) == expected and set(expected) == {0, 1, 2}, "not all in partition 0"
+    back = read_stream(stream_name, client=client, progress=False)
+    assert len(back) == 3000
+    assert all(p == zlib.crc32(k.encode()) % 3 for p, k in zip(back["partition"], back["key"], strict=True))
+    assert back.groupby("key")["partition"].nunique().max() == 1, "the same key, the same partition"
 
 
 def test_accessor(client: Lift, stream_name: str) -> None:

@@ -101,7 +101,8 @@ def test_create_publish_read_admin(ip: InteractiveShell, stream_name: str, serve
     _, out = run(ip, "lift_create", f"{stream_name} --exist-ok")  # a cell that creates can run again
     assert out.strip() == f"stream {stream_name!r} exists already; kept as it is (--exist-ok)"
     ip.user_ns["order_id"] = 42
-    _, text = run(ip, "lift_publish", f"{stream_name} --key c1 --header source=nb --ack all --json",
+    # A key and no --partition: the key's partition, CRC-32 % 2; that of "c4" is 0 (of "c1" it is 1).
+    _, text = run(ip, "lift_publish", f"{stream_name} --key c4 --header source=nb --ack all --json",
                   '{"order": {{ order_id }}, "note": "{x} stays"}')  # fmt: skip
     assert text.strip() == f"published 1 message(s) to '{stream_name}' partition 0: offsets [0]"
     _, text = run(ip, "lift_publish", f"{stream_name} --lines --partition 1", "a\nb\n\nc\n")
