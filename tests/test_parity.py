@@ -177,6 +177,7 @@ def test_keyed_messages_go_to_the_same_partition_in_both(server_address: str, st
 
     async def main() -> dict[str, list[int]]:
         async with AsyncLift(server_address) as aclient:
+
             def batch(tag: str) -> list[Message]:
                 return [Message(stream=stream_name, key=k, value=f"{tag}/{k}") for k in keys]
 
@@ -184,14 +185,13 @@ def test_keyed_messages_go_to_the_same_partition_in_both(server_address: str, st
             futures = [await aclient.publish_async(m) for m in batch("publish_async")]
             pipelined = [await f for f in futures]
             many = await aclient.publish_many(batch("publish_many"))
-            return {
-                name: [a.partition for a in acks]
-                for name, acks in (("publish", one), ("publish_async", pipelined), ("publish_many", many))
-            }
+            done: dict[str, list[Any]] = {"publish": one, "publish_async": pipelined, "publish_many": many}
+            return {name: [a.partition for a in acks] for name, acks in done.items()}
 
     with Lift(server_address) as client:
         client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=4))
-        in_sync = [a.partition for a in client.publish_many([Message(stream=stream_name, key=k) for k in keys])]
+        acks = client.publish_many([Message(stream=stream_name, key=k) for k in keys])
+        in_sync = [a.partition for a in acks]
         in_async = asyncio.run(main())
     assert in_sync == expected and in_async == dict.fromkeys(in_async, expected)
     assert len(set(expected)) == 4, "the keys spread over every partition"
