@@ -214,7 +214,7 @@ class LiftAccessor:
         if len(rate):
             step = pd.tseries.frequencies.to_offset(freq)
             ax.set_xlim(rate.index[0] - step, rate.index[-1] + step)
-            ax.legend()
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # beside: it hides no line
         locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
@@ -223,9 +223,7 @@ class LiftAccessor:
         ax.set_title(
             f"{self._stream_names()}: messages per {freq} by {what}" + ("" if len(rate) else " (none)")
         )
-        ax.set_xlabel(
-            "arrival time (the partition leader's timestamp, UTC)" if time == "timestamp" else f"{time} (UTC)"
-        )
+        ax.set_xlabel(f"{what} (UTC)")
         ax.set_ylabel(f"messages per {freq}")
         return ax
 
