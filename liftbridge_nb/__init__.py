@@ -15,6 +15,7 @@ Real servers for tests and notebooks live in :mod:`liftbridge_nb.server`.
 
 from typing import TYPE_CHECKING
 
+from . import _logs  # noqa: F401  (first: it quiets gRPC's C core, which reads GRPC_VERBOSITY at import)
 from .activity import ActivityEvent, decode_activity
 from .aio import AsyncLift, AsyncSubscription
 from .client import Consumer, Lift, Subscription

@@ -37,11 +37,23 @@ class RoundRobin:
         return n % partitions
 
 
+def partitioned_by_count(message: Message) -> bool:
+    """Whether :func:`choose_partition` needs the stream's partition count for ``message``."""
+    return message.partition is None and (message.partitioner is not None or bool(message.key))
+
+
 def choose_partition(message: Message, stream: str, partitions: int | None, round_robin: RoundRobin) -> int:
-    """Explicit partition, else the partitioner's choice, else 0 (go-liftbridge's order)."""
+    """The partition a message is published to: the one rule of every publishing path.
+
+    An explicit ``partition``; else the ``partitioner``'s choice; else, for a
+    message with a (non-empty) key, the key's partition (:func:`key_partition`,
+    as Kafka's default partitioner does); else 0. go-liftbridge sends a keyed
+    message to partition 0 unless a partitioner option is given: to do that
+    here, give ``partition=0``.
+    """
     if message.partition is not None:
         return message.partition
-    p = message.partitioner
+    p = message.partitioner or ("key" if message.key else None)
     if p is None:
         return 0
     count = partitions or 0

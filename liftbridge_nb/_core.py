@@ -10,7 +10,15 @@ from typing import Any, Generic, TypeVar
 
 import grpc
 
-from ._base import MetadataCache, RoundRobin, choose_partition, cursor_key, key_partition, normalize_address
+from ._base import (
+    MetadataCache,
+    RoundRobin,
+    choose_partition,
+    cursor_key,
+    key_partition,
+    normalize_address,
+    partitioned_by_count,
+)
 from ._convert import (
     ack_from_proto,
     create_stream_request,
@@ -588,7 +596,7 @@ class LiftCore:
             raise ValueError(
                 f"{message.stream!r} is reserved for the server's own use; publish to your own streams"
             )
-        return check_name(message.stream), message.partition is None and message.partitioner is not None
+        return check_name(message.stream), partitioned_by_count(message)
 
     def _publish_call(self, message: Message, stream: str, count: int | None) -> tuple[Call, int]:
         partition = choose_partition(message, stream, count, self._round_robin)

@@ -14,9 +14,14 @@ from .config import default_address
 from .models import Ack, AckPolicy, Message
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from matplotlib.axes import Axes
 
 ValueSpec = str | Callable[[pd.Series], Any] | None
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_LINES = ("-", "--", "-.", ":")
+_MARKED_BINS = 200
+"""Up to this many intervals, each point of plot_rate has a marker (more would blot the lines out)."""
 
 
 def _encode(cell: Any) -> bytes | str:
@@ -32,11 +37,16 @@ def _cells(df: pd.DataFrame, spec: ValueSpec, what: str) -> list[Any] | None:
         return None
     if callable(spec):
         return [spec(row) for _, row in df.iterrows()]
-    if spec not in df.columns:
+    return _column(df, spec, what).tolist()
+
+
+def _column(df: pd.DataFrame, name: str, what: str) -> pd.Series:
+    """``df[name]``, or a KeyError that says which argument named a missing column."""
+    if name not in df.columns:
         raise KeyError(
-            f"{what}={spec!r} is not a column of the frame (columns: {', '.join(map(str, df.columns))})"
+            f"{what}={name!r} is not a column of the frame (columns: {', '.join(map(str, df.columns))})"
         )
-    return df[spec].tolist()
+    return df[name]
 
 
 def publish_dataframe(
@@ -59,7 +69,9 @@ def publish_dataframe(
     becomes a JSON object. Dicts, lists and numbers are JSON-encoded; ``str``
     and ``bytes`` go as they are. ``key`` likewise (a column or a function),
     ``headers`` a column of dicts, ``partition`` a column or one partition for
-    all, ``partitioner`` ``"key"`` or ``"round_robin"``. The result has the
+    all, ``partitioner`` ``"key"`` or ``"round_robin"``. With neither, a row
+    with a key goes to the key's partition (CRC-32 of the key, as every
+    publishing path chooses: see :class:`Message`), one without to 0. The result has the
     frame's index and columns ``partition``, ``offset``, ``timestamp`` (the
     leader's reception time). Nothing is published if an argument is wrong.
     """
@@ -120,16 +132,43 @@ class LiftAccessor:
             raise AttributeError(f"df.lift needs the columns of read_stream; missing {sorted(missing)}")
         self._df = frame
 
-    def rate(self, freq: str = "1s") -> pd.DataFrame:
-        """Messages per ``freq`` interval (rows) and partition (columns), zero-filled."""
-        df = self._df
-        if df.empty:
-            return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="timestamp"))
+    def rate(self, freq: str = "1s", *, time: str = "timestamp") -> pd.DataFrame:
+        """Messages per ``freq`` interval (rows) and partition (columns), zero-filled.
+
+        ``time`` names the column of times to count by: ``"timestamp"`` (when
+        the partition leader received each message) or a column of event times
+        (datetimes, or ISO 8601 text such as ``"value.at"``; text without an
+        offset is taken as UTC). Rows without a time are left out.
+        """
+        times = self._times(time)
         counts = (
-            df.groupby([pd.Grouper(key="timestamp", freq=freq), "partition"]).size().unstack(fill_value=0)
+            pd.DataFrame({time: times, "partition": self._df["partition"]})
+            .groupby([pd.Grouper(key=time, freq=freq), "partition"])
+            .size()
+            .unstack(fill_value=0)
         )
-        full = pd.date_range(counts.index.min(), counts.index.max(), freq=freq, name="timestamp")
+        if counts.empty:
+            return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name=time))
+        full = pd.date_range(counts.index.min(), counts.index.max(), freq=freq, name=time)
         return counts.reindex(full, fill_value=0)
+
+    def _times(self, time: str) -> pd.Series:
+        """The column ``time`` as UTC datetimes; ValueError/KeyError naming it if it holds no times."""
+        column = _column(self._df, time, "time")
+        if pd.api.types.is_datetime64_any_dtype(column.dtype):
+            return pd.to_datetime(column, utc=True)
+        if not (pd.api.types.is_string_dtype(column.dtype) or pd.api.types.is_object_dtype(column.dtype)):
+            raise ValueError(
+                f"time={time!r} holds {column.dtype} values, not times: convert it first, "
+                f"e.g. df[{time!r}] = pd.to_datetime(df[{time!r}], unit='ms', utc=True)"
+            )
+        try:
+            return pd.to_datetime(column, utc=True, format="ISO8601")
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"time={time!r} holds text that is not an ISO 8601 time ({exc}); "
+                "convert it with pd.to_datetime first"
+            ) from None
 
     def gaps(self) -> pd.DataFrame:
         """Offsets missing between each partition's first and last row (compaction, retention or loss)."""
@@ -147,22 +186,50 @@ class LiftAccessor:
         newest = keyed.sort_values(["partition", "offset"], kind="stable").drop_duplicates("key", keep="last")
         return newest.sort_values(["timestamp", "partition", "offset"], kind="stable").reset_index(drop=True)
 
-    def plot_rate(self, freq: str = "1s", ax: Any = None) -> Figure:
-        """A matplotlib figure of messages per interval, one line per partition."""
+    def plot_rate(self, freq: str = "1s", ax: Axes | None = None, *, time: str = "timestamp") -> Axes:
+        """A matplotlib chart of messages per ``freq`` interval, one line per partition; returns its Axes.
+
+        ``time`` picks what is counted, as in :meth:`rate`: ``"timestamp"``, when
+        the messages arrived, or a column of event times such as ``"value.at"``.
+        The title names the stream(s) and what is plotted. Each partition has its
+        own marker and line style, so one partition's line does not hide
+        another's; a single interval shows as points on an axis one interval
+        either side. Returning the Axes (as ``DataFrame.plot`` does) lets Jupyter
+        show the chart once, whether the call ends the cell or is assigned.
+        """
         try:
+            import matplotlib.dates as mdates
             import matplotlib.pyplot as plt
         except ImportError as exc:
             raise ImportError("plot_rate needs matplotlib: pip install 'liftbridge-nb[plot]'") from exc
-        rate = self.rate(freq)
+        rate = self.rate(freq, time=time)
         if ax is None:
-            fig, ax = plt.subplots(figsize=(8, 3))
-        else:
-            fig = ax.figure
-        for partition in rate.columns:
-            ax.plot(rate.index, rate[partition], label=f"partition {partition}")
-        ax.set_xlabel("time (UTC)")
+            _, ax = plt.subplots(figsize=(8, 3), layout="tight")
+        marker = len(rate) <= _MARKED_BINS
+        for i, partition in enumerate(rate.columns):
+            ax.plot(
+                rate.index, rate[partition], label=f"partition {partition}", alpha=0.85,
+                linestyle=_LINES[i % len(_LINES)], marker=_MARKERS[i % len(_MARKERS)] if marker else None,
+            )  # fmt: skip
+        if len(rate):
+            step = pd.tseries.frequencies.to_offset(freq)
+            ax.set_xlim(rate.index[0] - step, rate.index[-1] + step)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # beside: it hides no line
+        locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+        ax.set_ylim(0, max(1, int(rate.to_numpy().max(initial=0))) * 1.1)
+        what = "arrival time" if time == "timestamp" else time
+        ax.set_title(
+            f"{self._stream_names()}: messages per {freq} by {what}" + ("" if len(rate) else " (none)")
+        )
+        ax.set_xlabel(f"{what} (UTC)")
         ax.set_ylabel(f"messages per {freq}")
-        if len(rate.columns):
-            ax.legend()
-        fig.tight_layout()
-        return fig
+        return ax
+
+    def _stream_names(self) -> str:
+        """The frame's stream name(s), for a title."""
+        if "stream" not in self._df.columns:
+            return "messages"
+        names = sorted(map(str, self._df["stream"].dropna().unique()))
+        return ", ".join(names) if names else "messages"

@@ -52,6 +52,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import grpc
 
+from ._logs import note_rpc_error
+
 if TYPE_CHECKING:
     from .config import TLSConfig
 
@@ -578,6 +580,7 @@ def from_rpc_error(
     c = grpc.StatusCode
     error: LiftbridgeError
     if code in (c.UNAVAILABLE, c.CANCELLED):
+        note_rpc_error(details, address)  # gRPC's core says it only to stderr, which it does not get
         where = [address] if address else []
         error = ErrConnection(f"{op}{on}: broker unreachable", where, code, reason=details, tls=tls)
     elif code == c.DEADLINE_EXCEEDED:

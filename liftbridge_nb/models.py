@@ -421,7 +421,11 @@ class Message:
     or a ``partitioner`` (``"key"``, ``"round_robin"`` or a function of key and
     partition count), ``ack_policy`` and ``expected_offset``. Values, keys and
     header values may be ``str`` (sent as UTF-8) or ``bytes``; they are kept as
-    ``bytes``.
+    ``bytes``. With neither ``partition`` nor ``partitioner``, a message with a
+    key goes to the key's partition (CRC-32 of the key modulo the partition
+    count, go-liftbridge's ``PartitionByKey``), one without to partition 0.
+    (go-liftbridge itself sends a keyed message to partition 0 unless given a
+    partitioner; ``partition=0`` does that here.)
 
     A message read from a stream also has ``offset``, ``timestamp`` (Unix
     nanoseconds, see :attr:`time`), ``partition``, ``subject`` (the NATS

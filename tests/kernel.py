@@ -47,7 +47,10 @@ class Kernel:
     """An ipykernel in its own process, running this tree's ``liftbridge_nb``, started in ``cwd``."""
 
     def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
-        environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        # Without PYTEST_CURRENT_TEST: ipykernel then forwards what is written to file descriptors 1
+        # and 2 (gRPC's C core, a crashing thread) into the cells, as it does under Jupyter.
+        inherited = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+        environ = {**inherited, "PYTHONPATH": str(ROOT), **(env or {})}
         self.manager: KernelManager
         self.client: BlockingKernelClient
         self.manager, self.client = start_new_kernel(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import zlib
 
 import matplotlib
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
 from liftbridge_nb import Lift, Message, Stream, publish_dataframe, read_stream
+from tests.kernel import Kernel
 
 matplotlib.use("Agg")
 
@@ -44,6 +48,18 @@ def test_replay_a_filtered_frame_into_another_stream(client: Lift, stream_name: 
     assert len(read_stream(target, client=client, progress=False)) == 5, "a wrong argument published nothing"
 
 
+def test_publish_dataframe_puts_keyed_rows_on_their_key_partition(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=3))
+    rows = pd.DataFrame({"customer": [f"customer-{i % 24:02d}" for i in range(3000)], "n": range(3000)})
+    acks = publish_dataframe(rows, stream_name, key="customer", client=client)
+    expected = [zlib.crc32(k.encode()) % 3 for k in rows["customer"]]
+    assert list(acks["partition"]) == expected and set(expected) == {0, 1, 2}, "not all in partition 0"
+    back = read_stream(stream_name, client=client, progress=False)
+    assert len(back) == 3000
+    assert all(p == zlib.crc32(k.encode()) % 3 for p, k in zip(back["partition"], back["key"], strict=True))
+    assert back.groupby("key")["partition"].nunique().max() == 1, "the same key, the same partition"
+
+
 def test_accessor(client: Lift, stream_name: str) -> None:
     df = _orders(client, stream_name)
     rate = df.lift.rate("1min")
@@ -57,7 +73,81 @@ def test_accessor(client: Lift, stream_name: str) -> None:
     latest = df.lift.latest_by_key()
     assert sorted(latest["key"]) == ["c0", "c1", "c2"]
     assert dict(zip(latest["key"], latest["value.n"], strict=True)) == {"c0": 6, "c1": 7, "c2": 5}
-    fig = df.lift.plot_rate("1min")
-    assert fig.axes and fig.axes[0].get_ylabel() == "messages per 1min"
+    ax = df.lift.plot_rate("1min")
+    assert ax.get_ylabel() == "messages per 1min" and ax.get_title().startswith(f"{stream_name}: ")
     with pytest.raises(AttributeError, match="needs the columns"):
         _ = pd.DataFrame({"x": [1]}).lift
+
+
+def _frame(times: list[str], partitions: list[int], **columns: list[str | None]) -> pd.DataFrame:
+    """A frame as read_stream makes it (the columns df.lift needs), arrival times ``times``."""
+    return pd.DataFrame(
+        {
+            "stream": "orders",
+            "partition": pd.array(partitions, dtype="Int32"),
+            "offset": range(len(times)),
+            "timestamp": pd.to_datetime(times, utc=True),
+            **columns,
+        }
+    )
+
+
+def test_plot_rate_of_one_interval_shows_it_on_a_sane_axis() -> None:
+    df = _frame(["2026-12-01T08:00:01Z", "2026-12-01T08:00:02Z", "2026-12-01T08:00:03Z"], [0, 1, 1])
+    ax = df.lift.plot_rate("5s")
+    left, right = (mdates.num2date(x) for x in ax.get_xlim())  # type: ignore[no-untyped-call]
+    start = pd.Timestamp("2026-12-01T08:00:00Z")
+    assert (left, right) == (start - pd.Timedelta("5s"), start + pd.Timedelta("5s")), "not 2025 to 2029"
+    lines = ax.get_lines()
+    assert [(list(line.get_ydata()), line.get_marker()) for line in lines] == [([1], "o"), ([2], "s")]
+    assert ax.get_title() == "orders: messages per 5s by arrival time"
+    assert ax.get_xlabel() == "arrival time (UTC)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["partition 0", "partition 1"]
+    plt.close(ax.figure)
+
+
+def test_plot_rate_styles_each_partition_apart() -> None:
+    # Two partitions with the very same counts: the lines coincide, their styles tell them apart.
+    times = [f"2026-12-01T08:00:{s:02d}Z" for s in range(0, 20, 2) for _ in range(2)]
+    ax = _frame(times, [0, 1] * 10).lift.plot_rate("4s")
+    first, second = ax.get_lines()
+    assert list(first.get_ydata()) == list(second.get_ydata())
+    assert (first.get_linestyle(), first.get_marker()) != (second.get_linestyle(), second.get_marker())
+    assert first.get_alpha() is not None and first.get_alpha() < 1, "the line under shows through"
+    plt.close(ax.figure)
+
+
+def test_rate_and_plot_rate_by_an_event_time_column() -> None:
+    # Arrival within a second; the bodies' own times span hours: plot those, and say so.
+    arrival = [f"2026-12-01T08:00:00.{i:03d}Z" for i in range(6)]
+    events = ["2026-11-30T06:10:00+00:00", "2026-11-30T07:20:00+00:00", "2026-11-30T07:40:00+00:00",
+              "2026-11-30T09:00:00+01:00", "2026-11-30T09:59:00Z", None]  # fmt: skip
+    df = _frame(arrival, [0, 1, 0, 1, 0, 1], **{"value.at": events})
+    rate = df.lift.rate("1h", time="value.at")
+    assert list(rate.index.strftime("%H:%M")) == ["06:00", "07:00", "08:00", "09:00"]
+    assert rate.to_dict("list") == {0: [1, 1, 0, 1], 1: [0, 1, 1, 0]}, "09:00+01:00 is 08:00 UTC; no None"
+    ax = df.lift.plot_rate("1h", time="value.at")
+    assert ax.get_title() == "orders: messages per 1h by value.at" and ax.get_xlabel() == "value.at (UTC)"
+    plt.close(ax.figure)
+    with pytest.raises(KeyError, match=r"time='value.when' is not a column of the frame \(columns: stream, "):
+        df.lift.rate("1h", time="value.when")
+    with pytest.raises(ValueError, match=r"time='offset' holds int64 values, not times: convert it first"):
+        df.lift.rate("1h", time="offset")
+    with pytest.raises(ValueError, match=r"time='stream' holds text that is not an ISO 8601 time"):
+        df.lift.rate("1h", time="stream")
+
+
+def test_plot_rate_ending_a_cell_shows_one_image(
+    kernel: Kernel, client: Lift, server_address: str, stream_name: str
+) -> None:
+    _orders(client, stream_name)
+    read = kernel.run(
+        "from liftbridge_nb import read_stream\n"
+        f"df = read_stream({stream_name!r}, address={server_address!r}, progress=False)"
+    )
+    assert read.status == "ok", read.shown
+    for code in ('df.lift.plot_rate("5s")', 'ax = df.lift.plot_rate("5s")', 'df.lift.plot_rate("5s");'):
+        cell = kernel.run(code)
+        assert cell.status == "ok", cell.shown
+        images = sum("image/png" in d for d in cell.displays)
+        assert images == 1, f"{code}: {images} images ({[list(d) for d in cell.displays]})"

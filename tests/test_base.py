@@ -15,6 +15,7 @@ from liftbridge_nb._base import (
     cursor_key,
     key_partition,
     normalize_address,
+    partitioned_by_count,
 )
 from liftbridge_nb.models import BrokerInfo, EventTimes, Metadata, PartitionInfo, StreamInfo
 
@@ -43,6 +44,20 @@ def test_choose_partition_order() -> None:
     )
     with pytest.raises(ValueError, match="partitioner returned 9"):
         choose_partition(Message(stream="s", partitioner=lambda k, n: 9), "s", 4, rr)
+
+
+def test_a_key_without_partition_or_partitioner_goes_to_the_key_partition() -> None:
+    rr = RoundRobin()
+    keys = [f"customer-{i}".encode() for i in range(24)]
+    chosen = [choose_partition(Message(stream="s", key=k), "s", 5, rr) for k in keys]
+    assert chosen == [(zlib.crc32(k) & 0xFFFFFFFF) % 5 for k in keys] and len(set(chosen)) > 1
+    assert all(partitioned_by_count(Message(stream="s", key=k)) for k in keys), "it needs the count"
+    assert choose_partition(Message(stream="s", key="k", partition=3), "s", 5, rr) == 3, "explicit wins"
+    assert [choose_partition(Message(stream="s", key="k", partitioner="round_robin"), "s", 5, rr)
+            for _ in range(2)] == [0, 1], "a partitioner wins"  # fmt: skip
+    for unkeyed in (Message(stream="s"), Message(stream="s", key="")):
+        assert choose_partition(unkeyed, "s", 5, rr) == 0 and not partitioned_by_count(unkeyed)
+    assert not partitioned_by_count(Message(stream="s", key="k", partition=0))
 
 
 def test_cursor_key_uses_commas() -> None:

@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -41,6 +42,7 @@ from liftbridge_nb import (
 )
 from liftbridge_nb.server import LocalCluster, LocalServer
 from tests import faults
+from tests.kernel import Kernel
 from tests.polling import wait_for
 
 
@@ -899,3 +901,69 @@ def test_close_is_quick_and_quiet_and_a_closed_client_says_so(
     assert not reader.is_alive() and sub.closed, "a subscription of a closed client ends"
     out, err = capfd.readouterr()
     assert "Channel closed" not in out + err and "Traceback" not in out + err
+
+
+KEYS = [f"customer-{i}" for i in range(24)]
+
+
+def _by_key(key: str, partitions: int) -> int:
+    return (zlib.crc32(key.encode()) & 0xFFFFFFFF) % partitions
+
+
+def _stored_partitions(client: Lift, stream: str, partitions: int) -> dict[bytes, set[int]]:
+    """Each stored value: the partitions it is stored in."""
+    where: dict[bytes, set[int]] = {}
+    for p in range(partitions):
+        for m in read(client, stream, p):
+            where.setdefault(m.value, set()).add(p)
+    return where
+
+
+def test_a_key_without_partition_goes_to_the_key_partition_on_every_path(
+    local_server: LocalServer, stream_name: str
+) -> None:
+    # One rule for every way in: the key's CRC-32 (unsigned, IEEE) modulo the partition count.
+    n = 5
+    plain = Lift(local_server.address)
+    over_nats = Lift(local_server.address, options=ClientOptions(nats=local_server.nats_url))
+    with plain, over_nats:
+        plain.create_stream(Stream(subject=stream_name, name=stream_name, partitions=n))
+        paths: dict[str, Callable[[list[Message]], list[object]]] = {
+            "publish": lambda ms: [plain.publish(m) for m in ms],
+            "publish_async": lambda ms: [f.result(10) for f in [plain.publish_async(m) for m in ms]],
+            "publish_many": plain.publish_many,
+            "publish over NATS": lambda ms: [over_nats.publish(m) for m in ms],
+            "publish_many over NATS": over_nats.publish_many,
+        }
+        for path, send in paths.items():
+            messages = [Message(stream=stream_name, key=k, value=f"{path}/{k}") for k in KEYS]
+            acks: list[Any] = send(messages)
+            assert [a.partition for a in acks] == [_by_key(k, n) for k in KEYS], path
+            if "NATS" in path:
+                assert all(a.ack_inbox.startswith("_INBOX.liftbridge-nb.") for a in acks), "it went over NATS"
+        unkeyed = plain.publish_many([Message(stream=stream_name, value=f"unkeyed-{i}") for i in range(5)])
+        assert [a.partition for a in unkeyed] == [0] * 5, "no key, no partition: partition 0, as before"
+        stored = _stored_partitions(plain, stream_name, n)
+        for path in paths:
+            assert {k: stored[f"{path}/{k}".encode()] for k in KEYS} == {k: {_by_key(k, n)} for k in KEYS}
+        assert len({_by_key(k, n) for k in KEYS}) == n, "24 keys spread over all 5 partitions"
+
+
+def test_lift_publish_with_a_key_in_a_kernel_goes_to_the_key_partition(
+    kernel: Kernel, local_server: LocalServer, stream_name: str
+) -> None:
+    n = 4
+    with Lift(local_server.address) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=n))
+        setup = kernel.run(f"%load_ext liftbridge_nb\n%lift_connect {local_server.address}")
+        assert setup.status == "ok", setup.shown
+        for key in KEYS[:8]:
+            cell = kernel.run(f"%%lift_publish {stream_name} --lines --key {key}\n{key}/1\n{key}/2\n")
+            expected = _by_key(key, n)
+            assert cell.status == "ok", cell.shown
+            assert f"to '{stream_name}' partition {expected}: offsets" in cell.stdout, cell.shown
+        one_line = kernel.run(f"%lift_publish {stream_name} --key {KEYS[9]} line")
+        assert f"partition {_by_key(KEYS[9], n)}:" in one_line.stdout, one_line.shown
+        stored = _stored_partitions(client, stream_name, n)
+        for key in KEYS[:8]:
+            assert stored[f"{key}/1".encode()] == stored[f"{key}/2".encode()] == {_by_key(key, n)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -167,3 +168,30 @@ def test_a_subscription_ends_the_same_way_in_both(server_address: str, stream_na
             return out
 
     assert sync == asyncio.run(main()) == ["ErrEndOfReadonlyPartition", "no error: list"]
+
+
+def test_keyed_messages_go_to_the_same_partition_in_both(server_address: str, stream_name: str) -> None:
+    # No partition and no partitioner: the key's CRC-32 modulo the partition count, in every method.
+    keys = [f"customer-{i}" for i in range(16)]
+    expected = [zlib.crc32(k.encode()) % 4 for k in keys]
+
+    async def main() -> dict[str, list[int]]:
+        async with AsyncLift(server_address) as aclient:
+
+            def batch(tag: str) -> list[Message]:
+                return [Message(stream=stream_name, key=k, value=f"{tag}/{k}") for k in keys]
+
+            one = [await aclient.publish(m) for m in batch("publish")]
+            futures = [await aclient.publish_async(m) for m in batch("publish_async")]
+            pipelined = [await f for f in futures]
+            many = await aclient.publish_many(batch("publish_many"))
+            done: dict[str, list[Any]] = {"publish": one, "publish_async": pipelined, "publish_many": many}
+            return {name: [a.partition for a in acks] for name, acks in done.items()}
+
+    with Lift(server_address) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=4))
+        acks = client.publish_many([Message(stream=stream_name, key=k) for k in keys])
+        in_sync = [a.partition for a in acks]
+        in_async = asyncio.run(main())
+    assert in_sync == expected and in_async == dict.fromkeys(in_async, expected)
+    assert len(set(expected)) == 4, "the keys spread over every partition"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import zlib
 
 import pytest
 
@@ -152,6 +153,9 @@ def test_publish_form(client: Lift, stream_name: str) -> None:
     form.partition.value = -1
     form.publish_button.click()
     assert form.result.value == "acked: partition 0, offset 0", "usable again after errors"
+    form.key.value = "customer-1"  # partition -1 with a key: the key's partition (CRC-32), as everywhere
+    form.publish_button.click()
+    assert form.result.value == f"acked: partition {zlib.crc32(b'customer-1') % 2}, offset 1"
 
 
 @pytest.mark.cluster

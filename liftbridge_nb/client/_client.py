@@ -264,7 +264,9 @@ class Lift(LiftCore):
         """Publish and wait for the ack its policy asks for; None with ack policy NONE.
 
         A message with a ``stream`` goes to that stream (partition: explicit, else
-        its partitioner's choice, else 0); one with only a ``subject`` goes to
+        its partitioner's choice, else the key's partition (CRC-32 of the key
+        modulo the partition count) when it has a key, else 0; every publishing
+        path chooses so); one with only a ``subject`` goes to
         that NATS subject (see :meth:`publish_to_subject`). Only the ack of the
         message's own stream counts (other streams may listen on its subject).
         With ack policy ``leader``, an ack that arrives after the partition's

@@ -13,7 +13,11 @@ AUTO = -1
 
 
 class PublishForm(w.VBox):  # type: ignore[misc]
-    """A form that publishes one message and shows the server's ack (or its error)."""
+    """A form that publishes one message and shows the server's ack (or its error).
+
+    Partition -1 (the default) leaves the choice to the client's rule: a message
+    with a key goes to the key's partition (CRC-32 of the key), one without to 0.
+    """
 
     def __init__(self, client: Lift, stream: str | None = None) -> None:
         check_client(client, "PublishForm")
@@ -50,8 +54,7 @@ class PublishForm(w.VBox):  # type: ignore[misc]
                 key=key,
                 stream=self.stream.value.strip(),
                 headers=headers,
-                partition=partition,
-                partitioner="key" if partition is None and key else None,
+                partition=partition,  # None (-1): the client's rule, by key if there is one, else 0
                 ack_policy=AckPolicy.of(self.ack.value),
             )
             ack = self.client.publish(message)
