@@ -77,7 +77,10 @@ class Case:
 
 
 STREAM = "screenshots"
-SETUP = f"%load_ext liftbridge_nb\n%lift_connect --alias lab\n%lift_create {STREAM} --partitions 3 --exist-ok"
+SETUP = (
+    f"%load_ext liftbridge_nb\n%lift_connect --alias lab\n%lift_create {STREAM} --partitions 3 --exist-ok\n"
+    f"%lift_create {STREAM}-wide --partitions 24 --exist-ok"
+)
 # Add a case here to get its picture; each runs in its own cell, in this order, after SETUP.
 CASES = [
     Case("magic-error", "%lift_delete no-such-stream", "ErrNoSuchStream"),
@@ -90,6 +93,31 @@ CASES = [
     ),
     Case("lift-streams", f"%lift_streams {STREAM}*", STREAM),
     Case("lift-read", f"%lift_read {STREAM} --partition 0 --no-progress", "value.customer"),
+    # Issue 15's fixed cases, as a user sees them.
+    Case(
+        "streams-all-rows",
+        f"streams = %lift_streams {STREAM}-wide\nprint(len(streams))\nstreams",
+        "showing 20 of 24",
+    ),
+    Case("streams-nothing-matched", "%lift_streams nothing-by-that-name*", "no stream matches"),
+    Case(
+        "publish-verbatim",
+        f'%lift_publish {STREAM} --partition 1 --key bob {{"order": 99, "who": "bob"}}',
+        "published 1",
+    ),
+    Case(
+        "publish-template",
+        f"amount = 21\n%lift_publish {STREAM} --partition 1 {{{{ amount * 2 }}}}",
+        "published 1",
+    ),
+    Case(
+        "publish-template-refused",
+        f"%lift_publish {STREAM} {{{{ nobody_defined_this }}}}",
+        "nobody_defined_this",
+    ),
+    Case("read-duration-refused", f"%lift_read {STREAM} --from -2h", "1h30m"),
+    Case("read-compound-duration", f"%lift_read {STREAM} --from 1h30m --no-progress", "value.order"),
+    Case("read-help", "%lift_read --help", "--limit"),
 ]
 
 # Runs code cell INDEX alone (as shift-enter does) once the kernel is idle; 'done' once it has run.
