@@ -9,7 +9,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
 import pyarrow as pa
@@ -103,6 +103,24 @@ def test_time_and_relative_ranges(client: Lift, data: Data) -> None:
     assert read_stream(data.stream, end="earliest", client=client, progress=False).empty
     with pytest.raises(ValueError, match="after end"):
         read_stream(data.stream, timedelta(minutes=1), timedelta(hours=1), client=client, progress=False)
+
+
+def test_naive_times_are_local_time(client: Lift, data: Data, local_zone: timezone) -> None:
+    stamps = sorted(a.reception_timestamp for a in data.acks)
+    # Between two messages' times (they are far more than a microsecond apart), as naive local times.
+    start, end = (
+        pd.Timestamp((stamps[i - 1] + stamps[i]) // 2, unit="ns", tz="UTC")
+        .tz_convert(local_zone)
+        .tz_localize(None)
+        for i in (10, 20)
+    )
+    for naive in (
+        (start, end),
+        (start.isoformat(), end.isoformat()),
+        (start.floor("us").to_pydatetime(), end.floor("us").to_pydatetime()),
+    ):
+        df = read_stream(data.stream, *naive, client=client, progress=False)
+        assert sorted(t.value for t in df["timestamp"]) == stamps[10:20], f"read as local time: {naive}"
 
 
 def test_empty_results_keep_their_columns(client: Lift, stream_name: str) -> None:
