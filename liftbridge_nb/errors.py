@@ -14,6 +14,7 @@ Every error the package raises derives from :class:`LiftbridgeError`::
     │   └── ErrAckTimeout              a publish was sent but its ack did not come in time
     ├── ErrAckUncertain                an ack may be a deposed leader's: the message may be lost
     ├── ErrDecode                      read_stream could not decode a key or value (also a ``ValueError``)
+    ├── ErrOutOfRange                  read_stream's start past the end, or after its end (a ``ValueError``)
     └── ApiError                       the server refused a request (``code``, ``details``)
         ├── ErrStreamExists            create: the name is taken
         ├── ErrNoSuchPartition         no such stream or partition (publish, subscribe, pause, ...)
@@ -236,6 +237,10 @@ class ErrDecode(LiftbridgeError, ValueError):
         super().__init__(message)
         self.partition = partition
         self.offset = offset
+
+
+class ErrOutOfRange(LiftbridgeError, ValueError):
+    """read_stream was given no range to read: a start past every partition's end, or after the end."""
 
 
 class ApiError(LiftbridgeError):

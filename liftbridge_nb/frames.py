@@ -21,7 +21,7 @@ from ._core import check_partition
 from ._decode import Decoder, check_decoder, decode
 from ._workers import Piece, Workers, read_piece
 from .client import Lift, Subscription
-from .errors import ApiError, ErrDecode, ErrNoSuchPartition, ErrPartitionPaused, no_such
+from .errors import ApiError, ErrDecode, ErrNoSuchPartition, ErrOutOfRange, ErrPartitionPaused, no_such
 from .models import Start, Stop, to_unix_ns
 
 if TYPE_CHECKING:
@@ -32,6 +32,16 @@ _PARALLEL_FROM = 200_000  # messages: below, starting worker processes costs abo
 _AUTO_WORKERS = 4
 _PIECE_MIN, _PIECE_MAX = 20_000, 250_000
 Engine = Literal["pandas", "arrow", "polars", "dask"]
+
+HINTS = {
+    "decode": "errors='coerce' keeps the raw bytes and records why in a decode_error column",
+    "past_end": "give an offset up to the next one, or start='earliest' or 'latest'",
+    "start_after_end": "give start <= end (the end is exclusive)",
+    "paused": "resume it (subscribe with resume=True, or publish to it), or leave it out with "
+    "partitions=[...]",
+}
+"""What to do about read_stream's errors, in its keyword arguments; in one place, so that the magics can
+say it in their flags instead (each message quotes its hint as it is here)."""
 
 COLUMNS = [
     "stream",
@@ -121,8 +131,8 @@ def _high_watermark(client: Lift, stream: str, partition: int, timeout: float) -
         if info is None or partition not in info.partitions or not info.partitions[partition].paused:
             raise
         raise ErrPartitionPaused(
-            f"partition {partition} of {stream!r} is paused and read_stream does not resume it: resume it "
-            "(subscribe with resume=True, or publish to it), or leave it out with partitions=[...]",
+            f"partition {partition} of {stream!r} is paused and read_stream does not resume it: "
+            f"{HINTS['paused']}",
             exc.code,
             exc.details,
         ) from exc
@@ -201,7 +211,7 @@ def _frame(
         i = min(failures)
         raise ErrDecode(
             f"cannot decode partition {int(partition[i])} offset {int(offsets[i])}: {failures[i]} "
-            "(errors='coerce' keeps the raw bytes and records why in a decode_error column)",
+            f"({HINTS['decode']})",
             int(partition[i]),
             int(offsets[i]),
         )
@@ -361,9 +371,9 @@ def read_stream(
     string (naive means local time), a ``timedelta`` (that long before now),
     ``"earliest"`` or ``"latest"``. ``start=None`` is the oldest retained
     message, ``end=None`` the newest at call time; nothing newer is waited for. A start
-    offset beyond the next offset of every partition read is refused (``ValueError``), an
-    unknown partition raises :class:`ErrNoSuchPartition` and a paused one
-    :class:`ErrPartitionPaused` (read_stream never resumes it).
+    offset beyond the next offset of every partition read, or a start after the end, raises
+    :class:`ErrOutOfRange`; an unknown partition raises :class:`ErrNoSuchPartition` and a
+    paused one :class:`ErrPartitionPaused` (read_stream never resumes it).
 
     In one process, partitions are read one after another in one thread (faster
     than threads, which only contend for the GIL), each ended by a server-side stop offset;
@@ -405,13 +415,11 @@ def read_stream(
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise ValueError(f"{name} must be a positive int, not {n!r}")
     if isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and start > end:
-        raise ValueError(
-            f"start offset {start} is after end offset {end}: give start <= end (the end is exclusive)"
-        )
+        raise ErrOutOfRange(f"start offset {start} is after end offset {end}: {HINTS['start_after_end']}")
     t_start, t_end = _as_time(start), _as_time(end)
     if t_start is not None and t_end is not None and to_unix_ns(t_start) > to_unix_ns(t_end):
         utc = [pd.Timestamp(to_unix_ns(t), unit="ns", tz="UTC").floor("s") for t in (t_start, t_end)]
-        raise ValueError(
+        raise ErrOutOfRange(
             f"start {utc[0]:%Y-%m-%d %H:%M:%S} UTC is after end {utc[1]:%Y-%m-%d %H:%M:%S} UTC "
             "(naive times are local time): give a start before the end"
         )
@@ -432,9 +440,9 @@ def read_stream(
         plans = [_plan(lift, stream, p, start, end, t) for p in chosen]
         if isinstance(start, int) and plans and all(start > r.next for r in plans):
             ends = ", ".join(f"{r.partition}: {r.next}" for r in plans)
-            raise ValueError(
+            raise ErrOutOfRange(
                 f"start offset {start} is past the end of {stream!r} (next offset by partition: {ends}); "
-                "give an offset up to the next one, or start='earliest' or 'latest'"
+                f"{HINTS['past_end']}"
             )
         ranges = [r for r in plans if not r.empty]
         if engine == "dask":

@@ -16,10 +16,11 @@ import pyarrow as pa
 import pytest
 
 from liftbridge_nb import Ack, ErrDecode, ErrNoSuchPartition, Lift, Message, Stream
-from liftbridge_nb.frames import COLUMNS, read_stream
+from liftbridge_nb.frames import COLUMNS, HINTS, read_stream
 from liftbridge_nb.models import from_unix_ns
 from liftbridge_nb.server import LocalCluster
 from tests import faults
+from tests.kernel import Kernel
 from tests.polling import wait_for
 
 
@@ -250,6 +251,25 @@ def test_bad_arguments(client: Lift, data: Data) -> None:
         read_stream(data.stream, client=client, workers=True)
     assert len(read_stream(data.stream, partitions=(2, 0), client=client, progress=False)) == sum(
         a.partition in (0, 2) for a in data.acks
+    )
+
+
+def test_past_the_end_is_one_typed_line_in_a_cell(kernel: Kernel, server_address: str, data: Data) -> None:
+    kernel.run(f"from liftbridge_nb import read_stream, ErrOutOfRange; address = {server_address!r}")
+    cell = kernel.run(f"read_stream({data.stream!r}, 10**6, address=address)")
+    assert cell.error is not None and cell.error["ename"] == "ErrOutOfRange"
+    ends = ", ".join(f"{p}: {1 + max(a.offset for a in data.acks if a.partition == p)}" for p in range(3))
+    assert cell.shown == (
+        f"ErrOutOfRange: start offset 1000000 is past the end of {data.stream!r} "
+        f"(next offset by partition: {ends}); {HINTS['past_end']}"
+    )
+    caught = kernel.run(
+        f"try:\n    read_stream({data.stream!r}, 5, 2, address=address)\n"
+        "except ValueError as exc:\n    print(type(exc).__name__, exc)"
+    )
+    assert (
+        caught.shown
+        == "ErrOutOfRange start offset 5 is after end offset 2: " + HINTS["start_after_end"] + "\n"
     )
 
 

@@ -37,7 +37,7 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
         self.start_offset = w.IntText(description="offset", value=0)
         self.newest = w.IntText(description="newest N", value=page_size)
         self.start_time = w.Text(
-            description="time", placeholder=TIME_EXAMPLE, tooltip="ISO 8601; local time unless it names a zone"
+            description="time", placeholder=TIME_EXAMPLE, tooltip="ISO 8601; local unless it names a zone"
         )
         self.page_size = w.BoundedIntText(description="page size", value=page_size, min=1, max=10_000)
         self.go_button = w.Button(description="read", button_style="primary")
