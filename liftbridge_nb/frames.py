@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
 import os
 import threading
@@ -69,10 +70,6 @@ class _Range:
     @property
     def empty(self) -> bool:
         return self.end <= 0 or (self.first is not None and self.first >= self.end)
-
-    @property
-    def expected(self) -> int | None:
-        return None if self.first is None else max(0, self.end - self.first)
 
 
 def _as_time(position: Position) -> datetime | None:
@@ -246,7 +243,8 @@ def _in_order(partition: np.ndarray, offsets: np.ndarray, stamps: np.ndarray) ->
     )
 
 
-def _progress(progress: bool | None, total: int | None, stream: str) -> Any:
+def _progress(progress: bool | None, total: Callable[[], int], stream: str) -> Any:
+    """A tqdm bar of ``total()`` messages (called only when a bar is shown), or None."""
     if progress is None:
         progress = os.environ.get("TQDM_DISABLE", "") in ("", "0")
     if not progress:
@@ -255,7 +253,16 @@ def _progress(progress: bool | None, total: int | None, stream: str) -> Any:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=f"read {stream}", unit="msg")
+    return tqdm(total=total(), desc=f"read {stream}", unit="msg")
+
+
+def _total(lift: Lift, stream: str, ranges: list[_Range], timeout: float, each: int | None = None) -> int:
+    """How many messages the ranges hold (at most ``each`` of each), for a progress bar.
+
+    A start the offsets do not give (the oldest retained, a time) is looked up: one short subscription.
+    """
+    sizes = [end - first for _, first, end in _spans(lift, stream, ranges, timeout)]
+    return sum(sizes if each is None else (min(n, each) for n in sizes))
 
 
 @overload
@@ -470,8 +477,7 @@ def _read_all(
     options: dict[str, Any],
     timeout: float,
 ) -> pd.DataFrame:
-    known = [r.expected for r in ranges]
-    bar = _progress(progress, sum(k for k in known if k is not None) if None not in known else None, stream)
+    bar = _progress(progress, lambda: _total(lift, stream, ranges, timeout, max_messages), stream)
     cancelled = threading.Event()
     parts = [(r.partition, Columns()) for r in ranges]
     reading: list[Subscription] = []  # the subscription being read, for Ctrl-C to close
@@ -518,9 +524,9 @@ def _chunks(
     owned: bool,
 ) -> Iterator[pd.DataFrame]:
     """Merge the partitions by (timestamp, partition, offset) and cut the result every ``chunksize`` rows."""
+    total = functools.partial(_total, lift, stream, ranges, timeout)
+    bar = _progress(progress, lambda: total() if max_messages is None else min(total(), max_messages), stream)
     subs = [_open(lift, stream, r, timeout) for r in ranges]
-    known = [r.expected for r in ranges]
-    bar = _progress(progress, sum(k for k in known if k is not None) if None not in known else None, stream)
 
     def keyed(partition: int, sub: Subscription) -> Iterator[tuple[int, int, int, Any]]:
         for m in iter(sub.next_raw, None):
@@ -605,7 +611,7 @@ def _read_parallel(
     total = sum(end - first for _, first, end in spans)
     # A few stretches per worker: they finish close together, and the progress bar moves.
     pieces = _cut(spans, min(max(total // (workers * 4), _PIECE_MIN), _PIECE_MAX))
-    bar = _progress(progress, total, stream)
+    bar = _progress(progress, lambda: total, stream)
     read: dict[Piece, Columns] = {}
     try:
         with Workers(min(workers, len(pieces)), lift) as pool:

@@ -220,6 +220,22 @@ def test_ctrl_c_stops_every_partition_read(
              timeout=10, what="the partition readers to stop")  # fmt: skip
 
 
+def test_progress_bars_show_the_total(client: Lift, data: Data, capsys: pytest.CaptureFixture[str]) -> None:
+    def bar(**kwargs: object) -> str:
+        got = read_stream(data.stream, client=client, progress=True, **kwargs)  # type: ignore[call-overload]
+        if "chunksize" in kwargs:
+            list(got)
+        return capsys.readouterr().err.rsplit("\r", 1)[-1]  # the bar's last state
+
+    per_partition = [sum(a.partition == p for a in data.acks) for p in range(3)]
+    assert "| 32/32 [" in bar()  # from the oldest offset, which the server does not tell up front
+    assert f"| {per_partition[1]}/{per_partition[1]} [" in bar(partitions=[1])
+    assert "| 12/12 [" in bar(start=datetime.now(UTC) - timedelta(hours=1), max_messages=4)  # 4 of each
+    assert "| 32/32 [" in bar(chunksize=10)
+    assert "| 7/7 [" in bar(chunksize=5, max_messages=7)
+    assert "| 3/3 [" in bar(start="latest")
+
+
 def test_bad_arguments(client: Lift, data: Data) -> None:
     with pytest.raises(ErrNoSuchPartition, match="no partition 3"):
         read_stream(data.stream, partitions=[3], client=client)
