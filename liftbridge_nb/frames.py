@@ -19,7 +19,7 @@ import pandas as pd
 from . import analysis  # noqa: F401  (registers the df.lift accessor)
 from ._columns import Columns, read_into
 from ._core import check_partition
-from ._decode import Decoder, check_decoder, decode
+from ._decode import Decoder, check_decoder, decode, decode_headers
 from ._workers import Piece, Workers, read_piece
 from .client import Lift, Subscription
 from .errors import ApiError, ErrDecode, ErrNoSuchPartition, ErrOutOfRange, ErrPartitionPaused, no_such
@@ -44,17 +44,12 @@ HINTS = {
 """What to do about read_stream's errors, in its keyword arguments; in one place, so that the magics can
 say it in their flags instead (each message quotes its hint as it is here)."""
 
-COLUMNS = [
-    "stream",
-    "partition",
-    "offset",
-    "timestamp",
-    "key",
-    "value",
-    "headers",
-    "subject",
-    "reply_subject",
-]
+LEAD = ["partition", "offset", "timestamp", "key"]
+"""read_stream's first columns; the ``value.<field>`` columns of JSON objects follow, then :data:`TRAIL`."""
+TRAIL = ["value", "headers", "stream", "subject", "reply_subject"]
+"""read_stream's last columns (``decode_error``, with ``errors="coerce"``, follows ``value``)."""
+COLUMNS = LEAD + TRAIL
+"""The columns of a frame without JSON fields (or decode errors)."""
 
 
 @dataclass
@@ -212,24 +207,29 @@ def _frame(
             int(partition[i]),
             int(offsets[i]),
         )
-    frame = pd.DataFrame(
+    lead = pd.DataFrame(
         {
-            "stream": pd.Series([stream] * n, dtype="object"),
             "partition": partition,
             "offset": offsets,
             "timestamp": pd.to_datetime(stamps, unit="ns", utc=True).astype("datetime64[ns, UTC]"),
             "key": pd.Series(keys.values, dtype="object"),
+        }
+    )
+    trail = pd.DataFrame(
+        {
             "value": pd.Series(values.values, dtype="object"),
-            "headers": pd.Series(column("headers"), dtype="object"),
+            **(
+                {"decode_error": pd.Series([failures.get(i) for i in range(n)], dtype="object")}
+                if errors == "coerce"
+                else {}
+            ),
+            "headers": pd.Series(decode_headers(column("headers"), value), dtype="object"),
+            "stream": pd.Series([stream] * n, dtype="object"),
             "subject": pd.Series(column("subject"), dtype="object"),
             "reply_subject": pd.Series(column("reply"), dtype="object"),
-        },
-        columns=COLUMNS,
+        }
     )
-    if errors == "coerce":
-        frame["decode_error"] = pd.Series([failures.get(i) for i in range(n)], dtype="object")
-    if values.fields is not None:
-        frame = pd.concat([frame, values.fields], axis=1)
+    frame = pd.concat([lead, trail] if values.fields is None else [lead, values.fields, trail], axis=1)
     if n < 2 or _in_order(partition, offsets, stamps):
         return frame  # one partition read in order, as is common: the sort would only copy
     order = np.lexsort((offsets, partition, stamps))
@@ -384,10 +384,11 @@ def read_stream(
 
     In one process, partitions are read one after another in one thread (faster
     than threads, which only contend for the GIL), each ended by a server-side stop offset;
-    rows are ordered by (timestamp, partition, offset). Columns: ``stream``,
-    ``partition`` (int32), ``offset`` (int64), ``timestamp`` (datetime64[ns, UTC]),
-    ``key``, ``value``, ``headers``, ``subject``, ``reply_subject``; JSON object
-    values become ``value.<field>`` columns with ``flatten=True``.
+    rows are ordered by (timestamp, partition, offset). Columns, in this order: ``partition``
+    (int32), ``offset`` (int64), ``timestamp`` (datetime64[ns, UTC]), ``key``, then with
+    ``flatten=True`` the fields of JSON object values as ``value.<field>`` (an integer field
+    some rows lack is nullable ``Int64``), then the raw ``value``, ``headers`` (values
+    decoded as text unless ``value="bytes"``), ``stream``, ``subject``, ``reply_subject``.
 
     Decoders (``value``, ``key``): ``"auto"`` (JSON, else text, else bytes),
     ``"json"``, ``"utf8"``, ``"bytes"`` or a function of bytes. A value that

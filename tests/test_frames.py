@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from liftbridge_nb import Ack, ErrDecode, ErrNoSuchPartition, Lift, Message, Stream
-from liftbridge_nb.frames import COLUMNS, HINTS, read_stream
+from liftbridge_nb.frames import COLUMNS, HINTS, LEAD, TRAIL, read_stream
 from liftbridge_nb.models import from_unix_ns
 from liftbridge_nb.server import LocalCluster
 from tests import faults
@@ -56,8 +56,15 @@ def data(server_address: str) -> Iterator[Data]:
 
 def test_whole_stream_columns_order_and_dtypes(client: Lift, data: Data) -> None:
     df = read_stream(data.stream, client=client, progress=False)
-    assert list(df.columns[: len(COLUMNS)]) == COLUMNS
-    assert {"value.order", "value.amount", "value.customer.id", "value.customer.tier"} <= set(df.columns)
+    fields = ["value.order", "value.amount", "value.customer.id", "value.customer.tier"]
+    assert list(df.columns) == [*LEAD, *fields, *TRAIL], "what to look at first, raw values after"
+    assert LEAD == ["partition", "offset", "timestamp", "key"]
+    assert TRAIL == ["value", "headers", "stream", "subject", "reply_subject"]
+    # Two values are no JSON objects: their rows lack the integer fields, which stay integers.
+    assert {c: str(df[c].dtype) for c in fields[:3]} == {
+        "value.order": "Int64", "value.amount": "float64", "value.customer.id": "Int64"
+    }  # fmt: skip
+    assert sorted(df["value.order"].dropna().tolist()) == list(range(30))
     assert len(df) == 32 and list(df.index) == list(range(32))
     assert str(df["partition"].dtype) == "int32" and str(df["offset"].dtype) == "int64"
     assert str(df["timestamp"].dtype) == "datetime64[ns, UTC]"
@@ -67,7 +74,7 @@ def test_whole_stream_columns_order_and_dtypes(client: Lift, data: Data) -> None
     ns = df["timestamp"].astype("int64")
     assert [stamps[(int(p), int(o))] for p, o in zip(df["partition"], df["offset"], strict=True)] == list(ns)
     json_rows = df[df["value.order"].notna()]
-    assert len(json_rows) == 30 and (json_rows["headers"] == {"source": b"test"}).all()
+    assert len(json_rows) == 30 and (json_rows["headers"] == {"source": "test"}).all(), "text, as the values"
     for partition, key, text, order in zip(
         json_rows["partition"], json_rows["key"], json_rows["value"], json_rows["value.order"], strict=True
     ):
@@ -141,6 +148,8 @@ def test_decoders_and_errors(client: Lift, data: Data) -> None:
     assert b"\xff\x00binary" in list(bad["value"])
     raw = read_stream(data.stream, client=client, value="bytes", key="bytes", progress=False)
     assert all(isinstance(v, bytes) for v in raw["value"]) and "value.order" not in raw
+    assert list(raw["headers"].iloc[:1]) == [{"source": b"test"}], "raw values, raw headers"
+    assert list(coerced.columns).index("decode_error") == list(coerced.columns).index("value") + 1
     nested = read_stream(
         data.stream, 0, 1, client=client, value="json", flatten=False, errors="coerce", progress=False
     )

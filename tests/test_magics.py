@@ -112,7 +112,7 @@ def test_create_publish_read_admin(ip: InteractiveShell, stream_name: str, serve
     assert "ack policy none" in text
     df, _ = run(ip, "lift_read", f"{stream_name} --partition 0 --to 2 --no-progress")
     assert isinstance(df, pd.DataFrame) and list(df["offset"]) == [0, 1]
-    assert df["value.order"].iloc[0] == 42 and df["headers"].iloc[0] == {"source": b"nb"}
+    assert df["value.order"].iloc[0] == 42 and df["headers"].iloc[0] == {"source": "nb"}
     assert df["key"].iloc[0] == "c1"
     assert "{x} stays" in df["value"].iloc[0], "IPython's own expansion is off"
     raw, _ = run(

@@ -33,6 +33,8 @@ def test_workers_read_what_one_process_reads(
     parallel = read_stream(stream_name, client=client, progress=False, workers=3)
     pd.testing.assert_frame_equal(parallel, alone)
     assert len(alone) == 3001 and {"value.i", "value.even"} <= set(alone.columns)
+    assert str(alone["value.i"].dtype) == "Int64", "a quarter of the values are text: ints stay ints"
+    assert alone["headers"].map(lambda h: all(isinstance(v, str) for v in h.values())).all()
     middle = read_stream(stream_name, 100, 700, client=client, progress=False, workers=2)
     pd.testing.assert_frame_equal(middle, read_stream(stream_name, 100, 700, client=client, progress=False))
     later = read_stream(
