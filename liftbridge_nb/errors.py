@@ -1,6 +1,7 @@
 """Exceptions raised by liftbridge_nb.
 
-Every error the package raises derives from :class:`LiftbridgeError`::
+Every error the package raises derives from :class:`LiftbridgeError` (but for :class:`ReadInterrupted`,
+the ``KeyboardInterrupt`` of a read stopped by Ctrl-C, which ``except Exception`` must not catch)::
 
     LiftbridgeError
     ├── ServerError                    a local server, cluster or container could not be provided
@@ -241,6 +242,22 @@ class ErrDecode(LiftbridgeError, ValueError):
 
 class ErrOutOfRange(LiftbridgeError, ValueError):
     """read_stream was given no range to read: a start past every partition's end, or after the end."""
+
+
+class ReadInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a read: how far it got (``read`` messages, of ``total`` when known), in one line.
+
+    A ``KeyboardInterrupt``, so ``except KeyboardInterrupt`` catches it and ``except Exception`` does
+    not; IPython shows only its message (``_render_traceback_``), no traceback.
+    """
+
+    def __init__(self, message: str, read: int = 0, total: int | None = None) -> None:
+        super().__init__(message)
+        self.read = read
+        self.total = total
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
 
 
 class ApiError(LiftbridgeError):

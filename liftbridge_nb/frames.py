@@ -22,7 +22,15 @@ from ._core import check_partition
 from ._decode import Decoder, check_decoder, decode, decode_headers
 from ._workers import Piece, Workers, read_piece
 from .client import Lift, Subscription
-from .errors import ApiError, ErrDecode, ErrNoSuchPartition, ErrOutOfRange, ErrPartitionPaused, no_such
+from .errors import (
+    ApiError,
+    ErrDecode,
+    ErrNoSuchPartition,
+    ErrOutOfRange,
+    ErrPartitionPaused,
+    ReadInterrupted,
+    no_such,
+)
 from .models import Start, Stop, to_unix_ns
 
 if TYPE_CHECKING:
@@ -65,6 +73,26 @@ class _Range:
     @property
     def empty(self) -> bool:
         return self.end <= 0 or (self.first is not None and self.first >= self.end)
+
+
+@dataclass
+class _Tally:
+    """How far a read got, for the one line that Ctrl-C prints."""
+
+    most: int = 0  # the ranges' offsets: at most this many (the oldest may be gone)
+    total: int | None = None  # exactly this many, once known
+    count: Callable[[], int] = lambda: 0  # read so far
+
+    def measure(self, total: Callable[[], int]) -> int:
+        """The exact total, ``total()`` called the first time only."""
+        if self.total is None:
+            self.total = total()
+        return self.total
+
+    def interrupted(self) -> ReadInterrupted:
+        n = self.count()
+        of = f"{self.total:,}" if self.total is not None else f"at most {self.most:,}"
+        return ReadInterrupted(f"read_stream interrupted after {n:,} of {of} messages", n, self.total)
 
 
 def _as_time(position: Position) -> datetime | None:
@@ -243,8 +271,16 @@ def _in_order(partition: np.ndarray, offsets: np.ndarray, stamps: np.ndarray) ->
     )
 
 
-def _progress(progress: bool | None, total: Callable[[], int], stream: str) -> Any:
-    """A tqdm bar of ``total()`` messages (called only when a bar is shown), or None."""
+def _progress(
+    progress: bool | None, stream: str, ranges: list[_Range], tally: _Tally, total: Callable[[], int]
+) -> Any:
+    """A tqdm bar of ``total()`` messages, or None.
+
+    ``total()`` is called for a bar, or when the ranges' offsets give it (then it asks the server
+    nothing); ``tally`` keeps it.
+    """
+    if all(r.first is not None for r in ranges):
+        tally.measure(total)
     if progress is None:
         progress = os.environ.get("TQDM_DISABLE", "") in ("", "0")
     if not progress:
@@ -253,7 +289,7 @@ def _progress(progress: bool | None, total: Callable[[], int], stream: str) -> A
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total(), desc=f"read {stream}", unit="msg")
+    return tqdm(total=tally.measure(total), desc=f"read {stream}", unit="msg")
 
 
 def _total(lift: Lift, stream: str, ranges: list[_Range], timeout: float, each: int | None = None) -> int:
@@ -401,7 +437,8 @@ def read_stream(
     smaller one reads in this process. ``chunksize=N`` returns an iterator of
     DataFrames of N rows in the same order; ``engine="arrow"`` returns a ``pyarrow.Table`` and ``"polars"`` a
     polars DataFrame. A ``tqdm`` bar shows progress (``progress=False`` or
-    ``TQDM_DISABLE`` turns it off). Ctrl-C stops every partition read.
+    ``TQDM_DISABLE`` turns it off). Ctrl-C stops every partition read and raises
+    :class:`ReadInterrupted` (a ``KeyboardInterrupt``), shown as one line: how many messages were read.
     """
     _check_position(start, "start")
     _check_position(end, "end")
@@ -438,6 +475,7 @@ def read_stream(
     )
     t = lift._timeout(timeout)
     options = {"value": value, "key": key, "flatten": flatten, "errors": errors}
+    tally = _Tally()
     try:
         count = lift.partition_count(stream, timeout=t)
         if chosen is None:
@@ -453,17 +491,23 @@ def read_stream(
                 f"{HINTS['past_end']}"
             )
         ranges = [r for r in plans if not r.empty]
+        tally.most = sum(r.end - (r.first or 0) for r in ranges)
         if engine == "dask":
             return _read_dask(lift, stream, ranges, chunksize or DASK_CHUNK, options, t)
         if chunksize is not None:
-            chunks = _chunks(lift, stream, ranges, chunksize, max_messages, progress, options, t, owned)
+            chunks = _chunks(
+                lift, stream, ranges, chunksize, max_messages, progress, options, t, tally, owned
+            )
             owned = False  # the generator closes the client when it is done
             return (_convert(c, engine) for c in chunks)
-        most = sum(r.end - (r.first or 0) for r in ranges)  # at most: the oldest may be gone
-        n = workers or (min(os.cpu_count() or 1, _AUTO_WORKERS) if most > _PARALLEL_FROM else 1)
+        n = workers or (min(os.cpu_count() or 1, _AUTO_WORKERS) if tally.most > _PARALLEL_FROM else 1)
         if n > 1 and max_messages is None and ranges:
-            return _convert(_read_parallel(lift, stream, ranges, n, progress, options, t), engine)
-        return _convert(_read_all(lift, stream, ranges, max_messages, progress, options, t), engine)
+            return _convert(_read_parallel(lift, stream, ranges, n, progress, options, t, tally), engine)
+        return _convert(_read_all(lift, stream, ranges, max_messages, progress, options, t, tally), engine)
+    except KeyboardInterrupt as exc:  # Ctrl-C: one line that says how far the read got, no traceback
+        if isinstance(exc, ReadInterrupted):
+            raise
+        raise tally.interrupted() from None
     finally:
         if owned:
             lift.close()
@@ -477,10 +521,14 @@ def _read_all(
     progress: bool | None,
     options: dict[str, Any],
     timeout: float,
+    tally: _Tally,
 ) -> pd.DataFrame:
-    bar = _progress(progress, lambda: _total(lift, stream, ranges, timeout, max_messages), stream)
+    bar = _progress(
+        progress, stream, ranges, tally, lambda: _total(lift, stream, ranges, timeout, max_messages)
+    )
     cancelled = threading.Event()
     parts = [(r.partition, Columns()) for r in ranges]
+    tally.count = lambda: sum(len(cols.offset) for _, cols in parts)
     reading: list[Subscription] = []  # the subscription being read, for Ctrl-C to close
     tick = bar.update if bar is not None else (lambda n: None)
 
@@ -522,25 +570,34 @@ def _chunks(
     progress: bool | None,
     options: dict[str, Any],
     timeout: float,
+    tally: _Tally,
     owned: bool,
 ) -> Iterator[pd.DataFrame]:
     """Merge the partitions by (timestamp, partition, offset) and cut the result every ``chunksize`` rows."""
     total = functools.partial(_total, lift, stream, ranges, timeout)
-    bar = _progress(progress, lambda: total() if max_messages is None else min(total(), max_messages), stream)
-    subs = [_open(lift, stream, r, timeout) for r in ranges]
+    emitted = taken = 0
+    tally.count = lambda: emitted + taken
+    subs: list[Subscription] = []
+    bar = None
 
     def keyed(partition: int, sub: Subscription) -> Iterator[tuple[int, int, int, Any]]:
         for m in iter(sub.next_raw, None):
             yield m.timestamp, partition, m.offset, m
 
     try:
+        bar = _progress(
+            progress,
+            stream,
+            ranges,
+            tally,
+            lambda: total() if max_messages is None else min(total(), max_messages),
+        )
+        subs.extend(_open(lift, stream, r, timeout) for r in ranges)
         merged = heapq.merge(*(keyed(r.partition, s) for r, s in zip(ranges, subs, strict=True)))
-        emitted = 0
         while max_messages is None or emitted < max_messages:
             want = chunksize if max_messages is None else min(chunksize, max_messages - emitted)
             batch: dict[int, Columns] = {}
             adders: dict[int, Callable[[Any], None]] = {}
-            taken = 0
             for _, partition, _, m in merged:
                 if (add := adders.get(partition)) is None:
                     add = adders[partition] = batch.setdefault(partition, Columns()).adder()
@@ -550,10 +607,14 @@ def _chunks(
                     break
             if not taken:
                 return
-            emitted += taken
             if bar is not None:
                 bar.update(taken)
+            emitted, taken = emitted + taken, 0
             yield _frame(stream, sorted(batch.items()), **options)
+    except KeyboardInterrupt as exc:  # Ctrl-C while this generator reads (not in the caller's loop)
+        if isinstance(exc, ReadInterrupted):
+            raise
+        raise tally.interrupted() from None
     finally:
         for sub in subs:
             sub.close()
@@ -600,6 +661,7 @@ def _read_parallel(
     progress: bool | None,
     options: dict[str, Any],
     timeout: float,
+    tally: _Tally,
 ) -> pd.DataFrame:
     """read_stream in ``workers`` processes, each reading stretches of offsets in turn.
 
@@ -612,8 +674,10 @@ def _read_parallel(
     total = sum(end - first for _, first, end in spans)
     # A few stretches per worker: they finish close together, and the progress bar moves.
     pieces = _cut(spans, min(max(total // (workers * 4), _PIECE_MIN), _PIECE_MAX))
-    bar = _progress(progress, lambda: total, stream)
+    tally.total = total
+    bar = _progress(progress, stream, ranges, tally, lambda: total)
     read: dict[Piece, Columns] = {}
+    tally.count = lambda: sum(len(cols.offset) for cols in read.values())
     try:
         with Workers(min(workers, len(pieces)), lift) as pool:
             for piece, got in pool.read(stream, pieces, timeout):

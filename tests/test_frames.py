@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import threading
+import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pandas as pd
+import psutil  # type: ignore[import-untyped]
 import pyarrow as pa
 import pytest
 
@@ -243,6 +248,88 @@ def test_progress_bars_show_the_total(client: Lift, data: Data, capsys: pytest.C
     assert "| 32/32 [" in bar(chunksize=10)
     assert "| 7/7 [" in bar(chunksize=5, max_messages=7)
     assert "| 3/3 [" in bar(start="latest")
+
+
+BIG = 150_000  # small messages: long enough a read to be interrupted in the middle
+
+
+@pytest.fixture(scope="module")
+def big(server_address: str) -> str:
+    """A 2-partition stream of BIG small messages."""
+    name = f"frames-big-{uuid.uuid4().hex[:8]}"
+    with Lift(server_address) as client:
+        client.create_stream(Stream(subject=name, name=name, partitions=2))
+        client.publish_many(
+            [Message(stream=name, value=b"%d" % i, partition=i % 2, ack_policy="none") for i in range(BIG)]
+        )
+        wait_for(
+            lambda: (
+                sum(client.fetch_partition_metadata(name, p).high_watermark + 1 for p in range(2)) == BIG
+                or None
+            ),
+            timeout=120,
+            what="every message stored",
+        )
+    return name
+
+
+def _workers_of(kernel: Kernel) -> list[psutil.Process]:
+    pid = kernel.manager.provisioner.pid  # type: ignore[union-attr]
+    return [p for p in psutil.Process(pid).children() if "liftbridge_nb._workers" in " ".join(p.cmdline())]
+
+
+@pytest.mark.parametrize("how", ["thread", "worker-processes", "magic"])
+def test_ctrl_c_in_a_cell_prints_one_line(
+    kernel: Kernel, server_address: str, big: str, how: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "subscribed"
+    kernel.run(
+        "from pathlib import Path\n"
+        "from liftbridge_nb import Lift, read_stream\n"
+        "%load_ext liftbridge_nb.magics\n"
+        f"%lift_connect {server_address}\n"
+        f"marker = Path({str(marker)!r})\n"
+        "if not hasattr(Lift, 'unmarked'):\n"
+        "    Lift.unmarked = Lift.subscribe\n"
+        "    def marking(self, *args, **kwargs):  # tells the test that reading has begun\n"
+        "        marker.touch()\n"
+        "        return Lift.unmarked(self, *args, **kwargs)\n"
+        "    Lift.subscribe = marking\n"
+    )
+    read = f"read_stream({big!r}, address={server_address!r}, progress=False"
+    sessions: set[int] = set()
+
+    def two_workers() -> bool:
+        workers = _workers_of(kernel)
+        with contextlib.suppress(ProcessLookupError):  # Ctrl-C to the kernel's group must not reach them
+            sessions.update(os.getsid(w.pid) for w in workers)
+        return len(workers) == 2
+
+    code, started = {
+        "thread": (f"df = {read}, workers=1)", marker.exists),
+        "worker-processes": (f"df = {read}, workers=2)", two_workers),
+        "magic": (f"df = %lift_read {big} --no-progress", marker.exists),
+    }[how]  # fmt: skip
+    cell, latency = kernel.run_and_interrupt(code, lambda _: started())
+    line = re.fullmatch(r"read_stream interrupted after ([\d,]+) of (at most )?150,000 messages", cell.shown)
+    assert line, f"one line, nothing else: {cell.shown!r}"
+    assert (
+        int(line.group(1).replace(",", "")) < BIG and cell.error and cell.error["ename"] == "ReadInterrupted"
+    )
+    assert latency < 5, "stops at once (a bound against a hang: about 0.1 s)"
+    after = kernel.run("print('next')")  # what a thread or worker prints late lands here
+    assert after.shown == "next\n" and after.stderr == ""
+    wait_for(lambda: not _workers_of(kernel) or None, timeout=10, what="no worker left")
+    assert os.getsid(kernel.manager.provisioner.pid) not in sessions  # type: ignore[union-attr]
+    if how == "thread":
+        marker.unlink()
+        caught, _ = kernel.run_and_interrupt(
+            f"try:\n    {read}, workers=1)\n"
+            "except KeyboardInterrupt as exc:\n"
+            "    print(type(exc).__name__, 0 <= exc.read < exc.total if exc.total else exc.read >= 0)",
+            lambda _: marker.exists(),
+        )
+        assert caught.shown == "ReadInterrupted True\n" and caught.status == "ok"
 
 
 def test_bad_arguments(client: Lift, data: Data) -> None:
