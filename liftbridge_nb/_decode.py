@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import operator
 from collections.abc import Callable, Iterator, Sequence
@@ -47,7 +48,14 @@ def decode_headers(headers: Sequence[dict[str, bytes]], decoder: Decoder) -> lis
     """Header values as text (bytes if not UTF-8), as the values are decoded; raw with ``"bytes"``."""
     if decoder == "bytes":
         return list(headers)
-    return [{k: _text(v) for k, v in h.items()} if h else {} for h in headers]
+    out: list[dict[str, Any]] = list(headers)  # most rows have none: only the others are looked at
+    seen: dict[tuple[tuple[str, bytes], ...], dict[str, Any]] = {}  # the same few headers, row after row
+    for i in itertools.compress(range(len(headers)), headers):
+        items = tuple(headers[i].items())
+        if (text := seen.get(items)) is None:
+            text = seen[items] = {k: _text(v) for k, v in items}
+        out[i] = dict(text)  # each row its own dict
+    return out
 
 
 def _text(data: bytes) -> str | bytes:
