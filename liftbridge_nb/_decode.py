@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +42,27 @@ def decode(raw: Sequence[bytes | None], decoder: Decoder, *, flatten: bool, pref
         return _json(raw, strict=decoder == "json", flatten=flatten, prefix=prefix)
     assert callable(decoder)
     return _per_row(raw, decoder)
+
+
+def decode_headers(headers: Sequence[dict[str, bytes]], decoder: Decoder) -> list[dict[str, Any]]:
+    """Header values as text (bytes if not UTF-8), as the values are decoded; raw with ``"bytes"``."""
+    if decoder == "bytes":
+        return list(headers)
+    out: list[dict[str, Any]] = list(headers)  # most rows have none: only the others are looked at
+    seen: dict[tuple[tuple[str, bytes], ...], dict[str, Any]] = {}  # the same few headers, row after row
+    for i in itertools.compress(range(len(headers)), headers):
+        items = tuple(headers[i].items())
+        if (text := seen.get(items)) is None:
+            text = seen[items] = {k: _text(v) for k, v in items}
+        out[i] = dict(text)  # each row its own dict
+    return out
+
+
+def _text(data: bytes) -> str | bytes:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return data
 
 
 def _why(exc: Exception) -> str:
@@ -131,12 +153,13 @@ def _json(raw: Sequence[bytes | None], *, strict: bool, flatten: bool, prefix: s
         if fields is not None:
             frames.append(fields.set_axis(objects))
         if rows:
-            frames.append(pd.json_normalize(list(rows.values())).set_axis(list(rows)))
+            frames.append(_records(list(rows.values())).set_axis(list(rows)))
         if frames:
-            merged = pd.concat(frames) if len(frames) > 1 else frames[0]
+            # Integers as nullable Int64 while rows are added (a field some rows lack), not floats.
+            merged = pd.concat(map(_nullable, frames)) if len(frames) > 1 else _nullable(frames[0])
             merged = merged.reindex(range(len(raw))) if len(merged) != len(raw) else merged.sort_index()
             merged.columns = [f"{prefix}.{c}" for c in merged.columns]
-            return Decoded(out, merged.reset_index(drop=True), failures)
+            return Decoded(out, _plain(merged.reset_index(drop=True)), failures)
     return Decoded(out, None, failures)
 
 
@@ -167,8 +190,62 @@ def _bulk_objects(raw: Sequence[bytes | None], rows: Sequence[int]) -> pd.DataFr
         return None
     while any(pa.types.is_struct(f.type) for f in table.schema):
         table = table.flatten()
-    frame: pd.DataFrame = table.to_pandas()
-    return frame
+    # An integer field some objects lack is Int64 (<NA> where missing), not float64 as pandas would make it.
+    frame: pd.DataFrame = table.to_pandas(
+        types_mapper=lambda t: _INT64 if pa.types.is_integer(t) and t != pa.uint64() else None
+    )
+    return _plain(frame)
+
+
+_INT64 = pd.Int64Dtype()
+_KEPT = ("Int64", "uint64")  # already nullable, or may not fit
+
+
+def _nullable(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its numpy integer columns as Int64: rows added by concat or reindex are then <NA>."""
+    ints = {c: _INT64 for c, t in frame.dtypes.items() if t.kind in "iu" and str(t) not in _KEPT}
+    return frame.astype(ints) if ints else frame
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its Int64 columns that miss nothing back as numpy int64."""
+    whole = {
+        c: "int64" for c, t in frame.dtypes.items() if isinstance(t, pd.Int64Dtype) and not frame[c].hasnans
+    }
+    return frame.astype(whole) if whole else frame
+
+
+def _records(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """JSON objects as columns, nested fields dotted (as ``pandas.json_normalize`` does).
+
+    None where a row lacks a field; an integer field some rows lack is Int64.
+    """
+    columns: dict[str, list[Any]] = {}
+    for i, row in enumerate(rows):
+        for name, value in _flat(row, ""):
+            if (column := columns.get(name)) is None:
+                column = columns[name] = [None] * len(rows)
+            column[i] = value
+    return pd.DataFrame({name: _column(values) for name, values in columns.items()}, index=range(len(rows)))
+
+
+def _flat(obj: dict[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
+    for name, value in obj.items():
+        if isinstance(value, dict) and value:
+            yield from _flat(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", value
+
+
+def _column(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    if (
+        present
+        and len(present) < len(values)
+        and all(type(v) is int and -(2**63) <= v < 2**63 for v in present)
+    ):
+        return pd.array(values, dtype=_INT64)
+    return pd.Series(values, dtype=None if present else object)
 
 
 def _read_json(blob: bytes, block: int) -> Any:

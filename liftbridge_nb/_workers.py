@@ -7,7 +7,9 @@ without a main guard would start itself again) and nothing is forked from a proc
 that holds gRPC's threads. It reads pickled requests on stdin and answers on
 stdout: first the client's settings, then one piece at a time (partition, first
 offset, end offset), answered with its columns packed or with the error's text. A
-worker exits when its stdin closes, so none outlives the reader.
+worker exits when its stdin closes, so none outlives the reader. Workers run in a session of their
+own: Ctrl-C (a terminal's, or a Jupyter kernel's interrupt, sent to the whole process group) reaches the
+reader only, which kills them; none prints a traceback of its own.
 """
 
 from __future__ import annotations
@@ -64,12 +66,14 @@ class Workers:
 
     def __init__(self, n: int, lift: Lift) -> None:
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._feeders: list[threading.Thread] = []
         settings = (lift._cache.seeds, lift.tls, lift.options)
         for _ in range(n):
             proc = subprocess.Popen(
                 [sys.executable, "-m", "liftbridge_nb._workers"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                start_new_session=True,  # out of the reader's process group: Ctrl-C is the reader's
             )
             self._procs.append(proc)
             assert proc.stdin is not None
@@ -90,6 +94,9 @@ class Workers:
             proc.kill()
         for proc in self._procs:
             proc.wait()
+        for feeder in self._feeders:  # each sees its worker gone; a pipe closed under a read would raise
+            feeder.join()
+        for proc in self._procs:
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
                     with contextlib.suppress(OSError):  # a request left unflushed to a dead worker
@@ -109,9 +116,11 @@ class Workers:
         alive = [len(self._procs)]  # feeders still running; the last to fail hands back what is left
         lock = threading.Lock()
         for proc in self._procs:
-            threading.Thread(
+            feeder = threading.Thread(
                 target=self._feed, args=(proc, stream, todo, done, timeout, alive, lock), daemon=True
-            ).start()
+            )
+            feeder.start()
+            self._feeders.append(feeder)
         for _ in pieces:
             while True:
                 try:

@@ -1,6 +1,7 @@
 """Exceptions raised by liftbridge_nb.
 
-Every error the package raises derives from :class:`LiftbridgeError`::
+Every error the package raises derives from :class:`LiftbridgeError` (but for :class:`ReadInterrupted`,
+the ``KeyboardInterrupt`` of a read stopped by Ctrl-C, which ``except Exception`` must not catch)::
 
     LiftbridgeError
     ├── ServerError                    a local server, cluster or container could not be provided
@@ -14,6 +15,7 @@ Every error the package raises derives from :class:`LiftbridgeError`::
     │   └── ErrAckTimeout              a publish was sent but its ack did not come in time
     ├── ErrAckUncertain                an ack may be a deposed leader's: the message may be lost
     ├── ErrDecode                      read_stream could not decode a key or value (also a ``ValueError``)
+    ├── ErrOutOfRange                  read_stream's start past the end, or after its end (a ``ValueError``)
     └── ApiError                       the server refused a request (``code``, ``details``)
         ├── ErrStreamExists            create: the name is taken
         ├── ErrNoSuchPartition         no such stream or partition (publish, subscribe, pause, ...)
@@ -238,6 +240,26 @@ class ErrDecode(LiftbridgeError, ValueError):
         super().__init__(message)
         self.partition = partition
         self.offset = offset
+
+
+class ErrOutOfRange(LiftbridgeError, ValueError):
+    """read_stream was given no range to read: a start past every partition's end, or after the end."""
+
+
+class ReadInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a read: how far it got (``read`` messages, of ``total`` when known), in one line.
+
+    A ``KeyboardInterrupt``, so ``except KeyboardInterrupt`` catches it and ``except Exception`` does
+    not; IPython shows only its message (``_render_traceback_``), no traceback.
+    """
+
+    def __init__(self, message: str, read: int = 0, total: int | None = None) -> None:
+        super().__init__(message)
+        self.read = read
+        self.total = total
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
 
 
 class ApiError(LiftbridgeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
 import os
 import threading
@@ -18,11 +19,19 @@ import pandas as pd
 from . import analysis  # noqa: F401  (registers the df.lift accessor)
 from ._columns import Columns, read_into
 from ._core import check_partition
-from ._decode import Decoder, check_decoder, decode
+from ._decode import Decoder, check_decoder, decode, decode_headers
 from ._workers import Piece, Workers, read_piece
 from .client import Lift, Subscription
 from .config import default_address
-from .errors import ApiError, ErrDecode, ErrNoSuchPartition, ErrPartitionPaused, no_such
+from .errors import (
+    ApiError,
+    ErrDecode,
+    ErrNoSuchPartition,
+    ErrOutOfRange,
+    ErrPartitionPaused,
+    ReadInterrupted,
+    no_such,
+)
 from .models import Start, Stop, to_unix_ns
 
 if TYPE_CHECKING:
@@ -34,17 +43,22 @@ _AUTO_WORKERS = 4
 _PIECE_MIN, _PIECE_MAX = 20_000, 250_000
 Engine = Literal["pandas", "arrow", "polars", "dask"]
 
-COLUMNS = [
-    "stream",
-    "partition",
-    "offset",
-    "timestamp",
-    "key",
-    "value",
-    "headers",
-    "subject",
-    "reply_subject",
-]
+HINTS = {
+    "decode": "errors='coerce' keeps the raw bytes and records why in a decode_error column",
+    "past_end": "give an offset up to the next one, or start='earliest' or 'latest'",
+    "start_after_end": "give start <= end (the end is exclusive)",
+    "paused": "resume it (subscribe with resume=True, or publish to it), or leave it out with "
+    "partitions=[...]",
+}
+"""What to do about read_stream's errors, in its keyword arguments; in one place, so that the magics can
+say it in their flags instead (each message quotes its hint as it is here)."""
+
+LEAD = ["partition", "offset", "timestamp", "key"]
+"""read_stream's first columns; the ``value.<field>`` columns of JSON objects follow, then :data:`TRAIL`."""
+TRAIL = ["value", "headers", "stream", "subject", "reply_subject"]
+"""read_stream's last columns (``decode_error``, with ``errors="coerce"``, follows ``value``)."""
+COLUMNS = LEAD + TRAIL
+"""The columns of a frame without JSON fields (or decode errors)."""
 
 
 @dataclass
@@ -61,9 +75,25 @@ class _Range:
     def empty(self) -> bool:
         return self.end <= 0 or (self.first is not None and self.first >= self.end)
 
-    @property
-    def expected(self) -> int | None:
-        return None if self.first is None else max(0, self.end - self.first)
+
+@dataclass
+class _Tally:
+    """How far a read got, for the one line that Ctrl-C prints."""
+
+    most: int = 0  # the ranges' offsets: at most this many (the oldest may be gone)
+    total: int | None = None  # exactly this many, once known
+    count: Callable[[], int] = lambda: 0  # read so far
+
+    def measure(self, total: Callable[[], int]) -> int:
+        """The exact total, ``total()`` called the first time only."""
+        if self.total is None:
+            self.total = total()
+        return self.total
+
+    def interrupted(self) -> ReadInterrupted:
+        n = self.count()
+        of = f"{self.total:,}" if self.total is not None else f"at most {self.most:,}"
+        return ReadInterrupted(f"read_stream interrupted after {n:,} of {of} messages", n, self.total)
 
 
 def _as_time(position: Position) -> datetime | None:
@@ -122,8 +152,8 @@ def _high_watermark(client: Lift, stream: str, partition: int, timeout: float) -
         if info is None or partition not in info.partitions or not info.partitions[partition].paused:
             raise
         raise ErrPartitionPaused(
-            f"partition {partition} of {stream!r} is paused and read_stream does not resume it: resume it "
-            "(subscribe with resume=True, or publish to it), or leave it out with partitions=[...]",
+            f"partition {partition} of {stream!r} is paused and read_stream does not resume it: "
+            f"{HINTS['paused']}",
             exc.code,
             exc.details,
         ) from exc
@@ -202,28 +232,33 @@ def _frame(
         i = min(failures)
         raise ErrDecode(
             f"cannot decode partition {int(partition[i])} offset {int(offsets[i])}: {failures[i]} "
-            "(errors='coerce' keeps the raw bytes and records why in a decode_error column)",
+            f"({HINTS['decode']})",
             int(partition[i]),
             int(offsets[i]),
         )
-    frame = pd.DataFrame(
+    lead = pd.DataFrame(
         {
-            "stream": pd.Series([stream] * n, dtype="object"),
             "partition": partition,
             "offset": offsets,
             "timestamp": pd.to_datetime(stamps, unit="ns", utc=True).astype("datetime64[ns, UTC]"),
             "key": pd.Series(keys.values, dtype="object"),
+        }
+    )
+    trail = pd.DataFrame(
+        {
             "value": pd.Series(values.values, dtype="object"),
-            "headers": pd.Series(column("headers"), dtype="object"),
+            **(
+                {"decode_error": pd.Series([failures.get(i) for i in range(n)], dtype="object")}
+                if errors == "coerce"
+                else {}
+            ),
+            "headers": pd.Series(decode_headers(column("headers"), value), dtype="object"),
+            "stream": pd.Series([stream] * n, dtype="object"),
             "subject": pd.Series(column("subject"), dtype="object"),
             "reply_subject": pd.Series(column("reply"), dtype="object"),
-        },
-        columns=COLUMNS,
+        }
     )
-    if errors == "coerce":
-        frame["decode_error"] = pd.Series([failures.get(i) for i in range(n)], dtype="object")
-    if values.fields is not None:
-        frame = pd.concat([frame, values.fields], axis=1)
+    frame = pd.concat([lead, trail] if values.fields is None else [lead, values.fields, trail], axis=1)
     if n < 2 or _in_order(partition, offsets, stamps):
         return frame  # one partition read in order, as is common: the sort would only copy
     order = np.lexsort((offsets, partition, stamps))
@@ -237,7 +272,16 @@ def _in_order(partition: np.ndarray, offsets: np.ndarray, stamps: np.ndarray) ->
     )
 
 
-def _progress(progress: bool | None, total: int | None, stream: str) -> Any:
+def _progress(
+    progress: bool | None, stream: str, ranges: list[_Range], tally: _Tally, total: Callable[[], int]
+) -> Any:
+    """A tqdm bar of ``total()`` messages, or None.
+
+    ``total()`` is called for a bar, or when the ranges' offsets give it (then it asks the server
+    nothing); ``tally`` keeps it.
+    """
+    if all(r.first is not None for r in ranges):
+        tally.measure(total)
     if progress is None:
         progress = os.environ.get("TQDM_DISABLE", "") in ("", "0")
     if not progress:
@@ -246,7 +290,16 @@ def _progress(progress: bool | None, total: int | None, stream: str) -> Any:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=f"read {stream}", unit="msg")
+    return tqdm(total=tally.measure(total), desc=f"read {stream}", unit="msg")
+
+
+def _total(lift: Lift, stream: str, ranges: list[_Range], timeout: float, each: int | None = None) -> int:
+    """How many messages the ranges hold (at most ``each`` of each), for a progress bar.
+
+    A start the offsets do not give (the oldest retained, a time) is looked up: one short subscription.
+    """
+    sizes = [end - first for _, first, end in _spans(lift, stream, ranges, timeout)]
+    return sum(sizes if each is None else (min(n, each) for n in sizes))
 
 
 @overload
@@ -362,16 +415,17 @@ def read_stream(
     string (naive means local time), a ``timedelta`` (that long before now),
     ``"earliest"`` or ``"latest"``. ``start=None`` is the oldest retained
     message, ``end=None`` the newest at call time; nothing newer is waited for. A start
-    offset beyond the next offset of every partition read is refused (``ValueError``), an
-    unknown partition raises :class:`ErrNoSuchPartition` and a paused one
-    :class:`ErrPartitionPaused` (read_stream never resumes it).
+    offset beyond the next offset of every partition read, or a start after the end, raises
+    :class:`ErrOutOfRange`; an unknown partition raises :class:`ErrNoSuchPartition` and a
+    paused one :class:`ErrPartitionPaused` (read_stream never resumes it).
 
     In one process, partitions are read one after another in one thread (faster
     than threads, which only contend for the GIL), each ended by a server-side stop offset;
-    rows are ordered by (timestamp, partition, offset). Columns: ``stream``,
-    ``partition`` (int32), ``offset`` (int64), ``timestamp`` (datetime64[ns, UTC]),
-    ``key``, ``value``, ``headers``, ``subject``, ``reply_subject``; JSON object
-    values become ``value.<field>`` columns with ``flatten=True``.
+    rows are ordered by (timestamp, partition, offset). Columns, in this order: ``partition``
+    (int32), ``offset`` (int64), ``timestamp`` (datetime64[ns, UTC]), ``key``, then with
+    ``flatten=True`` the fields of JSON object values as ``value.<field>`` (an integer field
+    some rows lack is nullable ``Int64``), then the raw ``value``, ``headers`` (values
+    decoded as text unless ``value="bytes"``), ``stream``, ``subject``, ``reply_subject``.
 
     Decoders (``value``, ``key``): ``"auto"`` (JSON, else text, else bytes),
     ``"json"``, ``"utf8"``, ``"bytes"`` or a function of bytes. A value that
@@ -384,7 +438,8 @@ def read_stream(
     smaller one reads in this process. ``chunksize=N`` returns an iterator of
     DataFrames of N rows in the same order; ``engine="arrow"`` returns a ``pyarrow.Table`` and ``"polars"`` a
     polars DataFrame. A ``tqdm`` bar shows progress (``progress=False`` or
-    ``TQDM_DISABLE`` turns it off). Ctrl-C stops every partition read.
+    ``TQDM_DISABLE`` turns it off). Ctrl-C stops every partition read and raises
+    :class:`ReadInterrupted` (a ``KeyboardInterrupt``), shown as one line: how many messages were read.
     """
     _check_position(start, "start")
     _check_position(end, "end")
@@ -406,13 +461,11 @@ def read_stream(
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise ValueError(f"{name} must be a positive int, not {n!r}")
     if isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and start > end:
-        raise ValueError(
-            f"start offset {start} is after end offset {end}: give start <= end (the end is exclusive)"
-        )
+        raise ErrOutOfRange(f"start offset {start} is after end offset {end}: {HINTS['start_after_end']}")
     t_start, t_end = _as_time(start), _as_time(end)
     if t_start is not None and t_end is not None and to_unix_ns(t_start) > to_unix_ns(t_end):
         utc = [pd.Timestamp(to_unix_ns(t), unit="ns", tz="UTC").floor("s") for t in (t_start, t_end)]
-        raise ValueError(
+        raise ErrOutOfRange(
             f"start {utc[0]:%Y-%m-%d %H:%M:%S} UTC is after end {utc[1]:%Y-%m-%d %H:%M:%S} UTC "
             "(naive times are local time): give a start before the end"
         )
@@ -421,6 +474,7 @@ def read_stream(
     lift = client or Lift(default_address(address), timeout=timeout)
     t = lift._timeout(timeout)
     options = {"value": value, "key": key, "flatten": flatten, "errors": errors}
+    tally = _Tally()
     try:
         count = lift.partition_count(stream, timeout=t)
         if chosen is None:
@@ -431,22 +485,28 @@ def read_stream(
         plans = [_plan(lift, stream, p, start, end, t) for p in chosen]
         if isinstance(start, int) and plans and all(start > r.next for r in plans):
             ends = ", ".join(f"{r.partition}: {r.next}" for r in plans)
-            raise ValueError(
+            raise ErrOutOfRange(
                 f"start offset {start} is past the end of {stream!r} (next offset by partition: {ends}); "
-                "give an offset up to the next one, or start='earliest' or 'latest'"
+                f"{HINTS['past_end']}"
             )
         ranges = [r for r in plans if not r.empty]
+        tally.most = sum(r.end - (r.first or 0) for r in ranges)
         if engine == "dask":
             return _read_dask(lift, stream, ranges, chunksize or DASK_CHUNK, options, t)
         if chunksize is not None:
-            chunks = _chunks(lift, stream, ranges, chunksize, max_messages, progress, options, t, owned)
+            chunks = _chunks(
+                lift, stream, ranges, chunksize, max_messages, progress, options, t, tally, owned
+            )
             owned = False  # the generator closes the client when it is done
             return (_convert(c, engine) for c in chunks)
-        most = sum(r.end - (r.first or 0) for r in ranges)  # at most: the oldest may be gone
-        n = workers or (min(os.cpu_count() or 1, _AUTO_WORKERS) if most > _PARALLEL_FROM else 1)
+        n = workers or (min(os.cpu_count() or 1, _AUTO_WORKERS) if tally.most > _PARALLEL_FROM else 1)
         if n > 1 and max_messages is None and ranges:
-            return _convert(_read_parallel(lift, stream, ranges, n, progress, options, t), engine)
-        return _convert(_read_all(lift, stream, ranges, max_messages, progress, options, t), engine)
+            return _convert(_read_parallel(lift, stream, ranges, n, progress, options, t, tally), engine)
+        return _convert(_read_all(lift, stream, ranges, max_messages, progress, options, t, tally), engine)
+    except KeyboardInterrupt as exc:  # Ctrl-C: one line that says how far the read got, no traceback
+        if isinstance(exc, ReadInterrupted):
+            raise
+        raise tally.interrupted() from None
     finally:
         if owned:
             lift.close()
@@ -460,11 +520,14 @@ def _read_all(
     progress: bool | None,
     options: dict[str, Any],
     timeout: float,
+    tally: _Tally,
 ) -> pd.DataFrame:
-    known = [r.expected for r in ranges]
-    bar = _progress(progress, sum(k for k in known if k is not None) if None not in known else None, stream)
+    bar = _progress(
+        progress, stream, ranges, tally, lambda: _total(lift, stream, ranges, timeout, max_messages)
+    )
     cancelled = threading.Event()
     parts = [(r.partition, Columns()) for r in ranges]
+    tally.count = lambda: sum(len(cols.offset) for _, cols in parts)
     reading: list[Subscription] = []  # the subscription being read, for Ctrl-C to close
     tick = bar.update if bar is not None else (lambda n: None)
 
@@ -506,25 +569,34 @@ def _chunks(
     progress: bool | None,
     options: dict[str, Any],
     timeout: float,
+    tally: _Tally,
     owned: bool,
 ) -> Iterator[pd.DataFrame]:
     """Merge the partitions by (timestamp, partition, offset) and cut the result every ``chunksize`` rows."""
-    subs = [_open(lift, stream, r, timeout) for r in ranges]
-    known = [r.expected for r in ranges]
-    bar = _progress(progress, sum(k for k in known if k is not None) if None not in known else None, stream)
+    total = functools.partial(_total, lift, stream, ranges, timeout)
+    emitted = taken = 0
+    tally.count = lambda: emitted + taken
+    subs: list[Subscription] = []
+    bar = None
 
     def keyed(partition: int, sub: Subscription) -> Iterator[tuple[int, int, int, Any]]:
         for m in iter(sub.next_raw, None):
             yield m.timestamp, partition, m.offset, m
 
     try:
+        bar = _progress(
+            progress,
+            stream,
+            ranges,
+            tally,
+            lambda: total() if max_messages is None else min(total(), max_messages),
+        )
+        subs.extend(_open(lift, stream, r, timeout) for r in ranges)
         merged = heapq.merge(*(keyed(r.partition, s) for r, s in zip(ranges, subs, strict=True)))
-        emitted = 0
         while max_messages is None or emitted < max_messages:
             want = chunksize if max_messages is None else min(chunksize, max_messages - emitted)
             batch: dict[int, Columns] = {}
             adders: dict[int, Callable[[Any], None]] = {}
-            taken = 0
             for _, partition, _, m in merged:
                 if (add := adders.get(partition)) is None:
                     add = adders[partition] = batch.setdefault(partition, Columns()).adder()
@@ -534,10 +606,14 @@ def _chunks(
                     break
             if not taken:
                 return
-            emitted += taken
             if bar is not None:
                 bar.update(taken)
+            emitted, taken = emitted + taken, 0
             yield _frame(stream, sorted(batch.items()), **options)
+    except KeyboardInterrupt as exc:  # Ctrl-C while this generator reads (not in the caller's loop)
+        if isinstance(exc, ReadInterrupted):
+            raise
+        raise tally.interrupted() from None
     finally:
         for sub in subs:
             sub.close()
@@ -584,6 +660,7 @@ def _read_parallel(
     progress: bool | None,
     options: dict[str, Any],
     timeout: float,
+    tally: _Tally,
 ) -> pd.DataFrame:
     """read_stream in ``workers`` processes, each reading stretches of offsets in turn.
 
@@ -596,8 +673,10 @@ def _read_parallel(
     total = sum(end - first for _, first, end in spans)
     # A few stretches per worker: they finish close together, and the progress bar moves.
     pieces = _cut(spans, min(max(total // (workers * 4), _PIECE_MIN), _PIECE_MAX))
-    bar = _progress(progress, total, stream)
+    tally.total = total
+    bar = _progress(progress, stream, ranges, tally, lambda: total)
     read: dict[Piece, Columns] = {}
+    tally.count = lambda: sum(len(cols.offset) for cols in read.values())
     try:
         with Workers(min(workers, len(pieces)), lift) as pool:
             for piece, got in pool.read(stream, pieces, timeout):

@@ -57,7 +57,8 @@ def to_unix_ns(when: datetime) -> int:
     if when != when:  # pandas.NaT: a datetime equal to nothing, itself included
         raise ValueError("expected a datetime, not NaT (not a time)")
     try:
-        aware = when if when.tzinfo is not None else when.astimezone()
+        # datetime's own astimezone: pandas.Timestamp's is tz_convert, which refuses a naive time.
+        aware = when if when.tzinfo is not None else datetime.astimezone(when)
         micros = (aware - _EPOCH) // timedelta(microseconds=1)
     except (OverflowError, ValueError, OSError):
         micros = INT64_MAX  # out of range whichever way: refused below

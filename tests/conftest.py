@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import time
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,16 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             )
             save("server", server, server_key)
     return out
+
+
+@pytest.fixture
+def local_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[timezone]:
+    """This process's local time made UTC+05:30, so that a naive time read as UTC would show."""
+    monkeypatch.setenv("TZ", "IST-5:30")
+    time.tzset()
+    yield timezone(timedelta(hours=5, minutes=30))
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture

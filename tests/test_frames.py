@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import threading
+import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pandas as pd
+import psutil  # type: ignore[import-untyped]
 import pyarrow as pa
 import pytest
 
 from liftbridge_nb import Ack, ErrDecode, ErrNoSuchPartition, Lift, Message, Stream
-from liftbridge_nb.frames import COLUMNS, read_stream
+from liftbridge_nb.frames import COLUMNS, HINTS, LEAD, TRAIL, read_stream
 from liftbridge_nb.models import from_unix_ns
 from liftbridge_nb.server import LocalCluster
 from tests import faults
+from tests.kernel import Kernel
 from tests.polling import wait_for
 
 
@@ -55,8 +61,15 @@ def data(server_address: str) -> Iterator[Data]:
 
 def test_whole_stream_columns_order_and_dtypes(client: Lift, data: Data) -> None:
     df = read_stream(data.stream, client=client, progress=False)
-    assert list(df.columns[: len(COLUMNS)]) == COLUMNS
-    assert {"value.order", "value.amount", "value.customer.id", "value.customer.tier"} <= set(df.columns)
+    fields = ["value.order", "value.amount", "value.customer.id", "value.customer.tier"]
+    assert list(df.columns) == [*LEAD, *fields, *TRAIL], "what to look at first, raw values after"
+    assert LEAD == ["partition", "offset", "timestamp", "key"]
+    assert TRAIL == ["value", "headers", "stream", "subject", "reply_subject"]
+    # Two values are no JSON objects: their rows lack the integer fields, which stay integers.
+    assert {c: str(df[c].dtype) for c in fields[:3]} == {
+        "value.order": "Int64", "value.amount": "float64", "value.customer.id": "Int64"
+    }  # fmt: skip
+    assert sorted(df["value.order"].dropna().tolist()) == list(range(30))
     assert len(df) == 32 and list(df.index) == list(range(32))
     assert str(df["partition"].dtype) == "int32" and str(df["offset"].dtype) == "int64"
     assert str(df["timestamp"].dtype) == "datetime64[ns, UTC]"
@@ -66,7 +79,7 @@ def test_whole_stream_columns_order_and_dtypes(client: Lift, data: Data) -> None
     ns = df["timestamp"].astype("int64")
     assert [stamps[(int(p), int(o))] for p, o in zip(df["partition"], df["offset"], strict=True)] == list(ns)
     json_rows = df[df["value.order"].notna()]
-    assert len(json_rows) == 30 and (json_rows["headers"] == {"source": b"test"}).all()
+    assert len(json_rows) == 30 and (json_rows["headers"] == {"source": "test"}).all(), "text, as the values"
     for partition, key, text, order in zip(
         json_rows["partition"], json_rows["key"], json_rows["value"], json_rows["value.order"], strict=True
     ):
@@ -105,6 +118,24 @@ def test_time_and_relative_ranges(client: Lift, data: Data) -> None:
         read_stream(data.stream, timedelta(minutes=1), timedelta(hours=1), client=client, progress=False)
 
 
+def test_naive_times_are_local_time(client: Lift, data: Data, local_zone: timezone) -> None:
+    stamps = sorted(a.reception_timestamp for a in data.acks)
+    # Between two messages' times (they are far more than a microsecond apart), as naive local times.
+    start, end = (
+        pd.Timestamp((stamps[i - 1] + stamps[i]) // 2, unit="ns", tz="UTC")
+        .tz_convert(local_zone)
+        .tz_localize(None)
+        for i in (10, 20)
+    )
+    for naive in (
+        (start, end),
+        (start.isoformat(), end.isoformat()),
+        (start.floor("us").to_pydatetime(), end.floor("us").to_pydatetime()),
+    ):
+        df = read_stream(data.stream, *naive, client=client, progress=False)
+        assert sorted(t.value for t in df["timestamp"]) == stamps[10:20], f"read as local time: {naive}"
+
+
 def test_empty_results_keep_their_columns(client: Lift, stream_name: str) -> None:
     client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=2))
     df = read_stream(stream_name, client=client, progress=False)
@@ -122,6 +153,8 @@ def test_decoders_and_errors(client: Lift, data: Data) -> None:
     assert b"\xff\x00binary" in list(bad["value"])
     raw = read_stream(data.stream, client=client, value="bytes", key="bytes", progress=False)
     assert all(isinstance(v, bytes) for v in raw["value"]) and "value.order" not in raw
+    assert list(raw["headers"].iloc[:1]) == [{"source": b"test"}], "raw values, raw headers"
+    assert list(coerced.columns).index("decode_error") == list(coerced.columns).index("value") + 1
     nested = read_stream(
         data.stream, 0, 1, client=client, value="json", flatten=False, errors="coerce", progress=False
     )
@@ -201,6 +234,104 @@ def test_ctrl_c_stops_every_partition_read(
              timeout=10, what="the partition readers to stop")  # fmt: skip
 
 
+def test_progress_bars_show_the_total(client: Lift, data: Data, capsys: pytest.CaptureFixture[str]) -> None:
+    def bar(**kwargs: object) -> str:
+        got = read_stream(data.stream, client=client, progress=True, **kwargs)  # type: ignore[call-overload]
+        if "chunksize" in kwargs:
+            list(got)
+        return capsys.readouterr().err.rsplit("\r", 1)[-1]  # the bar's last state
+
+    per_partition = [sum(a.partition == p for a in data.acks) for p in range(3)]
+    assert "| 32/32 [" in bar()  # from the oldest offset, which the server does not tell up front
+    assert f"| {per_partition[1]}/{per_partition[1]} [" in bar(partitions=[1])
+    assert "| 12/12 [" in bar(start=datetime.now(UTC) - timedelta(hours=1), max_messages=4)  # 4 of each
+    assert "| 32/32 [" in bar(chunksize=10)
+    assert "| 7/7 [" in bar(chunksize=5, max_messages=7)
+    assert "| 3/3 [" in bar(start="latest")
+
+
+BIG = 150_000  # small messages: long enough a read to be interrupted in the middle
+
+
+@pytest.fixture(scope="module")
+def big(server_address: str) -> str:
+    """A 2-partition stream of BIG small messages."""
+    name = f"frames-big-{uuid.uuid4().hex[:8]}"
+    with Lift(server_address) as client:
+        client.create_stream(Stream(subject=name, name=name, partitions=2))
+        client.publish_many(
+            [Message(stream=name, value=b"%d" % i, partition=i % 2, ack_policy="none") for i in range(BIG)]
+        )
+        wait_for(
+            lambda: (
+                sum(client.fetch_partition_metadata(name, p).high_watermark + 1 for p in range(2)) == BIG
+                or None
+            ),
+            timeout=120,
+            what="every message stored",
+        )
+    return name
+
+
+def _workers_of(kernel: Kernel) -> list[psutil.Process]:
+    pid = kernel.manager.provisioner.pid  # type: ignore[union-attr]
+    return [p for p in psutil.Process(pid).children() if "liftbridge_nb._workers" in " ".join(p.cmdline())]
+
+
+@pytest.mark.parametrize("how", ["thread", "worker-processes", "magic"])
+def test_ctrl_c_in_a_cell_prints_one_line(
+    kernel: Kernel, server_address: str, big: str, how: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "subscribed"
+    kernel.run(
+        "from pathlib import Path\n"
+        "from liftbridge_nb import Lift, read_stream\n"
+        "%load_ext liftbridge_nb.magics\n"
+        f"%lift_connect {server_address}\n"
+        f"marker = Path({str(marker)!r})\n"
+        "if not hasattr(Lift, 'unmarked'):\n"
+        "    Lift.unmarked = Lift.subscribe\n"
+        "    def marking(self, *args, **kwargs):  # tells the test that reading has begun\n"
+        "        marker.touch()\n"
+        "        return Lift.unmarked(self, *args, **kwargs)\n"
+        "    Lift.subscribe = marking\n"
+    )
+    read = f"read_stream({big!r}, address={server_address!r}, progress=False"
+    sessions: set[int] = set()
+
+    def two_workers() -> bool:
+        workers = _workers_of(kernel)
+        with contextlib.suppress(ProcessLookupError):  # Ctrl-C to the kernel's group must not reach them
+            sessions.update(os.getsid(w.pid) for w in workers)
+        return len(workers) == 2
+
+    code, started = {
+        "thread": (f"df = {read}, workers=1)", marker.exists),
+        "worker-processes": (f"df = {read}, workers=2)", two_workers),
+        "magic": (f"df = %lift_read {big} --no-progress", marker.exists),
+    }[how]  # fmt: skip
+    cell, latency = kernel.run_and_interrupt(code, lambda _: started())
+    line = re.fullmatch(r"read_stream interrupted after ([\d,]+) of (at most )?150,000 messages", cell.shown)
+    assert line, f"one line, nothing else: {cell.shown!r}"
+    assert (
+        int(line.group(1).replace(",", "")) < BIG and cell.error and cell.error["ename"] == "ReadInterrupted"
+    )
+    assert latency < 5, "stops at once (a bound against a hang: about 0.1 s)"
+    after = kernel.run("print('next')")  # what a thread or worker prints late lands here
+    assert after.shown == "next\n" and after.stderr == ""
+    wait_for(lambda: not _workers_of(kernel) or None, timeout=10, what="no worker left")
+    assert os.getsid(kernel.manager.provisioner.pid) not in sessions  # type: ignore[union-attr]
+    if how == "thread":
+        marker.unlink()
+        caught, _ = kernel.run_and_interrupt(
+            f"try:\n    {read}, workers=1)\n"
+            "except KeyboardInterrupt as exc:\n"
+            "    print(type(exc).__name__, 0 <= exc.read < exc.total if exc.total else exc.read >= 0)",
+            lambda _: marker.exists(),
+        )
+        assert caught.shown == "ReadInterrupted True\n" and caught.status == "ok"
+
+
 def test_bad_arguments(client: Lift, data: Data) -> None:
     with pytest.raises(ErrNoSuchPartition, match="no partition 3"):
         read_stream(data.stream, partitions=[3], client=client)
@@ -232,6 +363,25 @@ def test_bad_arguments(client: Lift, data: Data) -> None:
         read_stream(data.stream, client=client, workers=True)
     assert len(read_stream(data.stream, partitions=(2, 0), client=client, progress=False)) == sum(
         a.partition in (0, 2) for a in data.acks
+    )
+
+
+def test_past_the_end_is_one_typed_line_in_a_cell(kernel: Kernel, server_address: str, data: Data) -> None:
+    kernel.run(f"from liftbridge_nb import read_stream, ErrOutOfRange; address = {server_address!r}")
+    cell = kernel.run(f"read_stream({data.stream!r}, 10**6, address=address)")
+    assert cell.error is not None and cell.error["ename"] == "ErrOutOfRange"
+    ends = ", ".join(f"{p}: {1 + max(a.offset for a in data.acks if a.partition == p)}" for p in range(3))
+    assert cell.shown == (
+        f"ErrOutOfRange: start offset 1000000 is past the end of {data.stream!r} "
+        f"(next offset by partition: {ends}); {HINTS['past_end']}"
+    )
+    caught = kernel.run(
+        f"try:\n    read_stream({data.stream!r}, 5, 2, address=address)\n"
+        "except ValueError as exc:\n    print(type(exc).__name__, exc)"
+    )
+    assert (
+        caught.shown
+        == "ErrOutOfRange start offset 5 is after end offset 2: " + HINTS["start_after_end"] + "\n"
     )
 
 

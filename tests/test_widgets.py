@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import zlib
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -76,6 +77,26 @@ def test_browser_errors_stay_inside(client: Lift, filled: str) -> None:
     browser.start_offset.value = 0
     browser.go_button.click()
     assert "lift-error" not in browser.status.value, "still usable after an error"
+
+
+def test_browser_time_box_reads_local_time(client: Lift, filled: str, local_zone: timezone) -> None:
+    browser = StreamBrowser(client, filled, page_size=5)
+    browser.partition.value = 0
+    browser.mode.value = "time"
+    now = datetime.now(local_zone)
+    # In the placeholder's format (to the minute), naive: local time, 5 h 30 ahead of UTC here.
+    browser.start_time.value = f"{now - timedelta(minutes=1):%Y-%m-%dT%H:%M}"
+    assert browser.start_time.placeholder == "2026-11-30T08:00"
+    browser.go_button.click()
+    assert list(browser.to_dataframe()["offset"]) == [0, 1, 2, 3, 4], browser.status.value
+    browser.start_time.value = f"{now + timedelta(minutes=2):%Y-%m-%dT%H:%M}"
+    browser.go_button.click()
+    assert browser.to_dataframe().empty and "lift-error" not in browser.status.value
+    for bad, why in (("yesterday-ish", "not a time: &#x27;yesterday-ish&#x27;"), ("", "give a start time"),
+                     ("9999-01-01", "out of range")):  # fmt: skip
+        browser.start_time.value = bad
+        browser.go_button.click()
+        assert "lift-error" in browser.status.value and why in browser.status.value, browser.status.value
 
 
 def test_live_tail_follows_new_messages_in_the_background(client: Lift, stream_name: str) -> None:

@@ -6,6 +6,7 @@ the offsets shown changed. Screenshots go to build/screenshots/.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +67,22 @@ def test_next_page_in_a_real_browser(lab: str) -> None:
         )
         widget.first.screenshot(path=str(SHOTS / "stream-browser.png"))
         page.screenshot(path=str(SHOTS / "browsing-next-page.png"), full_page=True)
+        # The time box, in the format its placeholder shows (naive: the kernel's local time).
+        widget.first.locator(".widget-dropdown", has_text="start").locator("select").select_option("time")
+        when = widget.first.get_by_placeholder("2026-11-30T08:00")
+        read = widget.first.locator("button", has_text=re.compile("^read$"))
+        when.fill("2000-01-01T00:00")
+        read.click()
+        wait_for(lambda: _offsets(page) == first or None, timeout=60, what="the page from that time")
+        dismiss_news(page)
+        widget.first.screenshot(path=str(SHOTS / "stream-browser-time.png"))
+        when.fill("around noon")
+        read.click()
+        error = widget.first.locator(".lift-error")
+        error.wait_for(timeout=60_000)
+        assert "not a time: 'around noon'" in error.inner_text(), "the error shows in the widget"
+        dismiss_news(page)
+        widget.first.screenshot(path=str(SHOTS / "stream-browser-bad-time.png"))
         # The other widgets for the README, each found by a label only it has.
         for name, label in (
             ("cluster-view", page.get_by_text("auto-refresh")),

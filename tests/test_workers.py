@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 from liftbridge_nb import ErrNoSuchPartition, Lift, Message, Stream, frames
 from liftbridge_nb._workers import Workers, read_piece
 from liftbridge_nb.frames import COLUMNS, read_stream
+from tests.polling import wait_for
 
 
 def _fill(client: Lift, name: str) -> None:
@@ -33,6 +35,8 @@ def test_workers_read_what_one_process_reads(
     parallel = read_stream(stream_name, client=client, progress=False, workers=3)
     pd.testing.assert_frame_equal(parallel, alone)
     assert len(alone) == 3001 and {"value.i", "value.even"} <= set(alone.columns)
+    assert str(alone["value.i"].dtype) == "Int64", "a quarter of the values are text: ints stay ints"
+    assert alone["headers"].map(lambda h: all(isinstance(v, str) for v in h.values())).all()
     middle = read_stream(stream_name, 100, 700, client=client, progress=False, workers=2)
     pd.testing.assert_frame_equal(middle, read_stream(stream_name, 100, 700, client=client, progress=False))
     later = read_stream(
@@ -98,3 +102,22 @@ def test_a_dead_worker_leaves_the_frame_exact(
     monkeypatch.setattr(frames, "_PIECE_MIN", 200)
     got = read_stream(stream_name, client=client, progress=False, workers=2)
     pd.testing.assert_frame_equal(got, read_stream(stream_name, client=client, progress=False, workers=1))
+
+
+def test_closing_mid_read_leaves_no_thread_error(
+    client: Lift, stream_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(client, stream_name)
+    failures: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", failures.append)
+    tiny = [(p, i, i + 1) for i in range(200) for p in range(3)]  # the feeders always mid-exchange
+    for _ in range(20):
+        with Workers(2, client) as pool:
+            reading = pool.read(stream_name, tiny, client.options.timeout)
+            next(reading)  # a piece in, the others being read: closed now, as Ctrl-C closes it
+    wait_for(
+        lambda: not [t for t in threading.enumerate() if "_feed" in t.name] or None,
+        timeout=10,
+        what="the feeding threads to end",
+    )
+    assert [f"{f.exc_type.__name__}: {f.exc_value}" for f in failures] == []

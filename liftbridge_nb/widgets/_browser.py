@@ -14,6 +14,7 @@ from ._common import check_client, error_html, hexdump, pretty, preview, table, 
 
 ALL = "all"
 MODES = ("earliest", "newest", "offset", "time")
+TIME_EXAMPLE = "2026-11-30T08:00"
 
 
 class StreamBrowser(w.VBox):  # type: ignore[misc]
@@ -35,7 +36,9 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
         self.mode = w.Dropdown(description="start", options=list(MODES), value="earliest")
         self.start_offset = w.IntText(description="offset", value=0)
         self.newest = w.IntText(description="newest N", value=page_size)
-        self.start_time = w.Text(description="time", placeholder="2026-11-30T08:00")
+        self.start_time = w.Text(
+            description="time", placeholder=TIME_EXAMPLE, tooltip="ISO 8601; local unless it names a zone"
+        )
         self.page_size = w.BoundedIntText(description="page size", value=page_size, min=1, max=10_000)
         self.go_button = w.Button(description="read", button_style="primary")
         self.prev_button = w.Button(description="previous page", icon="arrow-left")
@@ -157,14 +160,15 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
             if self.start_offset.value < 0:
                 raise ValueError("the start offset must be >= 0")
             return int(self.start_offset.value)
+        text = self.start_time.value.strip()
         try:
-            when = pd.Timestamp(self.start_time.value)  # naive means local time, as everywhere
+            when = pd.Timestamp(text)  # naive means local time, as everywhere
         except ValueError as exc:
             raise ValueError(
-                f"not a time: {self.start_time.value!r} (use ISO 8601, e.g. 2026-11-30T08:00)"
+                f"not a time: {text!r} (ISO 8601, e.g. {TIME_EXAMPLE}: local time unless it names a zone)"
             ) from exc
         if pd.isna(when):
-            raise ValueError("give a start time, e.g. 2026-11-30T08:00")
+            raise ValueError(f"give a start time, e.g. {TIME_EXAMPLE}")
         return _first_offset_at(self.client, name, partition, when, hw) if hw >= 0 else 0
 
     def _load(self) -> None:
