@@ -52,9 +52,7 @@ def test_hints_are_flags(lift_kernel: Kernel, server_address: str, stream_name: 
     )
     assert cell.status == "ok" and cell.displays[-1]["text/plain"] == "1", cell.shown
     line = one_line_error(lift_kernel.run(f"%lift_read {stream_name} --from 100 --no-progress"))
-    assert line.startswith(
-        f"MagicError: %lift_read --from: start offset 100 is past the end of '{stream_name}'"
-    )
+    assert line.startswith(f"ErrOutOfRange: %lift_read: start offset 100 is past the end of '{stream_name}'")
     assert "--from earliest or latest" in line and "start=" not in line
 
 
