@@ -290,7 +290,8 @@ def _progress(
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=tally.measure(total), desc=f"read {stream}", unit="msg")
+    # disable=False: asked for (progress=True), it shows even where $TQDM_DISABLE would hide it.
+    return tqdm(total=tally.measure(total), desc=f"read {stream}", unit="msg", disable=False)
 
 
 def _total(lift: Lift, stream: str, ranges: list[_Range], timeout: float, each: int | None = None) -> int:

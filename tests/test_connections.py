@@ -58,7 +58,7 @@ def test_an_idle_connection_and_subscription_outlive_the_servers_ping_policy(
     assert not [line for line in (out + err).splitlines() if any(s in line for s in REFUSED)]
 
 
-def test_a_keepalive_the_server_refuses_breaks_the_stream_and_is_logged(
+def test_a_keepalive_the_server_refuses_breaks_the_stream_and_grpc_prints_nothing(
     server_address: str, stream_name: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # What the test above would see with a ping a second (the old default of 30 s took 90-150 s).
@@ -72,4 +72,5 @@ def test_a_keepalive_the_server_refuses_breaks_the_stream_and_is_logged(
         next(call)  # the handshake; then nothing comes but pings
         with pytest.raises(grpc.RpcError, match="too_many_pings"):
             next(call)
-    assert "too_many_pings" in capfd.readouterr().err
+    # gRPC's C core logs it to stderr unless liftbridge_nb._logs turned its logging off (see test_logs).
+    assert "too_many_pings" not in capfd.readouterr().err

@@ -68,7 +68,7 @@ def test_next_page_in_a_real_browser(lab: str) -> None:
         widget.first.screenshot(path=str(SHOTS / "stream-browser.png"))
         page.screenshot(path=str(SHOTS / "browsing-next-page.png"), full_page=True)
         # The time box, in the format its placeholder shows (naive: the kernel's local time).
-        widget.first.locator(".widget-dropdown", has_text="start").locator("select").select_option("time")
+        widget.first.get_by_label("start", exact=True).select_option("time")
         when = widget.first.get_by_placeholder("2026-11-30T08:00")
         read = widget.first.locator("button", has_text=re.compile("^read$"))
         when.fill("2000-01-01T00:00")
