@@ -124,8 +124,8 @@ class TLSConfig:
         shown = ", ".join(f"{name}={_shown(getattr(self, name))}" for name in _PEM_FIELDS)
         return f"TLSConfig({shown}, server_name={self.server_name!r})"
 
-    def credentials(self) -> grpc.ChannelCredentials:
-        """GRPC channel credentials (reads the files named, and checks what they hold).
+    def material(self) -> tuple[bytes | None, bytes | None, bytes | None]:
+        """The PEMs (CA, client certificate, client key), read from the files named and checked.
 
         gRPC itself would only fail each connection with "Failed to create security
         handshaker", so the material is checked here, each mistake a ``ValueError``
@@ -138,6 +138,11 @@ class TLSConfig:
             _check_ca(ca, self.ca)
         if cert is not None and key is not None:
             _check_pair(cert, key, self.cert, self.key)
+        return ca, cert, key
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """GRPC channel credentials from :meth:`material` (which raises what is wrong with it)."""
+        ca, cert, key = self.material()
         return grpc.ssl_channel_credentials(ca, key, cert)
 
 

@@ -572,6 +572,27 @@ def _api_class(
     return ApiError
 
 
+_STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+class NativeRpcError(grpc.RpcError):
+    """A native call's failure (``_native.RpcFailure``) as grpcio shows one, for :func:`from_rpc_error`."""
+
+    def __init__(self, failure: BaseException) -> None:
+        number, details = failure.args
+        super().__init__(details)
+        self._code = _STATUS_CODES.get(number, grpc.StatusCode.UNKNOWN)
+        self._details = str(details)
+
+    def code(self) -> grpc.StatusCode:
+        """The gRPC status code."""
+        return self._code
+
+    def details(self) -> str:
+        """The status message."""
+        return self._details
+
+
 def from_rpc_error(
     exc: grpc.RpcError,
     op: str,

@@ -5,22 +5,18 @@ from __future__ import annotations
 import functools
 import heapq
 import os
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from . import analysis  # noqa: F401  (registers the df.lift accessor)
-from ._columns import Columns, read_into
 from ._core import check_partition
 from ._decode import Decoder, check_decoder, decode, decode_headers
-from ._workers import Piece, Workers, read_piece
 from .client import Lift, Subscription
 from .config import default_address
 from .errors import (
@@ -34,13 +30,8 @@ from .errors import (
 )
 from .models import Start, Stop, to_unix_ns
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
 Position = int | datetime | pd.Timestamp | str | timedelta | None
-_PARALLEL_FROM = 200_000  # messages: below, starting worker processes costs about what they save
-_AUTO_WORKERS = 4
-_PIECE_MIN, _PIECE_MAX = 20_000, 250_000
+Piece = tuple[int, int, int]  # partition, first offset, end offset (exclusive)
 Engine = Literal["pandas", "arrow", "polars", "dask"]
 
 HINTS = {
@@ -190,36 +181,52 @@ def _plan(
 
 
 def _open(client: Lift, stream: str, r: _Range, timeout: float) -> Subscription:
-    return client.subscribe(
-        stream, r.partition, start=r.start, stop=Stop.at_offset(r.end - 1), timeout=timeout
+    """A range's subscription, read in large batches: once open, it reads on while others are taken."""
+    return client._subscribe(
+        stream, r.partition, start=r.start, stop=Stop.at_offset(r.end - 1), timeout=timeout, bulk=True
     )
+
+
+_EMPTY = pa.table(
+    {
+        "offset": pa.array([], pa.int64()),
+        "timestamp": pa.array([], pa.timestamp("ns", "UTC")),
+        "key": pa.array([], pa.binary()),
+        "value": pa.array([], pa.binary()),
+        "headers": pa.array([], pa.map_(pa.string(), pa.binary())),
+        "subject": pa.array([], pa.string()),
+        "reply": pa.array([], pa.string()),
+    }
+)
+"""A partition's columns as the native reader gives them, without a row."""
+
+
+def _table(batches: list[pa.RecordBatch]) -> pa.Table:
+    return pa.Table.from_batches(batches) if batches else _EMPTY
 
 
 def _frame(
     stream: str,
-    parts: Sequence[tuple[int, Columns]],
+    parts: Sequence[tuple[int, pa.Table]],
     *,
     value: Decoder,
     key: Decoder,
     flatten: bool,
     errors: str,
 ) -> pd.DataFrame:
-    n = sum(len(c.offset) for _, c in parts)
+    n = sum(len(t) for _, t in parts)
 
-    def numbers(name: str, dtype: str) -> np.ndarray:
-        return np.concatenate(
-            [np.array(getattr(c, name), dtype=dtype) for _, c in parts] or [np.empty(0, dtype)]
-        )
+    def numbers(name: str) -> np.ndarray:
+        arrays = [t.column(name).cast(pa.int64()).to_numpy() for _, t in parts]
+        return np.concatenate(arrays) if arrays else np.empty(0, "int64")
 
-    offsets, stamps = numbers("offset", "int64"), numbers("timestamp", "int64")
+    offsets, stamps = numbers("offset"), numbers("timestamp")
     partition = np.concatenate(
-        [np.full(len(c.offset), p, dtype="int32") for p, c in parts] or [np.empty(0, "int32")]
+        [np.full(len(t), p, dtype="int32") for p, t in parts] or [np.empty(0, "int32")]
     )
 
     def column(name: str) -> list[Any]:
-        if len(parts) == 1:
-            return getattr(parts[0][1], name)  # type: ignore[no-any-return]
-        return [x for _, c in parts for x in getattr(c, name)]
+        return [x for _, t in parts for x in t.column(name).to_pylist()]
 
     raw_values, raw_keys = column("value"), column("key")
     values = decode(raw_values, value, flatten=flatten, prefix="value")
@@ -252,7 +259,7 @@ def _frame(
                 if errors == "coerce"
                 else {}
             ),
-            "headers": pd.Series(decode_headers(column("headers"), value), dtype="object"),
+            "headers": pd.Series(decode_headers([dict(h) for h in column("headers")], value), dtype="object"),
             "stream": pd.Series([stream] * n, dtype="object"),
             "subject": pd.Series(column("subject"), dtype="object"),
             "reply_subject": pd.Series(column("reply"), dtype="object"),
@@ -321,7 +328,6 @@ def read_stream(
     errors: Literal["raise", "coerce"] = "raise",
     engine: Literal["dask"],
     timeout: float | None = None,
-    workers: int | None = None,
 ) -> Any: ...
 
 
@@ -343,7 +349,6 @@ def read_stream(
     errors: Literal["raise", "coerce"] = "raise",
     engine: Literal["pandas"] = "pandas",
     timeout: float | None = None,
-    workers: int | None = None,
 ) -> pd.DataFrame: ...
 
 
@@ -365,7 +370,6 @@ def read_stream(
     errors: Literal["raise", "coerce"] = "raise",
     engine: Literal["pandas", "arrow", "polars"] = "pandas",
     timeout: float | None = None,
-    workers: int | None = None,
 ) -> Iterator[Any]: ...
 
 
@@ -387,7 +391,6 @@ def read_stream(
     errors: Literal["raise", "coerce"] = "raise",
     engine: Engine = "pandas",
     timeout: float | None = None,
-    workers: int | None = None,
 ) -> Any: ...
 
 
@@ -408,7 +411,6 @@ def read_stream(
     errors: Literal["raise", "coerce"] = "raise",
     engine: Engine = "pandas",
     timeout: float | None = None,
-    workers: int | None = None,
 ) -> Any:
     """Read ``[start, end)`` of every (or each chosen) partition of ``stream`` into a DataFrame.
 
@@ -420,9 +422,9 @@ def read_stream(
     :class:`ErrOutOfRange`; an unknown partition raises :class:`ErrNoSuchPartition` and a
     paused one :class:`ErrPartitionPaused` (read_stream never resumes it).
 
-    In one process, partitions are read one after another in one thread (faster
-    than threads, which only contend for the GIL), each ended by a server-side stop offset;
-    rows are ordered by (timestamp, partition, offset). Columns, in this order: ``partition``
+    Every partition is read at once by the native data plane (its own threads, outside the
+    GIL), each ended by a server-side stop offset; rows are ordered by (timestamp,
+    partition, offset). Columns, in this order: ``partition``
     (int32), ``offset`` (int64), ``timestamp`` (datetime64[ns, UTC]), ``key``, then with
     ``flatten=True`` the fields of JSON object values as ``value.<field>`` (an integer field
     some rows lack is nullable ``Int64``), then the raw ``value``, ``headers`` (values
@@ -433,10 +435,7 @@ def read_stream(
     fails raises :class:`ErrDecode` naming its partition and offset, or with
     ``errors="coerce"`` stays raw and a ``decode_error`` column says why.
 
-    ``workers=N`` reads in N processes at once, each a stretch of offsets (one
-    Python process is bound by gRPC's cost per message); by default a read of
-    more than 200,000 messages uses up to 4, as many as there are cores, and a
-    smaller one reads in this process. ``chunksize=N`` returns an iterator of
+    ``chunksize=N`` returns an iterator of
     DataFrames of N rows in the same order; ``engine="arrow"`` returns a ``pyarrow.Table`` and ``"polars"`` a
     polars DataFrame. A ``tqdm`` bar shows progress (``progress=False`` or
     ``TQDM_DISABLE`` turns it off). Ctrl-C stops every partition read and raises
@@ -458,7 +457,7 @@ def read_stream(
         raise ValueError(f"partitions lists partition {twice} more than once (list each once): {partitions}")
     if client is not None and address is not None:
         raise ValueError("give client= or address=, not both (the client already has its address)")
-    for name, n in (("max_messages", max_messages), ("chunksize", chunksize), ("workers", workers)):
+    for name, n in (("max_messages", max_messages), ("chunksize", chunksize)):
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise ValueError(f"{name} must be a positive int, not {n!r}")
     if isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and start > end:
@@ -500,9 +499,6 @@ def read_stream(
             )
             owned = False  # the generator closes the client when it is done
             return (_convert(c, engine) for c in chunks)
-        n = workers or (min(os.cpu_count() or 1, _AUTO_WORKERS) if tally.most > _PARALLEL_FROM else 1)
-        if n > 1 and max_messages is None and ranges:
-            return _convert(_read_parallel(lift, stream, ranges, n, progress, options, t, tally), engine)
         return _convert(_read_all(lift, stream, ranges, max_messages, progress, options, t, tally), engine)
     except KeyboardInterrupt as exc:  # Ctrl-C: one line that says how far the read got, no traceback
         if isinstance(exc, ReadInterrupted):
@@ -523,41 +519,36 @@ def _read_all(
     timeout: float,
     tally: _Tally,
 ) -> pd.DataFrame:
+    """Every range at once: each subscription reads in the native runtime while the others are taken."""
     bar = _progress(
         progress, stream, ranges, tally, lambda: _total(lift, stream, ranges, timeout, max_messages)
     )
-    cancelled = threading.Event()
-    parts = [(r.partition, Columns()) for r in ranges]
-    tally.count = lambda: sum(len(cols.offset) for _, cols in parts)
-    reading: list[Subscription] = []  # the subscription being read, for Ctrl-C to close
-    tick = bar.update if bar is not None else (lambda n: None)
-
-    def read() -> None:
-        # One partition after another, in one thread: subscriptions read in the caller's thread
-        # (see Connections), and threads reading at once only contend for the GIL.
-        for r, (_, cols) in zip(ranges, parts, strict=True):
-            if cancelled.is_set():
-                return
-            with _open(lift, stream, r, timeout) as sub:
-                reading[:] = [sub]
-                read_into(sub, cols, cancelled, max_messages, tick)
-
+    parts: list[tuple[int, list[pa.RecordBatch]]] = [(r.partition, []) for r in ranges]
+    read = [0]
+    tally.count = lambda: read[0]
+    subs: list[Subscription] = []
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read_stream") as pool:
-            future = pool.submit(read)
-            try:
-                while not wait_futures([future], timeout=0.1).done:  # Ctrl-C reaches this thread
-                    pass
-                future.result()
-            except BaseException:
-                cancelled.set()
-                for sub in reading:
-                    sub.close()
-                raise
+        subs.extend(_open(lift, stream, r, timeout) for r in ranges)
+        for sub, (_, batches) in zip(subs, parts, strict=True):
+            got = 0
+            for native in iter(sub.next_batch, None):
+                batch = pa.record_batch(native)
+                if max_messages is not None and got + len(batch) >= max_messages:
+                    batch = batch.slice(0, max_messages - got)
+                batches.append(batch)
+                got += len(batch)
+                read[0] += len(batch)
+                if bar is not None:
+                    bar.update(len(batch))
+                if got == max_messages:
+                    break
+            sub.close()
     finally:
+        for sub in subs:
+            sub.close()
         if bar is not None:
             bar.close()
-    frame = _frame(stream, parts, **options)
+    frame = _frame(stream, [(p, _table(batches)) for p, batches in parts], **options)
     return frame.head(max_messages) if max_messages is not None else frame
 
 
@@ -580,9 +571,14 @@ def _chunks(
     subs: list[Subscription] = []
     bar = None
 
-    def keyed(partition: int, sub: Subscription) -> Iterator[tuple[int, int, int, Any]]:
-        for m in iter(sub.next_raw, None):
-            yield m.timestamp, partition, m.offset, m
+    def keyed(partition: int, sub: Subscription) -> Iterator[tuple[int, int, int, pa.RecordBatch, int]]:
+        for native in iter(sub.next_batch, None):
+            batch = pa.record_batch(native)
+            stamps = batch.column("timestamp").cast(pa.int64()).to_pylist()
+            for row, (stamp, offset) in enumerate(
+                zip(stamps, batch.column("offset").to_pylist(), strict=True)
+            ):
+                yield stamp, partition, offset, batch, row
 
     try:
         bar = _progress(
@@ -596,12 +592,14 @@ def _chunks(
         merged = heapq.merge(*(keyed(r.partition, s) for r, s in zip(ranges, subs, strict=True)))
         while max_messages is None or emitted < max_messages:
             want = chunksize if max_messages is None else min(chunksize, max_messages - emitted)
-            batch: dict[int, Columns] = {}
-            adders: dict[int, Callable[[Any], None]] = {}
-            for _, partition, _, m in merged:
-                if (add := adders.get(partition)) is None:
-                    add = adders[partition] = batch.setdefault(partition, Columns()).adder()
-                add(m)
+            # Each partition's rows of the chunk as runs of rows of its batches: [batch, first, end).
+            runs: dict[int, list[list[Any]]] = {}
+            for _, partition, _, batch, row in merged:
+                mine = runs.setdefault(partition, [])
+                if mine and mine[-1][0] is batch and mine[-1][2] == row:
+                    mine[-1][2] = row + 1
+                else:
+                    mine.append([batch, row, row + 1])
                 taken += 1
                 if taken >= want:
                     break
@@ -610,7 +608,8 @@ def _chunks(
             if bar is not None:
                 bar.update(taken)
             emitted, taken = emitted + taken, 0
-            yield _frame(stream, sorted(batch.items()), **options)
+            tables = {p: _table([b.slice(lo, hi - lo) for b, lo, hi in mine]) for p, mine in runs.items()}
+            yield _frame(stream, sorted(tables.items()), **options)
     except KeyboardInterrupt as exc:  # Ctrl-C while this generator reads (not in the caller's loop)
         if isinstance(exc, ReadInterrupted):
             raise
@@ -633,8 +632,8 @@ def _first_offset(lift: Lift, stream: str, r: _Range, timeout: float) -> int | N
     with lift.subscribe(
         stream, r.partition, start=r.start, stop=Stop.at_offset(r.end - 1), timeout=timeout
     ) as sub:
-        for m in iter(sub.next_raw, None):
-            return int(m.offset)
+        for m in sub:
+            return m.offset
     return None
 
 
@@ -651,43 +650,6 @@ def _spans(lift: Lift, stream: str, ranges: list[_Range], timeout: float) -> lis
 def _cut(spans: list[Piece], size: int) -> list[Piece]:
     """The spans cut into stretches of at most ``size`` offsets."""
     return [(p, lo, min(lo + size, end)) for p, first, end in spans for lo in range(first, end, size)]
-
-
-def _read_parallel(
-    lift: Lift,
-    stream: str,
-    ranges: list[_Range],
-    workers: int,
-    progress: bool | None,
-    options: dict[str, Any],
-    timeout: float,
-    tally: _Tally,
-) -> pd.DataFrame:
-    """read_stream in ``workers`` processes, each reading stretches of offsets in turn.
-
-    A stretch a worker could not read (its error, or the worker gone) is read
-    here instead: a lasting failure then raises its typed error.
-    """
-    spans = _spans(lift, stream, ranges, timeout)
-    if not spans:
-        return _frame(stream, [], **options)
-    total = sum(end - first for _, first, end in spans)
-    # A few stretches per worker: they finish close together, and the progress bar moves.
-    pieces = _cut(spans, min(max(total // (workers * 4), _PIECE_MIN), _PIECE_MAX))
-    tally.total = total
-    bar = _progress(progress, stream, ranges, tally, lambda: total)
-    read: dict[Piece, Columns] = {}
-    tally.count = lambda: sum(len(cols.offset) for cols in read.values())
-    try:
-        with Workers(min(workers, len(pieces)), lift) as pool:
-            for piece, got in pool.read(stream, pieces, timeout):
-                read[piece] = got if got is not None else read_piece(lift, stream, piece, timeout)
-                if bar is not None:
-                    bar.update(len(read[piece].offset))
-    finally:
-        if bar is not None:
-            bar.close()
-    return _frame(stream, [(piece[0], read[piece]) for piece in pieces], **options)  # in offset order
 
 
 def _read_task(

@@ -516,14 +516,21 @@ class Message:
         headers: Mapping[str, bytes],
         subject: str,
         reply_subject: str,
+        own_headers: bool = False,
     ) -> Message:
-        """A message read from a stream (no validation: the server's data is taken as is)."""
+        """A message read from a stream (no validation: the server's data is taken as is).
+
+        ``own_headers``: ``headers`` is a dict of the publisher's headers only (the server's are out).
+        """
         msg = object.__new__(cls)
         msg.value = value
         msg.key = key or None
         msg.stream = stream
         msg.subject = subject
-        msg.headers = {k: v for k, v in headers.items() if k not in SERVER_HEADERS} if headers else {}
+        if own_headers:
+            msg.headers = headers  # type: ignore[assignment]
+        else:
+            msg.headers = {k: v for k, v in headers.items() if k not in SERVER_HEADERS} if headers else {}
         msg.partition = partition
         msg.partitioner = None
         msg.ack_policy = AckPolicy.LEADER

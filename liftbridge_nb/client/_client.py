@@ -17,6 +17,7 @@ from typing import Any, Self, TypeVar
 
 import grpc
 
+from .. import _native
 from .. import _telemetry as telemetry
 from .._base import choose_partition, split_address
 from .._convert import ack_from_proto, envelope_message, partition_from_proto
@@ -67,9 +68,7 @@ class Lift(LiftCore):
         options: ClientOptions | None = None,
     ) -> None:
         super().__init__(ip_address, timeout, addresses, tls, options)
-        self._conns = Connections(
-            tls.credentials() if tls else None, self.options, tls.server_name if tls else None
-        )
+        self._conns = Connections(tls, self.options)
         self._publisher = AsyncPublisher(
             self._open_publish_stream,
             max_request_bytes=self._max_request_bytes,
@@ -610,12 +609,14 @@ class Lift(LiftCore):
         resubscribe_wait: float | None = None,
         timeout: float | None = None,
         consumer: tuple[str, int, str] | None = None,
+        bulk: bool = False,
     ) -> Subscription:
+        """A subscription; ``bulk`` reads large batches, for a frame (:meth:`Subscription.next_batch`)."""
         route = self._route(name, partition, replica=read_isr_replica)
 
-        def open_call(request: api_pb2.SubscribeRequest, refresh: bool, limit: float) -> tuple[Any, str]:
+        def open_call(request: bytes, after: int, refresh: bool, limit: float) -> tuple[_native.Call, str]:
             address = self._address(route, refresh, limit)
-            return self._conns.stub(address, streaming=True).Subscribe(request), address
+            return self._conns.subscribe(address, request, after, bulk=bulk), address
 
         def serves(address: str, limit: float) -> bool | None:
             try:

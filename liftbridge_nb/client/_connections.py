@@ -1,14 +1,14 @@
-"""gRPC channels per broker: one for calls, a bounded pool for subscriptions."""
+"""Connections per broker: grpcio channels for calls, and the native data plane's for subscriptions."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 import grpc
 
+from .. import _native
 from .._proto import api_pb2, api_pb2_grpc
-from ..config import ClientOptions
+from ..config import ClientOptions, TLSConfig
 from ..errors import ErrClientClosed
 
 _PROBE_STREAM = "__activity"  # a stream name whose metadata is small, whether it exists or not
@@ -42,22 +42,28 @@ def channel_options(options: ClientOptions, server_name: str | None) -> list[tup
 
 
 class Connections:
-    """Channels by broker address, created on first use and closed together."""
+    """Channels by broker address, created on first use and closed together.
 
-    def __init__(
-        self, credentials: grpc.ChannelCredentials | None, options: ClientOptions, server_name: str | None
-    ):
-        self._credentials = credentials
+    Calls go over grpcio; subscriptions over :attr:`native`, the native data
+    plane's channels (the same TLS material, read and checked once).
+    """
+
+    def __init__(self, tls: TLSConfig | None, options: ClientOptions) -> None:
+        material = tls.material() if tls is not None else None
+        self._credentials = (
+            grpc.ssl_channel_credentials(material[0], material[2], material[1]) if material else None
+        )
         self._options = options
         self._lock = threading.Lock()
-        self._channels: dict[str, list[grpc.Channel]] = {}
-        self._turn = itertools.count()
-        # Subscribe (the one server-streaming call) read in the caller's thread, without gRPC's
-        # reader thread in between: several times the messages per second.
-        self._channel_options = [
-            *channel_options(options, server_name),
-            ("SingleThreadedUnaryStream", 1),  # grpc.experimental.ChannelOptions.SingleThreadedUnaryStream
-        ]
+        self._channels: dict[str, grpc.Channel] = {}
+        self._channel_options = channel_options(options, tls.server_name if tls else None)
+        ca, cert, key = material or (None, None, None)
+        #: The native data plane's channels (subscriptions): plaintext, or the same TLS.
+        self.native = _native.Connections(
+            tls=tls is not None, ca=ca, cert=cert, key=key, server_name=tls.server_name if tls else None,
+            connect_timeout=options.timeout, keepalive=options.keepalive,
+            max_message_bytes=options.max_message_bytes, pool=options.max_conns_per_broker,
+        )  # fmt: skip
         self.closed = False
 
     def _new(self, address: str) -> grpc.Channel:
@@ -65,18 +71,28 @@ class Connections:
             return grpc.secure_channel(address, self._credentials, options=self._channel_options)
         return grpc.insecure_channel(address, options=self._channel_options)
 
-    def stub(self, address: str, *, streaming: bool = False) -> api_pb2_grpc.APIStub:
-        """A stub for ``address``: the broker's first channel, or (``streaming``) one of its pool in turn."""
+    def stub(self, address: str) -> api_pb2_grpc.APIStub:
+        """A stub for ``address``'s channel."""
         with self._lock:
             if self.closed:
                 raise ErrClientClosed(CLOSED)
-            pool = self._channels.setdefault(address, [])
-            if not pool:
-                pool.append(self._new(address))
-            if streaming and len(pool) < self._options.max_conns_per_broker:
-                pool.append(self._new(address))
-            channel = pool[next(self._turn) % len(pool)] if streaming else pool[0]
+            channel = self._channels.get(address)
+            if channel is None:
+                channel = self._channels[address] = self._new(address)
         return api_pb2_grpc.APIStub(channel)
+
+    def subscribe(self, address: str, request: bytes, after: int, *, bulk: bool) -> _native.Call:
+        """A native Subscribe call to ``address`` (see :class:`liftbridge_nb._native.Connections`).
+
+        ``bulk`` reads for a frame (large batches, more of them buffered); otherwise each
+        batch goes out as soon as no message is ready (an iterator's latency).
+        """
+        with self._lock:
+            if self.closed:
+                raise ErrClientClosed(CLOSED)
+        if bulk:
+            return self.native.subscribe(address, request, after=after, linger=0.1, buffer=64)
+        return self.native.subscribe(address, request, after=after, rows=4096)
 
     def ready(self, address: str, timeout: float) -> bool:
         """Whether the broker answers within ``timeout`` seconds (its first channel connects).
@@ -96,7 +112,8 @@ class Connections:
         """Close every channel; ongoing calls end with CANCELLED."""
         with self._lock:
             self.closed = True
-            channels = [c for pool in self._channels.values() for c in pool]
+            channels = list(self._channels.values())
             self._channels.clear()
+        self.native.close()
         for channel in channels:
             channel.close()

@@ -1,4 +1,4 @@
-"""Subscription: an iterator over a partition that survives leader changes."""
+"""Subscription: an iterator over a partition that survives leader changes, read by the native data plane."""
 
 from __future__ import annotations
 
@@ -6,21 +6,20 @@ import logging
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-import grpc
-
+from .. import _native
 from .. import _telemetry as telemetry
-from .._convert import message_from_proto, subscribe_request
+from .._convert import subscribe_request
 from .._core import SILENCE_CHECK, Resubscribe, Retries
 from .._proto import api_pb2
 from ..errors import (
     ErrClientClosed,
-    ErrConnection,
-    ErrDeadlineExceeded,
     LiftbridgeError,
+    NativeRpcError,
     about,
     from_rpc_error,
 )
@@ -28,8 +27,9 @@ from ..models import Message, Start, Stop
 
 log = logging.getLogger("liftbridge_nb")
 
-OpenCall = Callable[[api_pb2.SubscribeRequest, bool, float], tuple[Any, str]]
-"""Starts a Subscribe call on the right broker: (request, refresh first, seconds) -> (call, address)."""
+OpenCall = Callable[[bytes, int, bool, float], tuple[_native.Call, str]]
+"""Starts a native Subscribe call on the right broker: (encoded request, offset after which messages
+count, refresh first, seconds) -> (call, address)."""
 
 Serves = Callable[[str, float], bool | None]
 """Whether a broker still serves the partition, from metadata at most a few seconds old (None: no answer)."""
@@ -75,13 +75,15 @@ class Subscription(Iterator[Message]):
         self._plan = plan
         self._consumer = consumer
         self._lock = threading.Lock()
-        self._call: Any = None
+        self._call: _native.Call | None = None
+        self._rows: deque[tuple[int, int, bytes | None, bytes, dict[str, bytes], str, str]] = deque()
+        self._fetched = -1  # the last offset of the last batch taken from the call
         self._closed = False
         self._done = False
         self._reading = False  # blocked waiting for the next message (what the watchdog watches)
         self._moved: LiftbridgeError | None = None  # why the watchdog cancelled the call
         self._quiet = threading.Event()  # set when the subscription is over: the watchdog leaves
-        #: Offset of the last message delivered, -1 before the first.
+        #: Offset of the last message delivered (by the iterator, or in a batch), -1 before the first.
         self.last_offset = -1
         #: How many times the subscription reconnected after losing its leader or connection.
         self.resubscribes = 0
@@ -89,7 +91,7 @@ class Subscription(Iterator[Message]):
         #: Address of the broker currently serving the subscription.
         self.address = ""
         self._subscribe(start, plan.opening())
-        self._seen = self.last_offset
+        self._seen = self._fetched
         if not self.closed:
             threading.Thread(
                 target=_watch,
@@ -108,7 +110,8 @@ class Subscription(Iterator[Message]):
         """Open the call and take the handshake, retrying as ``retries`` says; raises when they are over."""
         while not self._closed:
             try:
-                call, address = self._open_call(self._request(start), retries.refresh, retries.remaining())
+                request = self._request(start).SerializeToString()
+                call, address = self._open_call(request, self._fetched, retries.refresh, retries.remaining())
                 with self._lock:
                     if self._closed:
                         call.cancel()
@@ -116,10 +119,13 @@ class Subscription(Iterator[Message]):
                     self._call = call
                 self.address = address
                 try:
-                    self._handshake(call, retries.remaining())
+                    call.handshake(retries.remaining())
                     return
-                except grpc.RpcError as exc:
-                    raise from_rpc_error(exc, "subscribe", address=address, subject=self._about) from exc
+                except _native.RpcFailure as exc:
+                    raise self._error(exc) from exc
+                except BaseException:  # Ctrl-C: leave nothing open
+                    call.cancel()
+                    raise
             except LiftbridgeError as exc:
                 over, why = self._plan.end(exc, self.stop)
                 if over:
@@ -132,49 +138,37 @@ class Subscription(Iterator[Message]):
                 # Metadata may lag behind a new stream or leader for a moment: look again.
                 time.sleep(retries.wait_after(exc))
 
-    def _handshake(self, call: Any, seconds: float) -> None:
-        # The first item is an empty Message; a watchdog cancels the call if it takes too long.
-        timed_out = threading.Event()
-
-        def expire() -> None:
-            timed_out.set()
-            call.cancel()
-
-        timer = threading.Timer(seconds, expire)
-        timer.daemon = True
-        timer.start()
-        try:
-            next(call)
-        except grpc.RpcError as exc:
-            if timed_out.is_set():
-                raise ErrDeadlineExceeded(
-                    f"no answer to subscribe {self.stream}[{self.partition}] from {self.address} "
-                    f"within {seconds:.3g} s"
-                ) from exc
-            raise
-        except StopIteration as exc:
-            raise ErrConnection("the subscription ended before its handshake", [self.address]) from exc
-        finally:
-            timer.cancel()
+    def _error(self, failure: _native.RpcFailure, *, mid_stream: bool = False) -> LiftbridgeError:
+        return from_rpc_error(
+            NativeRpcError(failure), "subscribe", address=self.address, mid_stream=mid_stream,
+            subject=self._about,
+        )  # fmt: skip
 
     def __iter__(self) -> Self:
         return self
 
     def __next__(self) -> Message:
-        return message_from_proto(self.next_raw())
+        if not self._rows:
+            self._rows.extend(self.next_batch().rows())
+        offset, timestamp, key, value, headers, subject, reply = self._rows.popleft()
+        self.last_offset = offset
+        return Message._received(
+            stream=self.stream, partition=self.partition, offset=offset, timestamp=timestamp, key=key,
+            value=value, headers=headers, subject=subject, reply_subject=reply, own_headers=True,
+        )  # fmt: skip
 
-    def next_raw(self) -> api_pb2.Message:
-        """The next message as the API's protobuf, unconverted (for readers that build columns)."""
+    def next_batch(self) -> _native.Batch:
+        """The next messages, in offset order, as one Arrow batch (what readers that build frames take).
+
+        Raises StopIteration at the end. Do not mix with iterating over messages.
+        """
         while True:
-            if self._done or self._closed:
+            if self._done or self._closed or self._call is None:
                 raise StopIteration
             self._reading = True
             try:
-                m = next(self._call)
-            except StopIteration:
-                self._end()
-                raise
-            except grpc.RpcError as exc:
+                batch = self._call.next_batch()
+            except _native.RpcFailure as exc:
                 self._reading = False
                 self._on_error(exc)
                 continue
@@ -182,24 +176,21 @@ class Subscription(Iterator[Message]):
                 self.close()  # Ctrl-C and friends: leave nothing open
                 raise
             self._reading = False
-            if m.offset <= self.last_offset:
-                # A new leader may start a resubscription at its (lagging) high watermark and send
-                # what was already delivered: drop it, so that nothing is seen twice.
-                continue
-            self.last_offset = m.offset
+            if batch is None:
+                self._end()
+                raise StopIteration
+            self._fetched = self.last_offset = batch.last_offset
             if self._telemetry:
-                telemetry.delivered(self.stream, 1)
-            return m  # type: ignore[no-any-return]
+                telemetry.delivered(self.stream, len(batch))
+            return batch
 
-    def _on_error(self, exc: grpc.RpcError) -> None:
+    def _on_error(self, exc: _native.RpcFailure) -> None:
         moved, self._moved = self._moved, None
         if self._closed or self._client_closed():
             self._end()
             raise StopIteration
-        error = moved or from_rpc_error(
-            exc, "subscribe", address=self.address, mid_stream=True, subject=self._about
-        )
-        start = self._plan.after(error, self.stop, self.last_offset, self.start)
+        error = moved or self._error(exc, mid_stream=True)
+        start = self._plan.after(error, self.stop, self._fetched, self.start)
         if not isinstance(start, Start):
             self._end()
             if start is None:
@@ -229,8 +220,8 @@ class Subscription(Iterator[Message]):
         cannot be asked is then waited for).
         """
         call, address = self._call, self.address
-        if not self._reading or self.last_offset != self._seen:
-            self._seen = self.last_offset
+        if call is None or not self._reading or self._fetched != self._seen:
+            self._seen = self._fetched
             return
         verdict = self._serves(address, self._plan.check_timeout())
         cause = self._plan.silent(self.stream, self.partition, address, verdict)

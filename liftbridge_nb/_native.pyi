@@ -1,0 +1,59 @@
+"""Types of the native data plane (the Rust crate in native/, built by maturin)."""
+
+from typing import Any
+
+class RpcFailure(Exception):
+    """A call failed: ``args`` are (the gRPC status code as an int, the status message)."""
+
+class Batch:
+    """Messages of one partition as Arrow columns; ``pyarrow.record_batch(batch)`` takes it without a copy.
+
+    Columns: offset, timestamp (ns, UTC), key (null when empty), value, headers (a map of the
+    publisher's own), subject, reply.
+    """
+
+    def __len__(self) -> int: ...
+    @property
+    def first_offset(self) -> int: ...
+    @property
+    def last_offset(self) -> int: ...
+    def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]: ...
+    def rows(
+        self,
+    ) -> list[tuple[int, int, bytes | None, bytes, dict[str, bytes], str, str]]: ...
+
+class Call:
+    """One Subscribe call read in the native runtime."""
+
+    def handshake(self, timeout: float) -> None: ...
+    def next_batch(self, timeout: float | None = None) -> Batch | None: ...
+    def cancel(self) -> None: ...
+
+class Connections:
+    """The native channels of one client, by broker address."""
+
+    def __init__(
+        self,
+        *,
+        tls: bool = False,
+        ca: bytes | None = None,
+        cert: bytes | None = None,
+        key: bytes | None = None,
+        server_name: str | None = None,
+        connect_timeout: float = 5.0,
+        keepalive: float = 360.0,
+        max_message_bytes: int = ...,
+        pool: int = 2,
+    ) -> None: ...
+    def subscribe(
+        self,
+        address: str,
+        request: bytes,
+        *,
+        after: int = -1,
+        rows: int = 65536,
+        bytes: int = ...,
+        linger: float = 0.0,
+        buffer: int = 4,
+    ) -> Call: ...
+    def close(self) -> None: ...

@@ -1,0 +1,20 @@
+//! `liftbridge_nb._native`: the data plane of liftbridge-nb (Python owns the API, routing and retries).
+
+mod batch;
+mod codec;
+mod connections;
+mod proto;
+mod runtime;
+mod status;
+mod subscribe;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<connections::Connections>()?;
+    m.add_class::<subscribe::Call>()?;
+    m.add_class::<batch::Batch>()?;
+    m.add("RpcFailure", m.py().get_type::<status::RpcFailure>())?;
+    Ok(())
+}

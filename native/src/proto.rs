@@ -1,0 +1,29 @@
+//! The few messages of Liftbridge's API (`proto/api.proto`) that the data plane decodes itself.
+//!
+//! Requests arrive from Python already encoded (the Python side builds every request, once, for both
+//! data paths), so only responses are declared here; tags and types follow `proto/api.proto`.
+
+use std::collections::HashMap;
+
+/// `proto.Message`: one message read from a partition.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Message {
+    #[prost(int64, tag = "1")]
+    pub offset: i64,
+    #[prost(bytes = "vec", tag = "2")]
+    pub key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub value: Vec<u8>,
+    #[prost(int64, tag = "4")]
+    pub timestamp: i64,
+    #[prost(string, tag = "5")]
+    pub stream: String,
+    #[prost(int32, tag = "6")]
+    pub partition: i32,
+    #[prost(string, tag = "7")]
+    pub subject: String,
+    #[prost(string, tag = "8")]
+    pub reply_subject: String,
+    #[prost(map = "string, bytes", tag = "9")]
+    pub headers: HashMap<String, Vec<u8>>,
+}
