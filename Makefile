@@ -11,6 +11,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The native module (native/, Rust): built by maturin with the machine's cargo into liftbridge_nb/.
+NATIVE_SOURCES := native/Cargo.toml native/Cargo.lock $(wildcard native/src/*.rs)
+CARGO_BIN := $(HOME)/.cargo/bin
 DOCKER_DIR := build/docker
 # Line coverage of the package, notebook kernels included; under 85% fails (`make test COV=` skips it).
 COV ?= --cov=liftbridge_nb --cov-report=term
@@ -24,10 +27,12 @@ install: $(INSTALLED)
 # message (pip and the build backend both read PYTHONWARNINGS) and nothing else.
 QUIET_EDITABLE := PYTHONWARNINGS='ignore:Editable installation'
 
-$(INSTALLED): pyproject.toml
+# The editable install builds the native module too (maturin, a release build: about 2 minutes on 2
+# cores the first time); a change under native/ rebuilds it (cargo rebuilds only what changed).
+$(INSTALLED): pyproject.toml $(NATIVE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(QUIET_EDITABLE) $(BIN)/pip install -q -e '.[dev]'
+	PATH=$(CURDIR)/$(BIN):$(CARGO_BIN):$$PATH $(QUIET_EDITABLE) $(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 server-bin: $(INSTALLED)
@@ -40,6 +45,9 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd native && PATH=$(CARGO_BIN):$$PATH cargo fmt --check
+	cd native && PATH=$(CARGO_BIN):$$PATH cargo clippy --release --all-targets -- -D warnings
+	cd native && PATH=$(CARGO_BIN):$$PATH cargo test --release
 
 docs: server-bin
 	$(BIN)/python scripts/docs.py

@@ -252,3 +252,55 @@ impl Batch {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(offset: i64, key: &[u8], headers: &[(&str, &[u8])]) -> Message {
+        Message {
+            offset,
+            key: key.to_vec(),
+            value: format!("v{offset}").into_bytes(),
+            timestamp: 1_000 + offset,
+            subject: "s.0".into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_vec()))
+                .collect(),
+            ..Message::default()
+        }
+    }
+
+    #[test]
+    fn columns_hold_what_was_pushed() {
+        let mut b = Builder::new();
+        let server = [("subject", b"s.0" as &[u8]), ("reply", b"")];
+        b.push(&message(7, b"", &server));
+        b.push(&message(
+            8,
+            b"k",
+            &[server[0], server[1], ("z", b"2"), ("a", b"1")],
+        ));
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.bytes, 2 + 2 + 1);
+        let batch = b.finish();
+        assert!(b.is_empty() && b.bytes == 0);
+        assert_eq!((batch.first_offset(), batch.last_offset()), (7, 8));
+        let c = &batch.columns;
+        assert_eq!(c.fields(), &fields());
+        let key: &BinaryArray = c.column(2).as_any().downcast_ref().unwrap();
+        assert!(key.is_null(0) && key.value(1) == b"k");
+        let headers: &MapArray = c.column(4).as_any().downcast_ref().unwrap();
+        assert_eq!(headers.value_offsets(), &[0, 0, 2]); // the server's two are left out
+        let names: &StringArray = headers.keys().as_any().downcast_ref().unwrap();
+        assert_eq!((names.value(0), names.value(1)), ("a", "z")); // in name order
+    }
+
+    #[test]
+    fn an_empty_batch_has_no_offsets() {
+        let batch = Builder::new().finish();
+        assert_eq!((batch.first_offset(), batch.last_offset()), (-1, -1));
+        assert_eq!(batch.columns.len(), 0);
+    }
+}

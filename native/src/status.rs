@@ -16,14 +16,24 @@ pub fn failure(code: Code, message: &str) -> PyErr {
     RpcFailure::new_err((code as i32, message.to_string()))
 }
 
+/// The failure for a status: one the server sent keeps its code; one tonic made of a broken
+/// connection (an h2 or transport error, UNKNOWN or INTERNAL) is UNAVAILABLE, as grpcio says.
 pub fn failure_from(status: &Status) -> PyErr {
-    let message = if status.message().is_empty() {
-        // tonic leaves the message empty for transport errors; the source says what happened.
-        std::error::Error::source(status)
-            .map(|s| s.to_string())
-            .unwrap_or_default()
-    } else {
-        status.message().to_string()
+    let source = std::error::Error::source(status);
+    let message = match (status.message(), source) {
+        ("", Some(source)) => source.to_string(),
+        (message, _) => message.to_string(),
     };
-    failure(status.code(), &message)
+    let transport = source.is_some()
+        || message.starts_with("h2 protocol error")
+        || message.starts_with("transport error");
+    let lost = transport && matches!(status.code(), Code::Unknown | Code::Internal);
+    failure(
+        if lost {
+            Code::Unavailable
+        } else {
+            status.code()
+        },
+        &message,
+    )
 }
