@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -16,7 +15,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
-import psutil  # type: ignore[import-untyped]
 import pyarrow as pa
 import pytest
 
@@ -216,20 +214,20 @@ def test_ctrl_c_stops_every_partition_read(
         what="every message stored",
     )
     opened = []
-    original = Lift.subscribe
+    original = Lift._subscribe
 
     def recording(self: Lift, *args: object, **kwargs: object) -> object:
         sub = original(self, *args, **kwargs)  # type: ignore[arg-type]
         opened.append(sub)
         return sub
 
-    monkeypatch.setattr(Lift, "subscribe", recording)
+    monkeypatch.setattr(Lift, "_subscribe", recording)
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     with pytest.raises(KeyboardInterrupt):
         read_stream(stream_name, client=client, progress=False)
     timer.join()
-    assert opened and all(s.closed for s in opened), "partitions are read one after another; all closed"
+    assert len(opened) == 3 and all(s.closed for s in opened), "every partition is read at once; all closed"
     wait_for(lambda: not [t for t in threading.enumerate() if t.name.startswith("read_stream")] or None,
              timeout=10, what="the partition readers to stop")  # fmt: skip
 
@@ -273,12 +271,7 @@ def big(server_address: str) -> str:
     return name
 
 
-def _workers_of(kernel: Kernel) -> list[psutil.Process]:
-    pid = kernel.manager.provisioner.pid  # type: ignore[union-attr]
-    return [p for p in psutil.Process(pid).children() if "liftbridge_nb._workers" in " ".join(p.cmdline())]
-
-
-@pytest.mark.parametrize("how", ["thread", "worker-processes", "magic"])
+@pytest.mark.parametrize("how", ["function", "magic"])
 def test_ctrl_c_in_a_cell_prints_one_line(
     kernel: Kernel, server_address: str, big: str, how: str, tmp_path: Path
 ) -> None:
@@ -290,41 +283,27 @@ def test_ctrl_c_in_a_cell_prints_one_line(
         f"%lift_connect {server_address}\n"
         f"marker = Path({str(marker)!r})\n"
         "if not hasattr(Lift, 'unmarked'):\n"
-        "    Lift.unmarked = Lift.subscribe\n"
+        "    Lift.unmarked = Lift._subscribe\n"
         "    def marking(self, *args, **kwargs):  # tells the test that reading has begun\n"
         "        marker.touch()\n"
         "        return Lift.unmarked(self, *args, **kwargs)\n"
-        "    Lift.subscribe = marking\n"
+        "    Lift._subscribe = marking\n"
     )
-    read = f"read_stream({big!r}, address={server_address!r}, progress=False"
-    sessions: set[int] = set()
-
-    def two_workers() -> bool:
-        workers = _workers_of(kernel)
-        with contextlib.suppress(ProcessLookupError):  # Ctrl-C to the kernel's group must not reach them
-            sessions.update(os.getsid(w.pid) for w in workers)
-        return len(workers) == 2
-
-    code, started = {
-        "thread": (f"df = {read}, workers=1)", marker.exists),
-        "worker-processes": (f"df = {read}, workers=2)", two_workers),
-        "magic": (f"df = %lift_read {big} --no-progress", marker.exists),
-    }[how]  # fmt: skip
-    cell, latency = kernel.run_and_interrupt(code, lambda _: started())
+    read = f"read_stream({big!r}, address={server_address!r}, progress=False)"
+    code = {"function": f"df = {read}", "magic": f"df = %lift_read {big} --no-progress"}[how]
+    cell, latency = kernel.run_and_interrupt(code, lambda _: marker.exists())
     line = re.fullmatch(r"read_stream interrupted after ([\d,]+) of (at most )?150,000 messages", cell.shown)
     assert line, f"one line, nothing else: {cell.shown!r}"
     assert (
         int(line.group(1).replace(",", "")) < BIG and cell.error and cell.error["ename"] == "ReadInterrupted"
     )
     assert latency < 5, "stops at once (a bound against a hang: about 0.1 s)"
-    after = kernel.run("print('next')")  # what a thread or worker prints late lands here
+    after = kernel.run("print('next')")  # what a reader prints late lands here
     assert after.shown == "next\n" and after.stderr == ""
-    wait_for(lambda: not _workers_of(kernel) or None, timeout=10, what="no worker left")
-    assert os.getsid(kernel.manager.provisioner.pid) not in sessions  # type: ignore[union-attr]
-    if how == "thread":
+    if how == "function":
         marker.unlink()
         caught, _ = kernel.run_and_interrupt(
-            f"try:\n    {read}, workers=1)\n"
+            f"try:\n    {read}\n"
             "except KeyboardInterrupt as exc:\n"
             "    print(type(exc).__name__, 0 <= exc.read < exc.total if exc.total else exc.read >= 0)",
             lambda _: marker.exists(),
@@ -359,8 +338,6 @@ def test_bad_arguments(client: Lift, data: Data) -> None:
         ValueError, match=r"partition must be an int >= 0 \(and below 2\*\*31\), not 2147483648"
     ):
         read_stream(data.stream, partitions=[2**31], client=client)
-    with pytest.raises(ValueError, match="workers must be a positive int, not True"):
-        read_stream(data.stream, client=client, workers=True)
     assert len(read_stream(data.stream, partitions=(2, 0), client=client, progress=False)) == sum(
         a.partition in (0, 2) for a in data.acks
     )

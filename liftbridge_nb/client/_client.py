@@ -399,15 +399,13 @@ class Lift(LiftCore):
                 return None
             raise _no_subject_ack(call.request.subject, limit) from exc
 
-    def _open_publish_stream(
-        self, requests: Iterator[api_pb2.PublishRequest], timeout: float | None
-    ) -> tuple[Iterable[api_pb2.PublishResponse], str]:
+    def _open_publish_stream(self, timeout: float | None) -> tuple[_native.PublishCall, str]:
         addresses = self._cache.addresses()
         random.shuffle(addresses)
         wait = min(self.options.timeout, 2.0) if timeout is None else timeout / len(addresses)
         for address in addresses:
             if self._conns.ready(address, wait):
-                return self._conns.stub(address).PublishAsync(requests), address
+                return self._conns.publish(address), address
         raise ErrConnection("publish: no broker reachable", addresses)
 
     def publish_async(self, message: Message, *, ack_timeout: float | None = None) -> Future[Ack | None]:

@@ -94,6 +94,13 @@ class Connections:
             return self.native.subscribe(address, request, after=after, linger=0.1, buffer=64)
         return self.native.subscribe(address, request, after=after, rows=4096)
 
+    def publish(self, address: str) -> _native.PublishCall:
+        """A native PublishAsync call to ``address``."""
+        with self._lock:
+            if self.closed:
+                raise ErrClientClosed(CLOSED)
+        return self.native.publish(address)
+
     def ready(self, address: str, timeout: float) -> bool:
         """Whether the broker answers within ``timeout`` seconds (its first channel connects).
 

@@ -5,19 +5,18 @@ Both clients publish through this (``AsyncLift`` hands its futures to asyncio).
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
-import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-import grpc
-
+from .. import _native
 from .._convert import ack_from_proto
 from .._core import BROKER_RECEIVE_LIMIT, too_large_request
 from .._proto import api_pb2
@@ -29,6 +28,7 @@ from ..errors import (
     ErrConnection,
     ErrNoSuchPartition,
     LiftbridgeError,
+    NativeRpcError,
     from_publish_error,
     from_rpc_error,
 )
@@ -36,7 +36,6 @@ from ..models import Ack
 
 log = logging.getLogger("liftbridge_nb")
 
-_CLOSE = object()
 _IDLE_LOOK = 0.25  # seconds between an idle sweeper's looks at the ack deadlines
 _LONGEST_WAIT = 60.0  # seconds a background thread waits at most before it looks again
 SUSPECT_AFTER = 1.0
@@ -191,9 +190,7 @@ class AsyncPublisher:
 
     def __init__(
         self,
-        open_call: Callable[
-            [Iterator[api_pb2.PublishRequest], float | None], tuple[Iterable[api_pb2.PublishResponse], str]
-        ],
+        open_call: Callable[[float | None], tuple[_native.PublishCall, str]],
         *,
         max_request_bytes: int = BROKER_RECEIVE_LIMIT,
         routes: Routes | None = None,
@@ -214,7 +211,7 @@ class AsyncPublisher:
         self._to_look: set[str] = set()
         self.doubts = LeaderDoubts(self._routes)
         self._doubts_looked = 0.0
-        self._requests: queue.SimpleQueue[object] | None = None
+        self._call: _native.PublishCall | None = None
         self._wake = threading.Event()
         self._helper_wake = threading.Event()
         self._sweep_at: float | None = None  # when the sweeper looks next (None: not started)
@@ -226,15 +223,7 @@ class AsyncPublisher:
     @property
     def is_open(self) -> bool:
         """Whether the stream is open: a :meth:`submit` then does not wait for a connection."""
-        return self._requests is not None and not self._closed
-
-    def _requests_iter(self, q: queue.SimpleQueue[object]) -> Iterator[api_pb2.PublishRequest]:
-        while True:
-            item = q.get()
-            if item is _CLOSE:
-                return
-            assert isinstance(item, api_pb2.PublishRequest)
-            yield item
+        return self._call is not None and not self._closed
 
     def _start(self, name: str, target: Callable[[], None]) -> None:
         # Called with the lock held.
@@ -242,21 +231,18 @@ class AsyncPublisher:
             self._threads[name] = threading.Thread(target=target, name=name, daemon=True)
             self._threads[name].start()
 
-    def _ensure_open(self, open_timeout: float | None) -> queue.SimpleQueue[object]:
+    def _ensure_open(self, open_timeout: float | None) -> _native.PublishCall:
         # Called with the lock held.
         if self._closed:
             raise ErrClientClosed("the client is closed: make a new one (or use it in a with block)")
-        if self._requests is not None:
-            return self._requests
-        q: queue.SimpleQueue[object] = queue.SimpleQueue()
-        responses, address = self._open_call(self._requests_iter(q), open_timeout)
-        self._requests = q
-        threading.Thread(
-            target=self._read, args=(responses, q, address), name="liftbridge-acks", daemon=True
-        ).start()
+        if self._call is not None:
+            return self._call
+        call, address = self._open_call(open_timeout)
+        self._call = call
+        threading.Thread(target=self._read, args=(call, address), name="liftbridge-acks", daemon=True).start()
         self._start("liftbridge-ack-timeouts", self._sweep)
         self._start("liftbridge-publish-lookups", self._help)
-        return q
+        return call
 
     def submit(
         self,
@@ -276,19 +262,19 @@ class AsyncPublisher:
         """
         future: Future[Ack | None] = Future()
         future.set_running_or_notify_cancel()
-        size = request.ByteSize()
-        if size > self.max_request_bytes:
-            future.set_exception(too_large_request(size, self.max_request_bytes))
-            return future
         if not request.correlationId:
             request.correlationId = next(self._ids)
+        data = request.SerializeToString()
+        if len(data) > self.max_request_bytes:
+            future.set_exception(too_large_request(len(data), self.max_request_bytes))
+            return future
         leader = None
         if request.ackPolicy == api_pb2.LEADER:
             leader = self.doubts.sent(request.stream, partition)
         with self._lock:
-            q = self._ensure_open(open_timeout)
+            call = self._ensure_open(open_timeout)
             if request.ackPolicy == api_pb2.NONE:
-                q.put(request)
+                self._send(call, data)
                 future.set_result(None)
                 return future
             now = time.monotonic()
@@ -297,7 +283,7 @@ class AsyncPublisher:
             heapq.heappush(self._deadlines, (entry.deadline, request.correlationId))
             if leader is not None:
                 heapq.heappush(self._looks, (now + SUSPECT_AFTER, request.correlationId))
-            q.put(request)
+            self._send(call, data)
             # Wake the sweeper only if it sleeps past this deadline (deadlines mostly grow).
             wake = self._sweep_at is None or min(entry.deadline, now + SUSPECT_AFTER) < self._sweep_at
         if wake:
@@ -335,34 +321,40 @@ class AsyncPublisher:
         self._helper_wake.set()
         return True
 
-    def _read(
-        self, responses: Iterable[api_pb2.PublishResponse], q: queue.SimpleQueue[object], address: str
-    ) -> None:
+    @staticmethod
+    def _send(call: _native.PublishCall, data: bytes) -> None:
+        """Queue a request on the stream; one that just broke fails what it holds (see :meth:`_read`)."""
+        with contextlib.suppress(_native.RpcFailure):
+            call.send(data)
+
+    def _read(self, call: _native.PublishCall, address: str) -> None:
         try:
-            for resp in responses:
-                cid = resp.correlationId or resp.ack.correlationId
-                with self._lock:
-                    entry = self._pending.get(cid)
-                    if entry is None:
-                        continue  # timed out already, or not ours
-                    if not resp.HasField("asyncError") and resp.ack.stream != entry.request.stream:
-                        continue  # another stream on the same subject: the message's own ack is to come
-                    del self._pending[cid]
-                self._settle(entry, resp)
+            while (responses := call.responses()) is not None:
+                for data in responses:
+                    resp = api_pb2.PublishResponse.FromString(data)
+                    cid = resp.correlationId or resp.ack.correlationId
+                    with self._lock:
+                        entry = self._pending.get(cid)
+                        if entry is None:
+                            continue  # timed out already, or not ours
+                        if not resp.HasField("asyncError") and resp.ack.stream != entry.request.stream:
+                            continue  # another stream on the same subject: the message's own ack is to come
+                        del self._pending[cid]
+                    self._settle(entry, resp)
             error: LiftbridgeError = ErrConnection("the publish stream ended", [address])
-        except grpc.RpcError as exc:
-            error = from_rpc_error(exc, "publish", address=address)
+        except _native.RpcFailure as exc:
+            error = from_rpc_error(NativeRpcError(exc), "publish", address=address)
             if not isinstance(error, ErrConnection):
                 error = ErrConnection(f"the publish stream broke: {error}", [address])
         with self._lock:
-            if self._requests is q:
-                self._requests = None
+            if self._call is call:
+                self._call = None
             failed = list(self._pending.values())
             self._pending.clear()
             self._deadlines = [d for d in self._deadlines if d[1] in self._retrying]
             heapq.heapify(self._deadlines)
             self._looks.clear()
-        q.put(_CLOSE)
+        call.cancel()
         if failed and not self._closed:
             log.warning(
                 "publish stream to %s broke with %d messages unacknowledged: %s", address, len(failed), error
@@ -466,9 +458,9 @@ class AsyncPublisher:
             entry.misses = 0
             try:
                 with self._lock:
-                    q = self._ensure_open(min(2.0, max(0.001, entry.deadline - now)))
+                    call = self._ensure_open(min(2.0, max(0.001, entry.deadline - now)))
                     self._pending[request.correlationId] = entry
-                    q.put(request)
+                    self._send(call, request.SerializeToString())
             except LiftbridgeError as exc:
                 entry.future.set_exception(exc)
 
@@ -476,9 +468,9 @@ class AsyncPublisher:
         """End the stream; pending acks keep arriving for up to the server's 5 s grace."""
         with self._lock:
             self._closed = True
-            if self._requests is not None:
-                self._requests.put(_CLOSE)
-                self._requests = None
+            if self._call is not None:
+                self._call.close()
+                self._call = None
             retrying, self._retrying = list(self._retrying.values()), {}
         self._wake.set()
         self._helper_wake.set()

@@ -1,12 +1,34 @@
-//! A gRPC codec that sends requests as the bytes Python encoded and decodes responses with prost.
+//! A gRPC codec that sends requests as the bytes Python encoded, and decodes responses either with
+//! prost (what the native side reads itself) or not at all (bytes that Python decodes).
 
 use std::marker::PhantomData;
 
-use bytes::BufMut;
+use bytes::{Buf, BufMut};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Status;
 
-/// Requests are `Vec<u8>` (an encoded protobuf), responses a prost message `T`.
+/// What a response is made into.
+pub trait FromWire: Sized + Send + 'static {
+    fn from_wire(src: &mut DecodeBuf<'_>) -> Result<Self, Status>;
+}
+
+impl FromWire for crate::proto::Message {
+    fn from_wire(src: &mut DecodeBuf<'_>) -> Result<Self, Status> {
+        prost::Message::decode(src)
+            .map_err(|e| Status::internal(format!("undecodable message: {e}")))
+    }
+}
+
+/// The encoded response itself.
+impl FromWire for Vec<u8> {
+    fn from_wire(src: &mut DecodeBuf<'_>) -> Result<Self, Status> {
+        let mut out = vec![0; src.remaining()];
+        src.copy_to_slice(&mut out);
+        Ok(out)
+    }
+}
+
+/// Requests are `Vec<u8>` (an encoded protobuf), responses a `T`.
 pub struct RawCodec<T>(PhantomData<T>);
 
 impl<T> Default for RawCodec<T> {
@@ -15,18 +37,18 @@ impl<T> Default for RawCodec<T> {
     }
 }
 
-impl<T: prost::Message + Default + Send + 'static> Codec for RawCodec<T> {
+impl<T: FromWire> Codec for RawCodec<T> {
     type Encode = Vec<u8>;
     type Decode = T;
     type Encoder = RawEncoder;
-    type Decoder = ProstDecoder<T>;
+    type Decoder = WireDecoder<T>;
 
     fn encoder(&mut self) -> RawEncoder {
         RawEncoder
     }
 
-    fn decoder(&mut self) -> ProstDecoder<T> {
-        ProstDecoder(PhantomData)
+    fn decoder(&mut self) -> WireDecoder<T> {
+        WireDecoder(PhantomData)
     }
 }
 
@@ -42,15 +64,13 @@ impl Encoder for RawEncoder {
     }
 }
 
-pub struct ProstDecoder<T>(PhantomData<T>);
+pub struct WireDecoder<T>(PhantomData<T>);
 
-impl<T: prost::Message + Default> Decoder for ProstDecoder<T> {
+impl<T: FromWire> Decoder for WireDecoder<T> {
     type Item = T;
     type Error = Status;
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<T>, Status> {
-        let item =
-            T::decode(src).map_err(|e| Status::internal(format!("undecodable message: {e}")))?;
-        Ok(Some(item))
+        T::from_wire(src).map(Some)
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::Code;
 
+use crate::publish::PublishCall;
 use crate::runtime::runtime;
 use crate::status::failure;
 use crate::subscribe::{Call, Limits};
@@ -115,7 +116,7 @@ impl Connections {
     fn subscribe(
         &self,
         address: &str,
-        request: Vec<u8>,
+        request: &[u8],
         after: i64,
         rows: usize,
         bytes: usize,
@@ -133,8 +134,18 @@ impl Connections {
         };
         Ok(Call::start(
             channel,
-            request,
+            request.to_vec(),
             limits,
+            self.closed.subscribe(),
+        ))
+    }
+
+    /// Open a PublishAsync call to `address`.
+    fn publish(&self, address: &str) -> PyResult<PublishCall> {
+        let channel = self.channel(address)?;
+        Ok(PublishCall::start(
+            channel,
+            self.max_message_bytes,
             self.closed.subscribe(),
         ))
     }

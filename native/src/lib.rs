@@ -4,6 +4,7 @@ mod batch;
 mod codec;
 mod connections;
 mod proto;
+mod publish;
 mod runtime;
 mod status;
 mod subscribe;
@@ -14,6 +15,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<connections::Connections>()?;
     m.add_class::<subscribe::Call>()?;
+    m.add_class::<publish::PublishCall>()?;
     m.add_class::<batch::Batch>()?;
     m.add("RpcFailure", m.py().get_type::<status::RpcFailure>())?;
     Ok(())
