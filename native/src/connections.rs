@@ -6,13 +6,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 use tokio::sync::watch;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
-use tonic::Code;
+use tonic::{Code, Status};
 
-use crate::publish::PublishCall;
-use crate::runtime::runtime;
-use crate::status::failure;
+use crate::publish::{publish_batch, Batch, PublishCall};
+use crate::runtime::{join, runtime};
+use crate::status::{classify, failure};
 use crate::subscribe::{Call, Limits};
 
 /// The client's channels, by broker address; `close()` ends every call.
@@ -147,6 +148,62 @@ impl Connections {
             channel,
             self.max_message_bytes,
             self.closed.subscribe(),
+        ))
+    }
+
+    /// Publish a batch over a PublishAsync call of its own (see `publish::publish_batch`), the GIL
+    /// released: each request's encoded response or None (no ack in time, or the stream broke),
+    /// and (code, text) of what broke the stream. Ctrl-C ends it.
+    #[pyo3(signature = (address, requests, ids, streams, acked, *, window=1024, ack_timeout=5.0))]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn publish_batch<'py>(
+        &self,
+        py: Python<'py>,
+        address: &str,
+        requests: Vec<Bound<'py, PyBytes>>,
+        ids: Vec<String>,
+        streams: Vec<String>,
+        acked: Vec<bool>,
+        window: usize,
+        ack_timeout: f64,
+    ) -> PyResult<(Vec<Option<Bound<'py, PyBytes>>>, Option<(i32, String)>)> {
+        let n = requests.len();
+        if ids.len() != n || streams.len() != n || acked.len() != n {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "requests, ids, streams and acked go together: one of each per message",
+            ));
+        }
+        let channel = self.channel(address)?;
+        let batch = Batch {
+            requests: requests.iter().map(|r| r.as_bytes().to_vec()).collect(),
+            ids,
+            streams,
+            acked,
+            window,
+            ack_timeout: Duration::from_secs_f64(ack_timeout.max(0.0)),
+        };
+        let mut closed = self.closed.subscribe();
+        let max = self.max_message_bytes;
+        let task = runtime().spawn(async move {
+            tokio::select! {
+                biased;
+                _ = async { closed.wait_for(|c| *c).await.is_ok() } => {
+                    (vec![None; n], Some(Status::cancelled("the client is closed")))
+                }
+                outcome = publish_batch(channel, max, batch) => outcome,
+            }
+        });
+        let (responses, broken) = join(py, task)?;
+        let responses = responses
+            .into_iter()
+            .map(|r| r.map(|bytes| PyBytes::new(py, &bytes)))
+            .collect();
+        Ok((
+            responses,
+            broken.map(|s| {
+                let (code, message) = classify(&s);
+                (code as i32, message)
+            }),
         ))
     }
 

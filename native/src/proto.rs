@@ -27,3 +27,32 @@ pub struct Message {
     #[prost(map = "string, bytes", tag = "9")]
     pub headers: HashMap<String, Vec<u8>>,
 }
+
+/// `proto.Ack`, as far as the batch publisher reads it (to match an ack to its message).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Ack {
+    #[prost(string, tag = "1")]
+    pub stream: String,
+    #[prost(string, tag = "6")]
+    pub correlation_id: String,
+}
+
+/// `proto.PublishResponse`, as far as the batch publisher reads it.
+///
+/// Its correlation id is its own, or (older brokers) its ack's.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PublishResponse {
+    #[prost(message, optional, tag = "1")]
+    pub ack: Option<Ack>,
+    #[prost(message, optional, tag = "2")]
+    pub async_error: Option<PublishAsyncError>,
+    #[prost(string, tag = "3")]
+    pub correlation_id: String,
+}
+
+/// `proto.PublishAsyncError` (only whether there is one matters here).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PublishAsyncError {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+}

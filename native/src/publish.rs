@@ -1,6 +1,8 @@
 //! One PublishAsync stream: requests sent as Python encoded them, responses handed back in bulk.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use http::uri::PathAndQuery;
 use pyo3::prelude::*;
@@ -10,6 +12,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::codec::RawCodec;
+use crate::proto::PublishResponse;
 use crate::runtime::{runtime, wait};
 use crate::status::{failure, failure_from};
 
@@ -178,4 +181,111 @@ async fn run(
             return;
         }
     }
+}
+
+/// What `publish_batch` sends: encoded requests, each with its correlation id, its stream (an ack
+/// names its stream: several streams may share a subject, each acking with the same id) and
+/// whether an ack is to come (ack policy NONE: none).
+pub struct Batch {
+    pub requests: Vec<Vec<u8>>,
+    pub ids: Vec<String>,
+    pub streams: Vec<String>,
+    pub acked: Vec<bool>,
+    pub window: usize,
+    pub ack_timeout: Duration,
+}
+
+/// Each request's encoded response (None: none came in time, or the stream broke first), and the
+/// status that broke the stream, if it broke.
+pub type Outcome = (Vec<Option<Vec<u8>>>, Option<Status>);
+
+/// Send a batch over a PublishAsync call of its own, at most `window` requests awaiting an ack.
+pub async fn publish_batch(channel: Channel, max_message_bytes: usize, batch: Batch) -> Outcome {
+    let n = batch.requests.len();
+    let mut out: Vec<Option<Vec<u8>>> = vec![None; n];
+    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(max_message_bytes);
+    if let Err(e) = grpc.ready().await {
+        return (out, Some(Status::unavailable(e.to_string())));
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let path = PathAndQuery::from_static("/proto.API/PublishAsync");
+    let call = grpc.streaming(
+        tonic::Request::new(body),
+        path,
+        RawCodec::<Vec<u8>>::default(),
+    );
+    let mut requests = batch.requests.into_iter().enumerate();
+    let mut waiting: HashMap<String, usize> = HashMap::new();
+    let mut deadlines: VecDeque<(Instant, usize)> = VecDeque::new();
+    let mut settled = vec![false; n];
+    // Fill the window before the call's headers arrive: the server answers only once it reads.
+    let mut send = |waiting: &mut HashMap<String, usize>,
+                    deadlines: &mut VecDeque<(Instant, usize)>| {
+        while waiting.len() < batch.window.max(1) {
+            let Some((i, request)) = requests.next() else {
+                return false;
+            };
+            if tx.send(request).is_err() {
+                return false;
+            }
+            if batch.acked[i] {
+                waiting.insert(batch.ids[i].clone(), i);
+                deadlines.push_back((Instant::now() + batch.ack_timeout, i));
+            }
+        }
+        true
+    };
+    let mut more = send(&mut waiting, &mut deadlines);
+    let mut stream = match call.await {
+        Ok(r) => r.into_inner(),
+        Err(status) => return (out, Some(status)),
+    };
+    while more || !waiting.is_empty() {
+        while let Some(&(_, i)) = deadlines.front() {
+            if settled[i] || !waiting.contains_key(&batch.ids[i]) {
+                deadlines.pop_front(); // acked already
+            } else {
+                break;
+            }
+        }
+        let next = match deadlines.front() {
+            Some(&(at, _)) => tokio::time::timeout_at(at.into(), stream.message()).await,
+            None => Ok(stream.message().await),
+        };
+        match next {
+            Err(_) => {
+                let (_, i) = deadlines.pop_front().expect("the deadline that passed");
+                waiting.remove(&batch.ids[i]); // no ack in time: None
+            }
+            Ok(Ok(Some(raw))) => {
+                let Ok(resp) = <PublishResponse as prost::Message>::decode(raw.as_slice()) else {
+                    continue;
+                };
+                let ack = resp.ack.as_ref();
+                let id = if resp.correlation_id.is_empty() {
+                    ack.map(|a| a.correlation_id.as_str()).unwrap_or_default()
+                } else {
+                    resp.correlation_id.as_str()
+                };
+                let Some(&i) = waiting.get(id) else { continue };
+                if resp.async_error.is_none()
+                    && ack.map(|a| a.stream.as_str()) != Some(&batch.streams[i])
+                {
+                    continue; // another stream on the same subject: this message's own ack is to come
+                }
+                waiting.remove(id);
+                settled[i] = true;
+                out[i] = Some(raw);
+            }
+            Ok(Ok(None)) => {
+                return (out, Some(Status::unavailable("the publish stream ended")));
+            }
+            Ok(Err(status)) => return (out, Some(status)),
+        }
+        if more {
+            more = send(&mut waiting, &mut deadlines);
+        }
+    }
+    (out, None)
 }

@@ -16,9 +16,15 @@ pub fn failure(code: Code, message: &str) -> PyErr {
     RpcFailure::new_err((code as i32, message.to_string()))
 }
 
-/// The failure for a status: one the server sent keeps its code; one tonic made of a broken
-/// connection (an h2 or transport error, UNKNOWN or INTERNAL) is UNAVAILABLE, as grpcio says.
+/// The failure for a status (see `classify`).
 pub fn failure_from(status: &Status) -> PyErr {
+    let (code, message) = classify(status);
+    failure(code, &message)
+}
+
+/// A status's code and text: one the server sent keeps its code; one tonic made of a broken
+/// connection (an h2 or transport error, UNKNOWN or INTERNAL) is UNAVAILABLE, as grpcio says.
+pub fn classify(status: &Status) -> (Code, String) {
     let source = std::error::Error::source(status);
     let message = match (status.message(), source) {
         ("", Some(source)) => source.to_string(),
@@ -28,12 +34,12 @@ pub fn failure_from(status: &Status) -> PyErr {
         || message.starts_with("h2 protocol error")
         || message.starts_with("transport error");
     let lost = transport && matches!(status.code(), Code::Unknown | Code::Internal);
-    failure(
+    (
         if lost {
             Code::Unavailable
         } else {
             status.code()
         },
-        &message,
+        message,
     )
 }
