@@ -2,6 +2,12 @@
 
 from typing import Any
 
+def shutdown() -> None:
+    """End every native call of the process (at the interpreter's exit)."""
+
+def waiting() -> int:
+    """How many threads wait in a native call, the GIL released."""
+
 class RpcFailure(Exception):
     """A call failed: ``args`` are (the gRPC status code as an int, the status message)."""
 
@@ -57,6 +63,17 @@ class Connections:
         buffer: int = 4,
     ) -> Call: ...
     def publish(self, address: str) -> PublishCall: ...
+    def publish_batch(
+        self,
+        address: str,
+        requests: list[bytes],
+        ids: list[str],
+        streams: list[str],
+        acked: list[bool],
+        *,
+        window: int = 1024,
+        ack_timeout: float = 5.0,
+    ) -> tuple[list[bytes | None], tuple[int, str] | None]: ...
     def close(self) -> None: ...
 
 class PublishCall:

@@ -576,10 +576,9 @@ _STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 class NativeRpcError(grpc.RpcError):
-    """A native call's failure (``_native.RpcFailure``) as grpcio shows one, for :func:`from_rpc_error`."""
+    """A native call's failure (``_native.RpcFailure``'s args) as grpcio shows one, for from_rpc_error."""
 
-    def __init__(self, failure: BaseException) -> None:
-        number, details = failure.args
+    def __init__(self, number: int, details: str) -> None:
         super().__init__(details)
         self._code = _STATUS_CODES.get(number, grpc.StatusCode.UNKNOWN)
         self._details = str(details)

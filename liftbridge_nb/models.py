@@ -511,7 +511,7 @@ class Message:
         partition: int,
         offset: int,
         timestamp: int,
-        key: bytes,
+        key: bytes | None,
         value: bytes,
         headers: Mapping[str, bytes],
         subject: str,

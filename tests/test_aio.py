@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 import os
+import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,33 @@ def test_async_close_from_another_task_ends_iteration_and_closed_clients_say_so(
                 await client.subscribe(stream_name)
 
         asyncio.run(main())
+
+
+def test_cancelling_the_reading_task_closes_the_subscription_and_its_thread(
+    server_address: str, stream_name: str
+) -> None:
+    """AsyncSubscription awaits Lift's subscription in a thread of its own: a cancelled reader leaves none."""
+
+    async def main() -> None:
+        async with AsyncLift(server_address) as client:
+            await client.create_stream(Stream(subject=stream_name, name=stream_name))
+            sub = await client.subscribe(stream_name)  # new messages only: it waits
+            reader = asyncio.create_task(sub.__anext__())
+            await asyncio.sleep(0.3)
+            reader.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await reader
+            assert sub.closed
+            await asyncio.to_thread(
+                wait_for,
+                lambda: (
+                    not [t for t in threading.enumerate() if t.name.startswith("liftbridge-aio-sub")] or None
+                ),
+                timeout=10,
+                what="the subscription's thread to end",
+            )
+
+    asyncio.run(main())
 
 
 def test_an_async_client_serves_a_second_event_loop(server_address: str, stream_name: str) -> None:

@@ -200,3 +200,55 @@ def test_a_subscription_whose_node_is_gone_for_good_raises_after_its_wait(stream
         took = time.monotonic() - started
     assert took < 2 + 3, f"raised after {took:.1f} s: each attempt is bounded by what is left of the wait"
     print(f"raised {took:.1f} s after the node died")
+
+
+def test_batches_are_arrow_columns_of_what_was_published(client: Lift, stream_name: str) -> None:
+    """next_batch: the native reader's Arrow batch, taken by pyarrow without a copy; the iterator agrees."""
+    import pyarrow as pa
+
+    client.create_stream(Stream(subject=stream_name, name=stream_name))
+    client.publish_many(
+        [
+            Message(stream=stream_name, value=b"plain"),
+            Message(stream=stream_name, value=b"keyed", key=b"k", headers={"b": "2", "a": b"\x00"}),
+        ]
+    )
+    stop = Stop.at_offset(1)
+    with client.subscribe(stream_name, start=Start.earliest(), stop=stop) as sub:
+        batches = list(iter(sub.next_batch, None))
+        assert sub.last_offset == 1 and sub.closed
+    table = pa.Table.from_batches([pa.record_batch(b) for b in batches])
+    assert table.column_names == ["offset", "timestamp", "key", "value", "headers", "subject", "reply"]
+    assert table.schema.field("timestamp").type == pa.timestamp("ns", "UTC")
+    rows = table.to_pylist()
+    assert [r["offset"] for r in rows] == [0, 1]
+    assert [r["key"] for r in rows] == [None, b"k"], "an empty key is null"
+    assert [r["value"] for r in rows] == [b"plain", b"keyed"]
+    assert [r["headers"] for r in rows] == [[], [("a", b"\x00"), ("b", b"2")]], "the publisher's only"
+    assert {r["subject"] for r in rows} == {stream_name}
+    with client.subscribe(stream_name, start=Start.earliest(), stop=stop) as sub:
+        messages = list(sub)
+    assert [(m.offset, m.key, m.value, m.headers) for m in messages] == [
+        (0, None, b"plain", {}),
+        (1, b"k", b"keyed", {"a": b"\x00", "b": b"2"}),
+    ]
+    assert [m.timestamp for m in messages] == table.column("timestamp").cast(pa.int64()).to_pylist()
+
+
+def test_closing_the_client_ends_its_subscriptions(server_address: str, stream_name: str) -> None:
+    """A client closed under a waiting subscription: the wait ends at once, quietly (no message lost)."""
+    lift = Lift(server_address)
+    lift.create_stream(Stream(subject=stream_name, name=stream_name))
+    sub = lift.subscribe(stream_name)  # new messages only: it waits
+    done = threading.Event()
+
+    def read() -> None:
+        for _ in sub:
+            pass
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    wait_for(lambda: sub._reading or None, timeout=10, what="the subscription waiting")
+    lift.close()
+    assert done.wait(10), "the iteration ended"
+    assert sub.closed

@@ -1,7 +1,9 @@
 """liftbridge-nb's side of `make bench`: one workload in this process, one JSON line out.
 
 Run by bench/run.py with the project's venv: ``python ours.py MODE ADDRESS STREAM COUNT [PARTITIONS | NATS]``.
-Times cover the workload only, not the interpreter's start or the imports (except the import modes).
+Times cover the workload only, not the interpreter's start or the imports (except the import modes). So
+does ``cpu_us``, the process's user + system CPU time per message over the same span: every thread of
+this one process, the native module's readers and writers too (read_stream has no worker processes).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import resource
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,27 @@ def _status_mib(field: str) -> float:
     status = Path("/proc/self/status").read_text().splitlines()
     line = next(line for line in status if line.startswith(field))
     return int(line.split()[1]) / 1024
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process so far: all its threads, the native module's included."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class _Span:
+    """The measured part of a workload: wall time and the process's CPU time from its start."""
+
+    cpu: float = field(default_factory=_cpu_seconds)
+    wall: float = field(default_factory=time.perf_counter)
+
+    def result(self, messages: int, **extra: Any) -> dict[str, Any]:
+        """``messages``, ``seconds`` and ``cpu_us`` (CPU µs per message) since the start, and ``extra``."""
+        seconds = time.perf_counter() - self.wall
+        cpu = _cpu_seconds() - self.cpu
+        cpu_us = cpu / messages * 1e6 if messages else 0.0
+        return {"messages": messages, "seconds": seconds, "cpu_us": cpu_us, **extra}
 
 
 def import_package() -> dict[str, Any]:
@@ -58,25 +82,26 @@ def run(mode: str, address: str, stream: str, count: int, extra: list[str]) -> d
     if mode == "subscribe":  # the partitions one after another: threads would only contend for the GIL
         with Lift(address) as client:
             got = 0
-            started = time.perf_counter()
+            span = _Span()
             for p in range(partitions):
                 for _ in client.subscribe(stream, p, start=Start.earliest(), stop=Stop.latest()):
                     got += 1
-            return {"messages": got, "seconds": time.perf_counter() - started}
-    if mode == "read-stream":
+            return span.result(got)
+    if mode == "read-stream":  # every partition at once, in the native module's threads
         with Lift(address) as client:
-            started = time.perf_counter()
+            span = _Span()
             frame = read_stream(stream, client=client, progress=False)
-            return {"messages": len(frame), "seconds": time.perf_counter() - started}
+            return span.result(len(frame))
     if mode == "memory":  # peak growth of the process during read_stream against the frame's size
         with Lift(address) as client:
             before = _status_mib("VmRSS:")
+            span = _Span()
             frame = read_stream(stream, client=client, progress=False)
+            result = span.result(len(frame))
+            # One process holds it all: read_stream reads in the native module's threads, no workers.
             peak = _status_mib("VmHWM:") - before
             size = int(frame.memory_usage(deep=True).sum()) / 2**20
-            # read_stream's worker processes (ended by now) are not in this process's figures.
-            worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            return {"messages": len(frame), "peak_mib": peak, "frame_mib": size, "worker_peak_mib": worker}
+            return {**result, "peak_mib": peak, "frame_mib": size}
     if mode == "aio-subscribe":
 
         async def main() -> dict[str, Any]:
@@ -89,32 +114,41 @@ def run(mode: str, address: str, stream: str, count: int, extra: list[str]) -> d
                         n += 1
                     return n
 
-                started = time.perf_counter()
+                span = _Span()
                 got = await asyncio.gather(*(read(p) for p in range(partitions)))
-                return {"messages": sum(got), "seconds": time.perf_counter() - started}
+                return span.result(sum(got))
 
         return asyncio.run(main())
     value = b"x" * 100
     if mode == "publish-many":
         with Lift(address, options=options) as client:
             messages = (Message(stream=stream, value=value) for _ in range(count))
-            started = time.perf_counter()
+            span = _Span()
             acks = client.publish_many(messages)
-            return {"messages": len(acks), "seconds": time.perf_counter() - started}
+            return span.result(len(acks))
+    if mode == "publish-dataframe":  # liftbridge_nb.analysis.publish_dataframe: a message per row
+        import pandas as pd
+
+        from liftbridge_nb.analysis import publish_dataframe
+
+        df = pd.DataFrame({"value": [value] * count})
+        with Lift(address, options=options) as client:
+            span = _Span()
+            out = publish_dataframe(df, stream, value="value", client=client)
+            return span.result(int(out["offset"].notna().sum()))
     if mode == "publish-loop":  # one acked publish at a time; also the round-trip latency
         with Lift(address, options=options) as client:
             client.publish(Message(stream=stream, value=value))  # connected and routed
             latencies = []
-            started = time.perf_counter()
+            span = _Span()
             for _ in range(count):
                 sent = time.perf_counter()
                 client.publish(Message(stream=stream, value=value))
                 latencies.append(time.perf_counter() - sent)
-            seconds = time.perf_counter() - started
+            result = span.result(count)
             latencies.sort()
             return {
-                "messages": count,
-                "seconds": seconds,
+                **result,
                 "p50_us": latencies[len(latencies) // 2] * 1e6,
                 "p99_us": latencies[len(latencies) * 99 // 100] * 1e6,
             }

@@ -14,8 +14,8 @@ import grpc
 
 from .. import _telemetry as telemetry
 from .._convert import partition_from_proto
-from .._core import ACTIVITY_STREAM, CURSORS_STREAM, SILENCE_CHECK, Call, LiftCore, Route
-from .._proto import api_pb2, api_pb2_grpc
+from .._core import ACTIVITY_STREAM, CURSORS_STREAM, Call, LiftCore, Route
+from .._proto import api_pb2_grpc
 from ..activity import ActivityEvent, decode_activity
 from ..client._client import Lift
 from ..client._consumer import AutoOffset
@@ -271,30 +271,13 @@ class AsyncLift(LiftCore):
     ) -> AsyncSubscription:
         """See :meth:`Lift.subscribe`; iterate the result with ``async for``."""
         name, begin = self._subscription_start(stream, partition, start, stop)
-        route = self._route(name, partition, replica=read_isr_replica)
-
-        async def open_call(
-            request: api_pb2.SubscribeRequest, refresh: bool, limit: float
-        ) -> tuple[Any, str]:
-            address = await self._address(route, refresh, limit)
-            return self._conns.stub(address, streaming=True).Subscribe(request), address
-
-        async def serves(address: str, limit: float) -> bool | None:
-            try:
-                if not route.fresh(SILENCE_CHECK):  # one look serves every subscription of the stream
-                    await self._refresh([name], limit)
-            except LiftbridgeError:
-                return None
-            return route.serves(address)
-
-        sub = AsyncSubscription(
-            open_call, serves, lambda: self._conns.closed,
-            stream=name, partition=partition, start=begin, stop=stop,
-            read_isr_replica=read_isr_replica, resume=resume,
-            plan=self._resubscribe_plan(resubscribe_wait, self._timeout(timeout)),
+        # Lift's subscription (opened off the loop: the handshake blocks), its batches awaited.
+        sub = await asyncio.to_thread(
+            self._lift._subscribe, name, partition, start=begin, stop=stop,
+            read_isr_replica=read_isr_replica, resume=resume, resubscribe_wait=resubscribe_wait,
+            timeout=timeout,
         )  # fmt: skip
-        await sub._open()
-        return sub
+        return AsyncSubscription(sub)
 
     async def activity(
         self, *, start: Start | None = None, stop: Stop | None = None, timeout: float | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import grpc
 from grpc import aio
@@ -34,9 +33,8 @@ class AsyncConnections:
         self._credentials = credentials
         self._options = options
         self._channel_options = channel_options(options, server_name)
-        self._channels: dict[str, list[aio.Channel]] = {}
+        self._channels: dict[str, aio.Channel] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._turn = itertools.count()
         self.closed = False
 
     def _new(self, address: str) -> aio.Channel:
@@ -44,7 +42,7 @@ class AsyncConnections:
             return aio.secure_channel(address, self._credentials, options=self._channel_options)
         return aio.insecure_channel(address, options=self._channel_options)
 
-    def _pools(self) -> dict[str, list[aio.Channel]]:
+    def _pools(self) -> dict[str, aio.Channel]:
         if self.closed:
             raise ErrClientClosed(CLOSED)
         loop = asyncio.get_running_loop()
@@ -52,13 +50,12 @@ class AsyncConnections:
             self._channels, self._loop = {}, loop
         return self._channels
 
-    def stub(self, address: str, *, streaming: bool = False) -> api_pb2_grpc.APIStub:
-        """A stub for ``address`` (see the sync client's Connections)."""
-        pool = self._pools().setdefault(address, [])
-        if not pool or (streaming and len(pool) < self._options.max_conns_per_broker):
-            pool.append(self._new(address))
-        channel = pool[next(self._turn) % len(pool)] if streaming else pool[0]
-        return api_pb2_grpc.APIStub(channel)
+    def stub(self, address: str) -> api_pb2_grpc.APIStub:
+        """A stub for ``address``'s channel (subscriptions are the native data plane's, Lift's)."""
+        channels = self._pools()
+        if address not in channels:
+            channels[address] = self._new(address)
+        return api_pb2_grpc.APIStub(channels[address])
 
     def closed_error(self, exc: asyncio.CancelledError) -> BaseException:
         """What a call cancelled under its caller raises: ErrClientClosed if the client was closed."""
@@ -72,7 +69,7 @@ class AsyncConnections:
         """Whether the broker's first channel connects within ``timeout`` seconds."""
         self.stub(address)
         try:
-            await asyncio.wait_for(self._channels[address][0].channel_ready(), timeout)
+            await asyncio.wait_for(self._channels[address].channel_ready(), timeout)
         except TimeoutError:
             return False
         return True
@@ -80,7 +77,7 @@ class AsyncConnections:
     async def close(self) -> None:
         """Close every channel; calls under way raise :class:`ErrClientClosed`, subscriptions end."""
         self.closed = True
-        channels = [c for pool in self._channels.values() for c in pool]
+        channels = list(self._channels.values())
         self._channels = {}
         if self._loop is not asyncio.get_running_loop():
             return  # the loop they belong to is over, and took them with it

@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 import random
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures import wait as wait_futures
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -32,6 +30,8 @@ from ..errors import (
     ErrDeadlineExceeded,
     ErrNoSuchPartition,
     LiftbridgeError,
+    NativeRpcError,
+    from_rpc_error,
 )
 from ..models import Ack, AckPolicy, Message, Metadata, PartitionInfo, Start, Stop, Stream
 from ._connections import Connections
@@ -399,14 +399,19 @@ class Lift(LiftCore):
                 return None
             raise _no_subject_ack(call.request.subject, limit) from exc
 
-    def _open_publish_stream(self, timeout: float | None) -> tuple[_native.PublishCall, str]:
+    def _publish_address(self, timeout: float | None) -> str:
+        """A broker to publish through: the first, in random order, that answers."""
         addresses = self._cache.addresses()
         random.shuffle(addresses)
         wait = min(self.options.timeout, 2.0) if timeout is None else timeout / len(addresses)
         for address in addresses:
             if self._conns.ready(address, wait):
-                return self._conns.publish(address), address
+                return address
         raise ErrConnection("publish: no broker reachable", addresses)
+
+    def _open_publish_stream(self, timeout: float | None) -> tuple[_native.PublishCall, str]:
+        address = self._publish_address(timeout)
+        return self._conns.publish(address), address
 
     def publish_async(self, message: Message, *, ack_timeout: float | None = None) -> Future[Ack | None]:
         """Send without waiting; the future gives the Ack (None with ack policy NONE) or the error.
@@ -489,30 +494,59 @@ class Lift(LiftCore):
         ack_timeout: float,
         window: int,
     ) -> None:
-        """publish_many over the PublishAsync stream: ``items[i]`` for each ``i`` of ``indexes``."""
-        slots = threading.BoundedSemaphore(window)
-        futures: list[tuple[int, Future[Ack | None]]] = []
+        """publish_many through the brokers: ``items[i]`` for each ``i`` of ``indexes``, in one batch.
+
+        Every message is routed first (partition counts and leaders looked up where
+        needed); once no broker can be reached, the rest fail with that
+        :class:`ErrConnection` without being tried.
+        """
+        entries: list[tuple[api_pb2.PublishRequest, int, object]] = []
+        where: list[int] = []
         unreachable: ErrConnection | None = None
         for i in indexes:
-            future: Future[Ack | None] = Future()
+            message = items[i]
             if unreachable is not None:
-                future.set_exception(unreachable)
-            else:
-                slots.acquire()
-                try:
-                    sent = self._send_async(items[i], ack_timeout, io=True)
-                    assert sent is not None
-                    future = sent
-                except LiftbridgeError as exc:
-                    slots.release()
-                    future.set_exception(exc)
-                    unreachable = exc if isinstance(exc, ErrConnection) else None
-                else:
-                    future.add_done_callback(lambda _: slots.release())
-            futures.append((i, future))
-        wait_futures([f for _, f in futures])
-        for i, f in futures:
-            results[i] = f.exception() or f.result()
+                results[i] = unreachable
+                continue
+            try:
+                stream, needs_count = self._publish_stream(message)
+                count = self.partition_count(stream) if needs_count else None
+                self._look_up(stream, message.ack_policy, None)
+                call, partition = self._publish_call(message, stream, count)
+            except LiftbridgeError as exc:
+                results[i] = exc
+                unreachable = exc if isinstance(exc, ErrConnection) else None
+                continue
+            entries.append((call.request, partition, message))
+            where.append(i)
+        if entries:
+            outcomes = self._publisher.publish_batch(entries, ack_timeout, window, self._send_batch)
+            for i, outcome in zip(where, outcomes, strict=True):
+                results[i] = outcome
+
+    def _send_batch(
+        self,
+        requests: list[bytes],
+        ids: list[str],
+        streams: list[str],
+        acked: list[bool],
+        window: int,
+        ack_timeout: float,
+    ) -> tuple[list[bytes | None], LiftbridgeError | None]:
+        """The native batch publish (see :meth:`AsyncPublisher.publish_batch`) on a broker that answers."""
+        try:
+            address = self._publish_address(None)
+        except ErrConnection as exc:
+            return [None] * len(requests), exc
+        responses, broken = self._conns.native.publish_batch(
+            address, requests, ids, streams, acked, window=window, ack_timeout=ack_timeout
+        )
+        if broken is None:
+            return responses, None
+        error = from_rpc_error(NativeRpcError(*broken), "publish", address=address)
+        if not isinstance(error, ErrConnection):
+            error = ErrConnection(f"the publish stream broke: {error}", [address])
+        return responses, error
 
     def _publish_over_nats(
         self,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
+import time
 
 import grpc
 
@@ -14,6 +16,21 @@ from ..errors import ErrClientClosed
 _PROBE_STREAM = "__activity"  # a stream name whose metadata is small, whether it exists or not
 
 CLOSED = "the client is closed: make a new one (or use it in a with block)"
+_EXIT_WAIT = 2.0  # seconds the interpreter's exit waits for threads to leave native calls
+
+
+@atexit.register
+def _native_exit() -> None:
+    """At the interpreter's exit, end every native call and let the threads in one return to Python.
+
+    A daemon thread (an ack reader, a live tail, a user's reader) still waiting in a native call when
+    the interpreter is finalized would take the GIL back from a dead interpreter, and the process
+    would abort instead of exiting.
+    """
+    _native.shutdown()
+    deadline = time.monotonic() + _EXIT_WAIT
+    while _native.waiting() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def channel_options(options: ClientOptions, server_name: str | None) -> list[tuple[str, int | str]]:

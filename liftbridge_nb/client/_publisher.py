@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -38,6 +38,13 @@ log = logging.getLogger("liftbridge_nb")
 
 _IDLE_LOOK = 0.25  # seconds between an idle sweeper's looks at the ack deadlines
 _LONGEST_WAIT = 60.0  # seconds a background thread waits at most before it looks again
+BatchSend = Callable[
+    [list[bytes], list[str], list[str], list[bool], int, float],
+    tuple[list[bytes | None], LiftbridgeError | None],
+]
+"""Sends encoded requests pipelined (ids, streams, whether acked, window, ack timeout); each one's
+encoded response (None: none in time), and the error that broke the stream (see ``publish_batch``)."""
+
 SUSPECT_AFTER = 1.0
 """Seconds without an ack (policy leader) after which the client looks the partition's leader up again."""
 
@@ -290,23 +297,94 @@ class AsyncPublisher:
             self._wake.set()
         return future
 
-    def _settle(self, entry: _Pending, resp: api_pb2.PublishResponse) -> None:
-        """Resolve ``entry`` with its response (called without the lock)."""
+    def _outcome(
+        self, resp: api_pb2.PublishResponse, stream: str, partition: int, leader: str | None, message: object
+    ) -> Ack | LiftbridgeError:
+        """What a response says of its message: the Ack, or the error (a refusal, a doubtful ack).
+
+        ``leader`` is the partition's leader when the message (of ack policy leader) was sent.
+        """
         if resp.HasField("asyncError"):
-            error = from_publish_error(
+            return from_publish_error(
                 api_pb2.PublishAsyncError.Code.Name(resp.asyncError.code), resp.asyncError.message
             )
-            if isinstance(error, ErrNoSuchPartition) and self._retry(entry, error):
-                return
-            entry.future.set_exception(error)
-            return
-        ack = ack_from_proto(resp.ack, entry.partition)
-        if entry.leader is not None:
-            doubt = self.doubts.judge(entry.request.stream, entry.partition, entry.leader, entry.message)
+        ack = ack_from_proto(resp.ack, partition)
+        if leader is not None:
+            doubt = self.doubts.judge(stream, partition, leader, message)
             if doubt is not None:
-                entry.future.set_exception(doubt)
-                return
-        entry.future.set_result(ack)
+                return doubt
+        return ack
+
+    def _settle(self, entry: _Pending, resp: api_pb2.PublishResponse) -> None:
+        """Resolve ``entry`` with its response (called without the lock)."""
+        outcome = self._outcome(resp, entry.request.stream, entry.partition, entry.leader, entry.message)
+        if isinstance(outcome, ErrNoSuchPartition) and self._retry(entry, outcome):
+            return
+        if isinstance(outcome, LiftbridgeError):
+            entry.future.set_exception(outcome)
+        else:
+            entry.future.set_result(outcome)
+
+    def publish_batch(
+        self,
+        entries: Sequence[tuple[api_pb2.PublishRequest, int, object]],
+        ack_timeout: float,
+        window: int,
+        send: BatchSend,
+    ) -> list[Ack | LiftbridgeError | None]:
+        """Publish ``entries`` (request, partition, message), ``window`` in flight; outcomes in order.
+
+        The batch goes over a call of its own (``send``: the native data plane, no
+        Python per message in flight); each response is judged as :meth:`submit`'s
+        are. A message refused as an unknown partition is sent again through
+        :meth:`submit`, which looks the partition up and retries within the ack
+        timeout; one too large is not sent; one without an ack in time is
+        :class:`ErrAckTimeout`; once the stream breaks, every message still
+        unacknowledged gets that :class:`ErrConnection`.
+        """
+        results: list[Ack | LiftbridgeError | None] = [None] * len(entries)
+        blobs: list[bytes] = []
+        ids: list[str] = []
+        streams: list[str] = []
+        acked: list[bool] = []
+        sent: list[int] = []
+        leaders: dict[int, str | None] = {}
+        for j, (request, partition, _) in enumerate(entries):
+            if not request.correlationId:
+                request.correlationId = next(self._ids)
+            data = request.SerializeToString()
+            if len(data) > self.max_request_bytes:
+                results[j] = too_large_request(len(data), self.max_request_bytes)
+                continue
+            if request.ackPolicy == api_pb2.LEADER:
+                leaders[j] = self.doubts.sent(request.stream, partition)
+            blobs.append(data)
+            ids.append(request.correlationId)
+            streams.append(request.stream)
+            acked.append(request.ackPolicy != api_pb2.NONE)
+            sent.append(j)
+        if not sent:
+            return results
+        responses, broken = send(blobs, ids, streams, acked, window, ack_timeout)
+        again: list[tuple[int, Future[Ack | None]]] = []
+        for k, j in enumerate(sent):
+            request, partition, message = entries[j]
+            raw = responses[k]
+            if not acked[k]:
+                results[j] = broken  # None unless the stream broke: it may not have been sent
+            elif raw is None:
+                results[j] = broken or ErrAckTimeout("no ack within the ack timeout")
+            else:
+                resp = api_pb2.PublishResponse.FromString(raw)
+                outcome = self._outcome(resp, request.stream, partition, leaders.get(j), message)
+                if isinstance(outcome, ErrNoSuchPartition) and broken is None:
+                    again.append((j, self.submit(request, partition, ack_timeout, message=message)))
+                else:
+                    results[j] = outcome
+        for j, future in again:
+            error = future.exception()
+            results[j] = error if isinstance(error, LiftbridgeError) else future.result()
+        return results
 
     def _retry(self, entry: _Pending, error: LiftbridgeError) -> bool:
         """Send a refused message again later, if its ack timeout allows; False if it does not."""
@@ -343,7 +421,7 @@ class AsyncPublisher:
                     self._settle(entry, resp)
             error: LiftbridgeError = ErrConnection("the publish stream ended", [address])
         except _native.RpcFailure as exc:
-            error = from_rpc_error(NativeRpcError(exc), "publish", address=address)
+            error = from_rpc_error(NativeRpcError(*exc.args), "publish", address=address)
             if not isinstance(error, ErrConnection):
                 error = ErrConnection(f"the publish stream broke: {error}", [address])
         with self._lock:

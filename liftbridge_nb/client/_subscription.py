@@ -140,7 +140,7 @@ class Subscription(Iterator[Message]):
 
     def _error(self, failure: _native.RpcFailure, *, mid_stream: bool = False) -> LiftbridgeError:
         return from_rpc_error(
-            NativeRpcError(failure), "subscribe", address=self.address, mid_stream=mid_stream,
+            NativeRpcError(*failure.args), "subscribe", address=self.address, mid_stream=mid_stream,
             subject=self._about,
         )  # fmt: skip
 
@@ -150,7 +150,11 @@ class Subscription(Iterator[Message]):
     def __next__(self) -> Message:
         if not self._rows:
             self._rows.extend(self.next_batch().rows())
-        offset, timestamp, key, value, headers, subject, reply = self._rows.popleft()
+        return self._deliver(self._rows.popleft())
+
+    def _deliver(self, row: tuple[int, int, bytes | None, bytes, dict[str, bytes], str, str]) -> Message:
+        """The Message of one of a batch's rows, now delivered (both shells' iterators)."""
+        offset, timestamp, key, value, headers, subject, reply = row
         self.last_offset = offset
         return Message._received(
             stream=self.stream, partition=self.partition, offset=offset, timestamp=timestamp, key=key,

@@ -9,7 +9,8 @@ import pandas as pd
 
 from ..client import Lift
 from ..errors import ErrNoSuchStream, LiftbridgeError, did_you_mean, no_such
-from ..frames import _first_offset_at, _high_watermark, read_stream
+from ..frames import read_stream
+from ..planning import first_offset_at, high_watermark
 from ._common import check_client, error_html, hexdump, pretty, preview, table, text_of
 
 ALL = "all"
@@ -136,7 +137,7 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
             return
         try:
             t = self.client.options.timeout
-            ends = {p: _high_watermark(self.client, name, p, t) + 1 for p in self._starts}
+            ends = {p: high_watermark(self.client, name, p, t) + 1 for p in self._starts}
         except LiftbridgeError as exc:
             self.status.value = error_html(exc)
             return
@@ -150,7 +151,7 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
 
     def _start_of(self, partition: int) -> int:
         name = self.stream.value
-        hw = _high_watermark(self.client, name, partition, self.client.options.timeout)
+        hw = high_watermark(self.client, name, partition, self.client.options.timeout)
         mode = self.mode.value
         if mode == "earliest":
             return 0
@@ -169,7 +170,7 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
             ) from exc
         if pd.isna(when):
             raise ValueError(f"give a start time, e.g. {TIME_EXAMPLE}")
-        return _first_offset_at(self.client, name, partition, when, hw) if hw >= 0 else 0
+        return first_offset_at(self.client, name, partition, when, hw) if hw >= 0 else 0
 
     def _load(self) -> None:
         name, size = self.stream.value, self.page_size.value

@@ -12,7 +12,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use tonic::{Code, Status};
 
 use crate::publish::{publish_batch, Batch, PublishCall};
-use crate::runtime::{join, runtime};
+use crate::runtime::{ended, join, runtime};
 use crate::status::{classify, failure};
 use crate::subscribe::{Call, Limits};
 
@@ -182,12 +182,12 @@ impl Connections {
             window,
             ack_timeout: Duration::from_secs_f64(ack_timeout.max(0.0)),
         };
-        let mut closed = self.closed.subscribe();
+        let closed = self.closed.subscribe();
         let max = self.max_message_bytes;
         let task = runtime().spawn(async move {
             tokio::select! {
                 biased;
-                _ = async { closed.wait_for(|c| *c).await.is_ok() } => {
+                _ = ended(closed) => {
                     (vec![None; n], Some(Status::cancelled("the client is closed")))
                 }
                 outcome = publish_batch(channel, max, batch) => outcome,

@@ -13,7 +13,7 @@ use tonic::{Code, Status};
 
 use crate::codec::RawCodec;
 use crate::proto::PublishResponse;
-use crate::runtime::{runtime, wait};
+use crate::runtime::{ended, runtime, wait};
 use crate::status::{failure, failure_from};
 
 /// Responses handed to Python at most this many at a time.
@@ -40,7 +40,7 @@ impl PublishCall {
     pub fn start(
         channel: Channel,
         max_message_bytes: usize,
-        mut closed: watch::Receiver<bool>,
+        closed: watch::Receiver<bool>,
     ) -> Self {
         let (requests, requests_rx) = mpsc::unbounded_channel();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -52,7 +52,7 @@ impl PublishCall {
                 _ = cancel_rx => {
                     let _ = tx2.send(Event::Failed(Status::cancelled("cancelled by the client")));
                 }
-                _ = async { closed.wait_for(|c| *c).await.is_ok() } => {
+                _ = ended(closed) => {
                     let _ = tx2.send(Event::Failed(Status::cancelled("the client is closed")));
                 }
                 _ = run(channel, requests_rx, max_message_bytes, tx) => {}

@@ -1,11 +1,13 @@
 //! The one tokio runtime of the process, and waiting on it from Python.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use tokio::runtime::Runtime;
+use tokio::sync::watch;
 
 /// How often a blocking wait takes the GIL back to look for Ctrl-C (a pending signal).
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
@@ -20,6 +22,57 @@ pub fn runtime() -> &'static Runtime {
             .build()
             .expect("a tokio runtime")
     })
+}
+
+/// Set once, when the interpreter exits (`shutdown`): every call ends.
+fn stopping() -> &'static watch::Sender<bool> {
+    static STOPPING: OnceLock<watch::Sender<bool>> = OnceLock::new();
+    STOPPING.get_or_init(|| watch::Sender::new(false))
+}
+
+fn exiting() -> bool {
+    *stopping().borrow()
+}
+
+/// Threads waiting in `wait` or `join`, the GIL released.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a thread in `WAITING` while it lives.
+struct Waiting;
+
+impl Waiting {
+    fn new() -> Self {
+        WAITING.fetch_add(1, Ordering::SeqCst);
+        Waiting
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Resolves when `closed` says the connections closed (or its sender is gone), or at `shutdown`.
+pub async fn ended(mut closed: watch::Receiver<bool>) {
+    let mut exiting = stopping().subscribe();
+    tokio::select! {
+        _ = closed.wait_for(|c| *c) => {}
+        _ = exiting.wait_for(|c| *c) => {}
+    }
+}
+
+/// End every call of the process, for the interpreter's exit: a thread that waits in one returns
+/// (into Python) at once, before the interpreter is finalized under it.
+#[pyfunction]
+pub fn shutdown() {
+    stopping().send_replace(true);
+}
+
+/// How many threads wait in a native call, the GIL released (what the interpreter's exit waits for).
+#[pyfunction]
+pub fn waiting() -> usize {
+    WAITING.load(Ordering::SeqCst)
 }
 
 /// Wait for `make()`'s future for up to `timeout` (None: as long as it takes), the GIL released.
@@ -44,9 +97,13 @@ where
             None => SIGNAL_CHECK,
         };
         let fut = make();
-        let got = py.allow_threads(|| {
-            runtime().block_on(async { tokio::time::timeout(slice, fut).await.ok() })
-        });
+        let wait = async { tokio::time::timeout(slice, fut).await.ok() };
+        let got = if exiting() {
+            runtime().block_on(wait) // the GIL kept: taking it back could meet a finalized interpreter
+        } else {
+            let _counted = Waiting::new();
+            py.allow_threads(|| runtime().block_on(wait))
+        };
         if got.is_some() {
             return Ok(got);
         }
@@ -63,9 +120,13 @@ pub fn join<T: Send + 'static>(
     mut task: tokio::task::JoinHandle<T>,
 ) -> PyResult<T> {
     loop {
-        let got = py.allow_threads(|| {
-            runtime().block_on(async { tokio::time::timeout(SIGNAL_CHECK, &mut task).await.ok() })
-        });
+        let wait = async { tokio::time::timeout(SIGNAL_CHECK, &mut task).await.ok() };
+        let got = if exiting() {
+            runtime().block_on(wait)
+        } else {
+            let _counted = Waiting::new();
+            py.allow_threads(|| runtime().block_on(wait))
+        };
         match got {
             Some(Ok(value)) => return Ok(value),
             Some(Err(e)) => {

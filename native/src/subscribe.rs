@@ -13,7 +13,7 @@ use tonic::{Code, Status};
 use crate::batch::{Batch, Builder};
 use crate::codec::RawCodec;
 use crate::proto::Message;
-use crate::runtime::{runtime, wait};
+use crate::runtime::{ended, runtime, wait};
 use crate::status::{failure, failure_from};
 
 /// What the reading task tells the Python side, in order.
@@ -64,7 +64,7 @@ impl Call {
         channel: Channel,
         request: Vec<u8>,
         limits: Limits,
-        mut closed: watch::Receiver<bool>,
+        closed: watch::Receiver<bool>,
     ) -> Call {
         let (tx, rx) = mpsc::channel(limits.buffer.max(1));
         let (cancel_tx, cancel_rx) = oneshot::channel();
@@ -81,7 +81,7 @@ impl Call {
                 _ = cancel_rx => {
                     let _ = tx2.send(Event::Failed(Status::cancelled("cancelled by the client"))).await;
                 }
-                _ = async { closed.wait_for(|c| *c).await.is_ok() } => {
+                _ = ended(closed) => {
                     let _ = tx2.send(Event::Failed(Status::cancelled("the client is closed"))).await;
                 }
                 _ = read(channel, request, after, max, cuts, tx) => {}
