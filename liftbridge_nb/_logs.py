@@ -94,4 +94,20 @@ def note_rpc_error(details: str, address: str) -> None:
         )
 
 
+KEEPALIVE_FLOOR = 300.0
+"""Seconds between keepalive pings a Liftbridge server (grpc-go's enforcement) takes at the most often."""
+
+
+def note_keepalive(seconds: float) -> None:
+    """Warn (once) about a keepalive the brokers refuse: they close connections pinged more often."""
+    if seconds < KEEPALIVE_FLOOR:
+        GRPC_LOG.warning(
+            "ClientOptions(keepalive=%g): a Liftbridge server takes a keepalive ping each 5 minutes at "
+            "the most often and closes a connection pinged more often (GOAWAY %s); subscriptions then "
+            "reconnect again and again. Keep it at 300 s or more",
+            seconds,
+            _TOO_MANY_PINGS,
+        )
+
+
 quiet_grpc()  # on import, which liftbridge_nb/__init__.py does before any module imports grpc

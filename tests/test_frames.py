@@ -294,9 +294,9 @@ def test_ctrl_c_in_a_cell_prints_one_line(
     cell, latency = kernel.run_and_interrupt(code, lambda _: marker.exists())
     line = re.fullmatch(r"read_stream interrupted after ([\d,]+) of (at most )?150,000 messages", cell.shown)
     assert line, f"one line, nothing else: {cell.shown!r}"
-    assert (
-        int(line.group(1).replace(",", "")) < BIG and cell.error and cell.error["ename"] == "ReadInterrupted"
-    )
+    # The native reader may have every message before the interrupt lands (building the frame then).
+    assert int(line.group(1).replace(",", "")) <= BIG
+    assert cell.error and cell.error["ename"] == "ReadInterrupted"
     assert latency < 5, "stops at once (a bound against a hang: about 0.1 s)"
     after = kernel.run("print('next')")  # what a reader prints late lands here
     assert after.shown == "next\n" and after.stderr == ""

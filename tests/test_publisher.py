@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 import queue
-import threading
-from collections.abc import Iterable, Iterator
 
 import pytest
 
@@ -31,23 +29,27 @@ from tests.polling import wait_for
 
 
 class _Responses:
-    """Stands in for the response side of a PublishAsync call: yields what the test feeds it."""
+    """Stands in for a native PublishAsync call: keeps what is sent, answers what the test feeds it."""
 
     def __init__(self) -> None:
-        self.queue: queue.SimpleQueue[api_pb2.PublishResponse | Exception | None] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[api_pb2.PublishResponse | None] = queue.SimpleQueue()
         self.requests: list[api_pb2.PublishRequest] = []
 
-    def open(
-        self, requests: Iterator[api_pb2.PublishRequest], timeout: float | None
-    ) -> tuple[Iterable[api_pb2.PublishResponse], str]:
-        threading.Thread(target=lambda: self.requests.extend(requests), daemon=True).start()
-        return self._iter(), "fake:1"
+    def open(self, timeout: float | None) -> tuple[_Responses, str]:
+        return self, "fake:1"
 
-    def _iter(self) -> Iterator[api_pb2.PublishResponse]:
-        while (item := self.queue.get()) is not None:
-            if isinstance(item, Exception):
-                raise item
-            yield item
+    def send(self, request: bytes) -> None:
+        self.requests.append(api_pb2.PublishRequest.FromString(request))
+
+    def responses(self, timeout: float | None = None) -> list[bytes] | None:
+        item = self.queue.get()
+        return None if item is None else [item.SerializeToString()]
+
+    def close(self) -> None:
+        """The requests end (nothing to do here)."""
+
+    def cancel(self) -> None:
+        """The call ends (nothing to do here)."""
 
 
 def _request(cid: str, policy: api_pb2.AckPolicy.ValueType = api_pb2.LEADER) -> api_pb2.PublishRequest:
@@ -58,7 +60,7 @@ def _request(cid: str, policy: api_pb2.AckPolicy.ValueType = api_pb2.LEADER) -> 
 
 def test_acks_match_by_correlation_id_and_time_out() -> None:
     fake = _Responses()
-    publisher = AsyncPublisher(fake.open)
+    publisher = AsyncPublisher(fake.open)  # type: ignore[arg-type]
     first = publisher.submit(_request("a"), 0, ack_timeout=5)
     late = publisher.submit(_request("b"), 1, ack_timeout=0.2)
     bad = publisher.submit(_request("c"), 0, ack_timeout=5)
@@ -81,7 +83,7 @@ def test_acks_match_by_correlation_id_and_time_out() -> None:
 
 def test_a_broken_stream_fails_what_is_pending() -> None:
     fake = _Responses()
-    publisher = AsyncPublisher(fake.open)
+    publisher = AsyncPublisher(fake.open)  # type: ignore[arg-type]
     pending = publisher.submit(_request("x"), 0, ack_timeout=30)
     fake.queue.put(None)  # the stream ends without an ack
     with pytest.raises(ErrConnection, match="fake:1"):
@@ -92,7 +94,7 @@ def test_a_broken_stream_fails_what_is_pending() -> None:
 def test_an_absurd_deadline_does_not_kill_the_sweeper() -> None:
     # Validation keeps these from the clients; the sweeper must survive them regardless.
     fake = _Responses()
-    publisher = AsyncPublisher(fake.open)
+    publisher = AsyncPublisher(fake.open)  # type: ignore[arg-type]
     publisher.submit(_request("far"), 0, ack_timeout=1e10)
     near = publisher.submit(_request("near"), 0, ack_timeout=0.2)
     with pytest.raises(ErrAckTimeout):
@@ -235,7 +237,7 @@ def test_a_no_such_stream_refusal_is_sent_again_until_a_lookup_finds_the_stream(
     # answer the lookups too (the others too slow to ask): a broker cannot be made to do that on cue,
     # so the responses are fed here. The message is held until a lookup finds the stream, then sent again.
     fake, routes = _Responses(), _Lagging(found_after)
-    publisher = AsyncPublisher(fake.open, routes=routes, lookups=5)
+    publisher = AsyncPublisher(fake.open, routes=routes, lookups=5)  # type: ignore[arg-type]
     future = publisher.submit(_request("r"), 0, ack_timeout=10)
     fake.queue.put(_not_found("r"))
     wait_for(lambda: len(fake.requests) >= 2 or None, timeout=10, what="the message sent again")
@@ -248,7 +250,7 @@ def test_a_no_such_stream_refusal_is_sent_again_until_a_lookup_finds_the_stream(
 
 def test_a_no_such_stream_refusal_stands_when_no_lookup_finds_the_stream() -> None:
     fake, routes = _Responses(), _Lagging(found_after=None)
-    publisher = AsyncPublisher(fake.open, routes=routes, lookups=3)
+    publisher = AsyncPublisher(fake.open, routes=routes, lookups=3)  # type: ignore[arg-type]
     future = publisher.submit(_request("r"), 0, ack_timeout=10)
     fake.queue.put(_not_found("r"))
     with pytest.raises(ErrNoSuchStream, match="no such stream: s"):
@@ -259,7 +261,7 @@ def test_a_no_such_stream_refusal_stands_when_no_lookup_finds_the_stream() -> No
 
 def test_a_partition_the_stream_lacks_is_refused_at_once() -> None:
     fake, routes = _Responses(), _Lagging(found_after=0, partitions=1)
-    publisher = AsyncPublisher(fake.open, routes=routes, lookups=5)
+    publisher = AsyncPublisher(fake.open, routes=routes, lookups=5)  # type: ignore[arg-type]
     future = publisher.submit(_request("r"), 7, ack_timeout=10)
     fake.queue.put(_not_found("r"))
     with pytest.raises(ErrNoSuchStream):

@@ -9,6 +9,7 @@ import time
 import grpc
 
 from .. import _native
+from .._logs import note_keepalive
 from .._proto import api_pb2, api_pb2_grpc
 from ..config import ClientOptions, TLSConfig
 from ..errors import ErrClientClosed
@@ -66,6 +67,7 @@ class Connections:
     """
 
     def __init__(self, tls: TLSConfig | None, options: ClientOptions) -> None:
+        note_keepalive(options.keepalive)
         material = tls.material() if tls is not None else None
         self._credentials = (
             grpc.ssl_channel_credentials(material[0], material[2], material[1]) if material else None

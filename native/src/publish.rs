@@ -200,6 +200,9 @@ pub struct Batch {
 pub type Outcome = (Vec<Option<Vec<u8>>>, Option<Status>);
 
 /// Send a batch over a PublishAsync call of its own, at most `window` requests awaiting an ack.
+///
+/// The requests end (half-close) after the last one: the server then acks what it has and ends the
+/// call, which also ends a batch of ack policy NONE (the server sends nothing, not even headers).
 pub async fn publish_batch(channel: Channel, max_message_bytes: usize, batch: Batch) -> Outcome {
     let n = batch.requests.len();
     let mut out: Vec<Option<Vec<u8>>> = vec![None; n];
@@ -215,77 +218,110 @@ pub async fn publish_batch(channel: Channel, max_message_bytes: usize, batch: Ba
         path,
         RawCodec::<Vec<u8>>::default(),
     );
-    let mut requests = batch.requests.into_iter().enumerate();
-    let mut waiting: HashMap<String, usize> = HashMap::new();
-    let mut deadlines: VecDeque<(Instant, usize)> = VecDeque::new();
-    let mut settled = vec![false; n];
-    // Fill the window before the call's headers arrive: the server answers only once it reads.
-    let mut send = |waiting: &mut HashMap<String, usize>,
-                    deadlines: &mut VecDeque<(Instant, usize)>| {
-        while waiting.len() < batch.window.max(1) {
-            let Some((i, request)) = requests.next() else {
-                return false;
-            };
-            if tx.send(request).is_err() {
-                return false;
-            }
-            if batch.acked[i] {
-                waiting.insert(batch.ids[i].clone(), i);
-                deadlines.push_back((Instant::now() + batch.ack_timeout, i));
-            }
-        }
-        true
+    let mut sender = Sender {
+        tx: Some(tx),
+        requests: batch.requests.into_iter().enumerate(),
+        waiting: HashMap::new(),
+        deadlines: VecDeque::new(),
+        window: batch.window.max(1),
+        ack_timeout: batch.ack_timeout,
     };
-    let mut more = send(&mut waiting, &mut deadlines);
-    let mut stream = match call.await {
-        Ok(r) => r.into_inner(),
-        Err(status) => return (out, Some(status)),
+    // Fill the window before the call's headers arrive: the server sends them with its first ack.
+    sender.fill(&batch.ids, &batch.acked);
+    let started = match sender.deadlines.front() {
+        Some(&(at, _)) => tokio::time::timeout_at(at.into(), call).await,
+        None => Ok(call.await),
     };
-    while more || !waiting.is_empty() {
-        while let Some(&(_, i)) = deadlines.front() {
-            if settled[i] || !waiting.contains_key(&batch.ids[i]) {
-                deadlines.pop_front(); // acked already
+    let mut stream = match started {
+        Ok(Ok(r)) => r.into_inner(),
+        Ok(Err(status)) => return (out, Some(status)),
+        Err(_) => return (out, None), // not even headers within the ack timeout: every ack is late
+    };
+    while sender.tx.is_some() || !sender.waiting.is_empty() {
+        // The oldest deadline of a message still waiting (those acked are skipped as they come up).
+        while let Some(&(_, i)) = sender.deadlines.front() {
+            if out[i].is_some() || !sender.waiting.contains_key(&batch.ids[i]) {
+                sender.deadlines.pop_front();
             } else {
                 break;
             }
         }
-        let next = match deadlines.front() {
+        let next = match sender.deadlines.front() {
             Some(&(at, _)) => tokio::time::timeout_at(at.into(), stream.message()).await,
             None => Ok(stream.message().await),
         };
         match next {
             Err(_) => {
-                let (_, i) = deadlines.pop_front().expect("the deadline that passed");
-                waiting.remove(&batch.ids[i]); // no ack in time: None
+                let (_, i) = sender
+                    .deadlines
+                    .pop_front()
+                    .expect("the deadline that passed");
+                sender.waiting.remove(&batch.ids[i]); // no ack in time: None
             }
             Ok(Ok(Some(raw))) => {
-                let Ok(resp) = <PublishResponse as prost::Message>::decode(raw.as_slice()) else {
-                    continue;
-                };
-                let ack = resp.ack.as_ref();
-                let id = if resp.correlation_id.is_empty() {
-                    ack.map(|a| a.correlation_id.as_str()).unwrap_or_default()
-                } else {
-                    resp.correlation_id.as_str()
-                };
-                let Some(&i) = waiting.get(id) else { continue };
-                if resp.async_error.is_none()
-                    && ack.map(|a| a.stream.as_str()) != Some(&batch.streams[i])
-                {
-                    continue; // another stream on the same subject: this message's own ack is to come
+                if let Some(i) = sender.match_response(&raw, &batch.streams) {
+                    out[i] = Some(raw);
                 }
-                waiting.remove(id);
-                settled[i] = true;
-                out[i] = Some(raw);
             }
-            Ok(Ok(None)) => {
-                return (out, Some(Status::unavailable("the publish stream ended")));
-            }
+            Ok(Ok(None)) if sender.tx.is_none() && sender.waiting.is_empty() => break,
+            Ok(Ok(None)) => return (out, Some(Status::unavailable("the publish stream ended"))),
             Ok(Err(status)) => return (out, Some(status)),
         }
-        if more {
-            more = send(&mut waiting, &mut deadlines);
-        }
+        sender.fill(&batch.ids, &batch.acked);
     }
     (out, None)
+}
+
+/// The sending side of `publish_batch`: what is left to send, and what awaits an ack.
+struct Sender {
+    /// None once every request was sent (the requests' end, a half-close).
+    tx: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    requests: std::iter::Enumerate<std::vec::IntoIter<Vec<u8>>>,
+    /// Correlation id: request index.
+    waiting: HashMap<String, usize>,
+    /// When each request sent awaits its ack until, in the order sent.
+    deadlines: VecDeque<(Instant, usize)>,
+    window: usize,
+    ack_timeout: Duration,
+}
+
+impl Sender {
+    /// Send until `window` requests await an ack, or none is left (then end the requests).
+    fn fill(&mut self, ids: &[String], acked: &[bool]) {
+        let Some(tx) = &self.tx else { return };
+        while self.waiting.len() < self.window {
+            let Some((i, request)) = self.requests.next() else {
+                self.tx = None;
+                return;
+            };
+            if tx.send(request).is_err() {
+                self.tx = None; // the call is over: what is waiting fails with it
+                return;
+            }
+            if acked[i] {
+                self.waiting.insert(ids[i].clone(), i);
+                self.deadlines
+                    .push_back((Instant::now() + self.ack_timeout, i));
+            }
+        }
+    }
+
+    /// The request a response answers, no longer waiting; None if it answers none of them (timed out,
+    /// or an ack of another stream on the same subject: the message's own is to come).
+    fn match_response(&mut self, raw: &[u8], streams: &[String]) -> Option<usize> {
+        let resp = <PublishResponse as prost::Message>::decode(raw).ok()?;
+        let ack = resp.ack.as_ref();
+        let id = if resp.correlation_id.is_empty() {
+            ack.map(|a| a.correlation_id.as_str()).unwrap_or_default()
+        } else {
+            resp.correlation_id.as_str()
+        };
+        let &i = self.waiting.get(id)?;
+        if resp.async_error.is_none() && ack.map(|a| a.stream.as_str()) != Some(streams[i].as_str())
+        {
+            return None;
+        }
+        self.waiting.remove(id);
+        Some(i)
+    }
 }

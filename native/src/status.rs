@@ -26,10 +26,19 @@ pub fn failure_from(status: &Status) -> PyErr {
 /// connection (an h2 or transport error, UNKNOWN or INTERNAL) is UNAVAILABLE, as grpcio says.
 pub fn classify(status: &Status) -> (Code, String) {
     let source = std::error::Error::source(status);
-    let message = match (status.message(), source) {
-        ("", Some(source)) => source.to_string(),
-        (message, _) => message.to_string(),
-    };
+    let mut message = status.message().to_string();
+    // What broke a connection is said at the end of the error's chain (an h2 GOAWAY and its reason).
+    let mut cause = source;
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+        cause = error.source();
+    }
     let transport = source.is_some()
         || message.starts_with("h2 protocol error")
         || message.starts_with("transport error");
