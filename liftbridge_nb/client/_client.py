@@ -30,8 +30,6 @@ from ..errors import (
     ErrDeadlineExceeded,
     ErrNoSuchPartition,
     LiftbridgeError,
-    NativeRpcError,
-    from_rpc_error,
 )
 from ..models import Ack, AckPolicy, Message, Metadata, PartitionInfo, Start, Stop, Stream
 from ._connections import Connections
@@ -532,21 +530,13 @@ class Lift(LiftCore):
         acked: list[bool],
         window: int,
         ack_timeout: float,
-    ) -> tuple[list[bytes | None], LiftbridgeError | None]:
-        """The native batch publish (see :meth:`AsyncPublisher.publish_batch`) on a broker that answers."""
-        try:
-            address = self._publish_address(None)
-        except ErrConnection as exc:
-            return [None] * len(requests), exc
-        responses, broken = self._conns.native.publish_batch(
+    ) -> tuple[_native.BatchCall, str]:
+        """A native batch publish (see :meth:`AsyncPublisher.publish_batch`) on a broker that answers."""
+        address = self._publish_address(None)
+        call = self._conns.native.publish_batch(
             address, requests, ids, streams, acked, window=window, ack_timeout=ack_timeout
         )
-        if broken is None:
-            return responses, None
-        error = from_rpc_error(NativeRpcError(*broken), "publish", address=address)
-        if not isinstance(error, ErrConnection):
-            error = ErrConnection(f"the publish stream broke: {error}", [address])
-        return responses, error
+        return call, address
 
     def _publish_over_nats(
         self,

@@ -39,14 +39,27 @@ log = logging.getLogger("liftbridge_nb")
 _IDLE_LOOK = 0.25  # seconds between an idle sweeper's looks at the ack deadlines
 _LONGEST_WAIT = 60.0  # seconds a background thread waits at most before it looks again
 BatchSend = Callable[
-    [list[bytes], list[str], list[str], list[bool], int, float],
-    tuple[list[bytes | None], LiftbridgeError | None],
+    [list[bytes], list[str], list[str], list[bool], int, float], tuple[_native.BatchCall, str]
 ]
-"""Sends encoded requests pipelined (ids, streams, whether acked, window, ack timeout); each one's
-encoded response (None: none in time), and the error that broke the stream (see ``publish_batch``)."""
+"""Starts a native batch on a broker (requests, their ids, streams, whether acked, window, ack timeout):
+the call and the broker's address (see ``publish_batch``); raises ErrConnection when none answers."""
 
 SUSPECT_AFTER = 1.0
 """Seconds without an ack (policy leader) after which the client looks the partition's leader up again."""
+
+
+def stream_error(failure: tuple[int, str], address: str) -> ErrConnection:
+    """The error of a native publish stream that broke with ``failure`` (gRPC code, text)."""
+    error = from_rpc_error(NativeRpcError(*failure), "publish", address=address)
+    if isinstance(error, ErrConnection):
+        return error
+    return ErrConnection(f"the publish stream broke: {error}", [address])
+
+
+def _result(future: Future[Ack | None]) -> Ack | LiftbridgeError | None:
+    """A settled publish future's Ack (None: ack policy none) or its error."""
+    error = future.exception()
+    return error if isinstance(error, LiftbridgeError) else future.result()
 
 
 def uncertain_ack(stream: str, partition: int, deposed: str, now: str, message: object) -> ErrAckUncertain:
@@ -334,30 +347,54 @@ class AsyncPublisher:
     ) -> list[Ack | LiftbridgeError | None]:
         """Publish ``entries`` (request, partition, message), ``window`` in flight; outcomes in order.
 
-        The batch goes over a call of its own (``send``: the native data plane, no
-        Python per message in flight); each response is judged as :meth:`submit`'s
-        are. A message refused as an unknown partition is sent again through
+        Messages of ack policy all or none go over a call of their own (``send``: the
+        native data plane, no Python per message in flight). Those of ack policy
+        leader go one by one through :meth:`submit`, whose acks are judged as they
+        come while the partitions are looked up (see :class:`LeaderDoubts`): a
+        batch judged at its end could take a deposed leader's ack for a true one.
+        A message refused as an unknown partition is sent again through
         :meth:`submit`, which looks the partition up and retries within the ack
         timeout; one too large is not sent; one without an ack in time is
         :class:`ErrAckTimeout`; once the stream breaks, every message still
         unacknowledged gets that :class:`ErrConnection`.
         """
         results: list[Ack | LiftbridgeError | None] = [None] * len(entries)
+        each = [j for j, (request, _, _) in enumerate(entries) if request.ackPolicy == api_pb2.LEADER]
+        if each:
+            slots = threading.BoundedSemaphore(window)
+            futures: list[tuple[int, Future[Ack | None]]] = []
+            unreachable: ErrConnection | None = None
+            for j in each:
+                request, partition, message = entries[j]
+                if unreachable is not None:  # no broker answers: the rest are not tried
+                    results[j] = unreachable
+                    continue
+                slots.acquire()
+                try:
+                    future = self.submit(request, partition, ack_timeout, message=message)
+                except LiftbridgeError as exc:
+                    slots.release()
+                    results[j] = exc
+                    unreachable = exc if isinstance(exc, ErrConnection) else None
+                    continue
+                future.add_done_callback(lambda _: slots.release())
+                futures.append((j, future))
+            for j, future in futures:
+                results[j] = _result(future)
         blobs: list[bytes] = []
         ids: list[str] = []
         streams: list[str] = []
         acked: list[bool] = []
         sent: list[int] = []
-        leaders: dict[int, str | None] = {}
-        for j, (request, partition, _) in enumerate(entries):
+        for j, (request, _, _) in enumerate(entries):
+            if request.ackPolicy == api_pb2.LEADER:
+                continue
             if not request.correlationId:
                 request.correlationId = next(self._ids)
             data = request.SerializeToString()
             if len(data) > self.max_request_bytes:
                 results[j] = too_large_request(len(data), self.max_request_bytes)
                 continue
-            if request.ackPolicy == api_pb2.LEADER:
-                leaders[j] = self.doubts.sent(request.stream, partition)
             blobs.append(data)
             ids.append(request.correlationId)
             streams.append(request.stream)
@@ -365,25 +402,36 @@ class AsyncPublisher:
             sent.append(j)
         if not sent:
             return results
-        responses, broken = send(blobs, ids, streams, acked, window, ack_timeout)
+        try:
+            call, address = send(blobs, ids, streams, acked, window, ack_timeout)
+        except ErrConnection as exc:
+            for j in sent:
+                results[j] = exc
+            return results
+        answered: set[int] = set()
         again: list[tuple[int, Future[Ack | None]]] = []
-        for k, j in enumerate(sent):
-            request, partition, message = entries[j]
-            raw = responses[k]
-            if not acked[k]:
-                results[j] = broken  # None unless the stream broke: it may not have been sent
-            elif raw is None:
-                results[j] = broken or ErrAckTimeout("no ack within the ack timeout")
-            else:
+        while (answers := call.answers(SUSPECT_AFTER)) is not None:
+            for k, raw in answers:
+                j = sent[k]
+                request, partition, message = entries[j]
                 resp = api_pb2.PublishResponse.FromString(raw)
-                outcome = self._outcome(resp, request.stream, partition, leaders.get(j), message)
-                if isinstance(outcome, ErrNoSuchPartition) and broken is None:
+                outcome = self._outcome(resp, request.stream, partition, None, message)
+                answered.add(k)
+                if isinstance(outcome, ErrNoSuchPartition):
                     again.append((j, self.submit(request, partition, ack_timeout, message=message)))
                 else:
                     results[j] = outcome
+        failure = call.failure()
+        broken = None if failure is None else stream_error(failure, address)
+        for k, j in enumerate(sent):
+            if k in answered:
+                continue
+            if not acked[k]:
+                results[j] = broken  # None unless the stream broke: it may not have been sent
+            else:
+                results[j] = broken or ErrAckTimeout("no ack within the ack timeout")
         for j, future in again:
-            error = future.exception()
-            results[j] = error if isinstance(error, LiftbridgeError) else future.result()
+            results[j] = _result(future)
         return results
 
     def _retry(self, entry: _Pending, error: LiftbridgeError) -> bool:
@@ -421,9 +469,7 @@ class AsyncPublisher:
                     self._settle(entry, resp)
             error: LiftbridgeError = ErrConnection("the publish stream ended", [address])
         except _native.RpcFailure as exc:
-            error = from_rpc_error(NativeRpcError(*exc.args), "publish", address=address)
-            if not isinstance(error, ErrConnection):
-                error = ErrConnection(f"the publish stream broke: {error}", [address])
+            error = stream_error(exc.args, address)
         with self._lock:
             if self._call is call:
                 self._call = None

@@ -9,11 +9,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::sync::watch;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
-use tonic::{Code, Status};
+use tonic::Code;
 
-use crate::publish::{publish_batch, Batch, PublishCall};
-use crate::runtime::{ended, join, runtime};
-use crate::status::{classify, failure};
+use crate::publish::{Batch, BatchCall, PublishCall};
+use crate::runtime::runtime;
+use crate::status::failure;
 use crate::subscribe::{Call, Limits};
 
 /// The client's channels, by broker address; `close()` ends every call.
@@ -151,22 +151,21 @@ impl Connections {
         ))
     }
 
-    /// Publish a batch over a PublishAsync call of its own (see `publish::publish_batch`), the GIL
-    /// released: each request's encoded response or None (no ack in time, or the stream broke),
-    /// and (code, text) of what broke the stream. Ctrl-C ends it.
+    /// Publish a batch over a PublishAsync call of its own (see `publish::publish_batch`): encoded
+    /// requests, each with its correlation id, its stream and whether an ack is to come (ack policy
+    /// NONE: none), at most `window` awaiting an ack, each for up to `ack_timeout` seconds.
     #[pyo3(signature = (address, requests, ids, streams, acked, *, window=1024, ack_timeout=5.0))]
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    fn publish_batch<'py>(
+    #[allow(clippy::too_many_arguments)]
+    fn publish_batch(
         &self,
-        py: Python<'py>,
         address: &str,
-        requests: Vec<Bound<'py, PyBytes>>,
+        requests: Vec<Bound<'_, PyBytes>>,
         ids: Vec<String>,
         streams: Vec<String>,
         acked: Vec<bool>,
         window: usize,
         ack_timeout: f64,
-    ) -> PyResult<(Vec<Option<Bound<'py, PyBytes>>>, Option<(i32, String)>)> {
+    ) -> PyResult<BatchCall> {
         let n = requests.len();
         if ids.len() != n || streams.len() != n || acked.len() != n {
             return Err(pyo3::exceptions::PyValueError::new_err(
@@ -182,28 +181,11 @@ impl Connections {
             window,
             ack_timeout: Duration::from_secs_f64(ack_timeout.max(0.0)),
         };
-        let closed = self.closed.subscribe();
-        let max = self.max_message_bytes;
-        let task = runtime().spawn(async move {
-            tokio::select! {
-                biased;
-                _ = ended(closed) => {
-                    (vec![None; n], Some(Status::cancelled("the client is closed")))
-                }
-                outcome = publish_batch(channel, max, batch) => outcome,
-            }
-        });
-        let (responses, broken) = join(py, task)?;
-        let responses = responses
-            .into_iter()
-            .map(|r| r.map(|bytes| PyBytes::new(py, &bytes)))
-            .collect();
-        Ok((
-            responses,
-            broken.map(|s| {
-                let (code, message) = classify(&s);
-                (code as i32, message)
-            }),
+        Ok(BatchCall::start(
+            channel,
+            self.max_message_bytes,
+            batch,
+            self.closed.subscribe(),
         ))
     }
 

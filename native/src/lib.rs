@@ -16,6 +16,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<connections::Connections>()?;
     m.add_class::<subscribe::Call>()?;
     m.add_class::<publish::PublishCall>()?;
+    m.add_class::<publish::BatchCall>()?;
     m.add_class::<batch::Batch>()?;
     m.add("RpcFailure", m.py().get_type::<status::RpcFailure>())?;
     m.add_function(wrap_pyfunction!(runtime::shutdown, m)?)?;

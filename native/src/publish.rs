@@ -14,7 +14,7 @@ use tonic::{Code, Status};
 use crate::codec::RawCodec;
 use crate::proto::PublishResponse;
 use crate::runtime::{ended, runtime, wait};
-use crate::status::{failure, failure_from};
+use crate::status::{classify, failure, failure_from};
 
 /// Responses handed to Python at most this many at a time.
 const DRAIN: usize = 4096;
@@ -195,20 +195,29 @@ pub struct Batch {
     pub ack_timeout: Duration,
 }
 
-/// Each request's encoded response (None: none came in time, or the stream broke first), and the
-/// status that broke the stream, if it broke.
-pub type Outcome = (Vec<Option<Vec<u8>>>, Option<Status>);
+/// What a batch's task tells Python: a request's encoded response, as it comes, and, last, the
+/// status that broke the stream (None: every request was answered, timed out or needs none).
+pub enum Answer {
+    Response(usize, Vec<u8>),
+    Done(Option<Status>),
+}
 
-/// Send a batch over a PublishAsync call of its own, at most `window` requests awaiting an ack.
+/// Send a batch over a PublishAsync call of its own, at most `window` requests awaiting an ack, each
+/// response handed to `answers` as it comes.
 ///
 /// The requests end (half-close) after the last one: the server then acks what it has and ends the
 /// call, which also ends a batch of ack policy NONE (the server sends nothing, not even headers).
-pub async fn publish_batch(channel: Channel, max_message_bytes: usize, batch: Batch) -> Outcome {
+pub async fn publish_batch(
+    channel: Channel,
+    max_message_bytes: usize,
+    batch: Batch,
+    answers: &mpsc::UnboundedSender<Answer>,
+) -> Option<Status> {
     let n = batch.requests.len();
-    let mut out: Vec<Option<Vec<u8>>> = vec![None; n];
+    let mut answered = vec![false; n];
     let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(max_message_bytes);
     if let Err(e) = grpc.ready().await {
-        return (out, Some(Status::unavailable(e.to_string())));
+        return Some(Status::unavailable(e.to_string()));
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
@@ -234,13 +243,13 @@ pub async fn publish_batch(channel: Channel, max_message_bytes: usize, batch: Ba
     };
     let mut stream = match started {
         Ok(Ok(r)) => r.into_inner(),
-        Ok(Err(status)) => return (out, Some(status)),
-        Err(_) => return (out, None), // not even headers within the ack timeout: every ack is late
+        Ok(Err(status)) => return Some(status),
+        Err(_) => return None, // not even headers within the ack timeout: every ack is late
     };
     while sender.tx.is_some() || !sender.waiting.is_empty() {
-        // The oldest deadline of a message still waiting (those acked are skipped as they come up).
+        // The oldest deadline of a message still waiting (those answered are skipped as they come up).
         while let Some(&(_, i)) = sender.deadlines.front() {
-            if out[i].is_some() || !sender.waiting.contains_key(&batch.ids[i]) {
+            if answered[i] || !sender.waiting.contains_key(&batch.ids[i]) {
                 sender.deadlines.pop_front();
             } else {
                 break;
@@ -256,20 +265,116 @@ pub async fn publish_batch(channel: Channel, max_message_bytes: usize, batch: Ba
                     .deadlines
                     .pop_front()
                     .expect("the deadline that passed");
-                sender.waiting.remove(&batch.ids[i]); // no ack in time: None
+                sender.waiting.remove(&batch.ids[i]); // no ack in time: no answer
             }
             Ok(Ok(Some(raw))) => {
                 if let Some(i) = sender.match_response(&raw, &batch.streams) {
-                    out[i] = Some(raw);
+                    answered[i] = true;
+                    if answers.send(Answer::Response(i, raw)).is_err() {
+                        return None; // nobody listens any more
+                    }
                 }
             }
             Ok(Ok(None)) if sender.tx.is_none() && sender.waiting.is_empty() => break,
-            Ok(Ok(None)) => return (out, Some(Status::unavailable("the publish stream ended"))),
-            Ok(Err(status)) => return (out, Some(status)),
+            Ok(Ok(None)) => return Some(Status::unavailable("the publish stream ended")),
+            Ok(Err(status)) => return Some(status),
         }
         sender.fill(&batch.ids, &batch.acked);
     }
-    (out, None)
+    None
+}
+
+/// Responses handed to Python: (index of the request, encoded response).
+type Answers<'py> = Vec<(usize, Bound<'py, PyBytes>)>;
+
+/// A batch published in the native runtime (`Connections.publish_batch`): `answers` gives the
+/// responses as they come, `failure` what broke the stream once the batch is over.
+#[pyclass(frozen, module = "liftbridge_nb._native")]
+pub struct BatchCall {
+    answers: tokio::sync::Mutex<mpsc::UnboundedReceiver<Answer>>,
+    done: Mutex<Option<Option<(i32, String)>>>,
+    task: tokio::task::AbortHandle,
+}
+
+impl BatchCall {
+    pub fn start(
+        channel: Channel,
+        max_message_bytes: usize,
+        batch: Batch,
+        closed: watch::Receiver<bool>,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = runtime().spawn(async move {
+            let broken = tokio::select! {
+                biased;
+                _ = ended(closed) => Some(Status::cancelled("the client is closed")),
+                broken = publish_batch(channel, max_message_bytes, batch, &tx) => broken,
+            };
+            let _ = tx.send(Answer::Done(broken));
+        });
+        BatchCall {
+            answers: tokio::sync::Mutex::new(rx),
+            done: Mutex::new(None),
+            task: task.abort_handle(),
+        }
+    }
+}
+
+#[pymethods]
+impl BatchCall {
+    /// The responses that came (index of the request, encoded response), waiting up to `timeout`
+    /// seconds for the first (an empty list when none came); None once the batch is over.
+    fn answers<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Option<Answers<'py>>> {
+        if self.done.lock().expect("done lock").is_some() {
+            return Ok(None);
+        }
+        let first = wait(py, Some(timeout), || async {
+            self.answers.lock().await.recv().await
+        })?;
+        let mut out = Vec::new();
+        let mut next =
+            first.map(|a| a.unwrap_or(Answer::Done(Some(Status::internal("the batch stopped")))));
+        while let Some(answer) = next.take() {
+            match answer {
+                Answer::Response(i, raw) => out.push((i, PyBytes::new(py, &raw))),
+                Answer::Done(broken) => {
+                    let broken = broken.map(|s| {
+                        let (code, message) = classify(&s);
+                        (code as i32, message)
+                    });
+                    *self.done.lock().expect("done lock") = Some(broken);
+                    break;
+                }
+            }
+            if out.len() < DRAIN {
+                next = self
+                    .answers
+                    .try_lock()
+                    .ok()
+                    .and_then(|mut rx| rx.try_recv().ok());
+            }
+        }
+        if out.is_empty() && self.done.lock().expect("done lock").is_some() {
+            return Ok(None);
+        }
+        Ok(Some(out))
+    }
+
+    /// What broke the stream, as (gRPC code, text), once the batch is over; None if nothing did.
+    fn failure(&self) -> Option<(i32, String)> {
+        self.done.lock().expect("done lock").clone().flatten()
+    }
+
+    /// Stop the batch: what was not answered gets no answer.
+    fn cancel(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for BatchCall {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// The sending side of `publish_batch`: what is left to send, and what awaits an ack.

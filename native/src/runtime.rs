@@ -113,33 +113,3 @@ where
         }
     }
 }
-
-/// Wait for a task spawned on the runtime, the GIL released; Ctrl-C aborts it and raises.
-pub fn join<T: Send + 'static>(
-    py: Python<'_>,
-    mut task: tokio::task::JoinHandle<T>,
-) -> PyResult<T> {
-    loop {
-        let wait = async { tokio::time::timeout(SIGNAL_CHECK, &mut task).await.ok() };
-        let got = if exiting() {
-            runtime().block_on(wait)
-        } else {
-            let _counted = Waiting::new();
-            py.allow_threads(|| runtime().block_on(wait))
-        };
-        match got {
-            Some(Ok(value)) => return Ok(value),
-            Some(Err(e)) => {
-                return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
-                    "the native task failed: {e}"
-                )))
-            }
-            None => {
-                if let Err(e) = py.check_signals() {
-                    task.abort();
-                    return Err(e);
-                }
-            }
-        }
-    }
-}
