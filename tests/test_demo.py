@@ -53,3 +53,30 @@ def test_the_editable_install_prints_no_warnings(tmp_path: Path) -> None:
     run = subprocess.run(command, cwd=source, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert not WARNING.search(run.stdout + run.stderr), run.stdout + run.stderr
+
+
+def test_the_wheel_and_the_sdist_carry_what_they_need(tmp_path: Path) -> None:
+    """An abi3 wheel with the native module, its stubs and py.typed; an sdist that builds and tests."""
+    import tarfile
+    import zipfile
+
+    maturin = str(Path(sys.executable).parent / "maturin")
+    env = {**os.environ, "CARGO_TARGET_DIR": str(ROOT / "native" / "target")}  # compiled already
+    for command in (["build", "--release"], ["sdist"]):
+        run = subprocess.run(
+            [maturin, *command, "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
+            text=True, timeout=600,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    (wheel,) = tmp_path.glob("*.whl")
+    assert "-cp311-abi3-" in wheel.name, "one wheel for every Python from 3.11"
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {"liftbridge_nb/_native.abi3.so", "liftbridge_nb/_native.pyi", "liftbridge_nb/py.typed"} <= names
+    assert any(n.endswith("licenses/LICENSE") for n in names)
+    (sdist,) = tmp_path.glob("*.tar.gz")
+    top = sdist.name.removesuffix(".tar.gz")
+    with tarfile.open(sdist) as archive:
+        inside = {n.removeprefix(f"{top}/") for n in archive.getnames()}
+    assert {"native/Cargo.toml", "native/Cargo.lock", "native/src/lib.rs", "proto/api.proto"} <= inside
+    assert {"LICENSE", "tests/conftest.py", "tests/test_subscription.py"} <= inside

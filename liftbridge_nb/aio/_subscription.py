@@ -54,6 +54,7 @@ class AsyncSubscription(AsyncIterator[Message]):
         if not self._rows:
             batch = await self.next_batch()
             if batch is None:
+                self._waiter.shutdown(wait=False)  # over: its thread ends
                 raise StopAsyncIteration
             self._rows.extend(batch.rows())
         return self._sub._deliver(self._rows.popleft())
