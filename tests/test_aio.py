@@ -244,14 +244,12 @@ def test_cancelling_the_reading_task_closes_the_subscription_and_its_thread(
             with pytest.raises(asyncio.CancelledError):
                 await reader
             assert sub.closed
-            await asyncio.to_thread(
-                wait_for,
-                lambda: (
-                    not [t for t in threading.enumerate() if t.name.startswith("liftbridge-aio-sub")] or None
-                ),
-                timeout=10,
-                what="the subscription's thread to end",
-            )
+
+            def gone() -> bool | None:
+                mine = f"liftbridge-aio-sub-{stream_name}"
+                return not [t for t in threading.enumerate() if t.name.startswith(mine)] or None
+
+            await asyncio.to_thread(wait_for, gone, timeout=10, what="the subscription's thread to end")
 
     asyncio.run(main())
 
