@@ -128,21 +128,6 @@ def publish_to_subject_request(message: Message, subject: str) -> api_pb2.Publis
     )
 
 
-def message_from_proto(m: api_pb2.Message) -> Message:
-    """A received Message (the hot path of every subscription)."""
-    return Message._received(
-        stream=m.stream,
-        partition=m.partition,
-        offset=m.offset,
-        timestamp=m.timestamp,
-        key=m.key,
-        value=m.value,
-        headers=m.headers,
-        subject=m.subject,
-        reply_subject=m.replySubject,
-    )
-
-
 _ACK_POLICIES = {int(p): p for p in AckPolicy}  # a dict lookup: AckPolicy(n) costs more than the rest
 
 
