@@ -39,12 +39,13 @@ def test_spans_and_metrics(server_address: str, stream_name: str) -> None:
         client.create_stream(Stream(subject=stream_name, name=stream_name))
         client.publish(Message(stream=stream_name, value="a"))
         client.publish_many([Message(stream=stream_name, value="b"), Message(stream=stream_name, value="c")])
-        assert len(list(client.subscribe(stream_name, start=Start.earliest(), stop=Stop.latest()))) == 3
+        client.publish_many([Message(stream=stream_name, value="d", ack_policy="all")])  # a native batch
+        assert len(list(client.subscribe(stream_name, start=Start.earliest(), stop=Stop.latest()))) == 4
     ours = [
         s for s in _spans.get_finished_spans() if (s.attributes or {}).get("liftbridge.stream") == stream_name
     ]
     assert {"liftbridge create", "liftbridge publish"} <= {s.name for s in ours}
     after = _sums()
-    assert after["liftbridge.acks"] - before.get("liftbridge.acks", 0) == 3
-    assert after["liftbridge.publish.duration"] - before.get("liftbridge.publish.duration", 0) == 3
-    assert after["liftbridge.messages.delivered"] - before.get("liftbridge.messages.delivered", 0) == 3
+    assert after["liftbridge.acks"] - before.get("liftbridge.acks", 0) == 4
+    assert after["liftbridge.publish.duration"] - before.get("liftbridge.publish.duration", 0) == 4
+    assert after["liftbridge.messages.delivered"] - before.get("liftbridge.messages.delivered", 0) == 4

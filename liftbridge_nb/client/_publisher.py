@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from .. import _native
+from .. import _telemetry as telemetry
 from .._convert import ack_from_proto
 from .._core import BROKER_RECEIVE_LIMIT, too_large_request
 from .._proto import api_pb2
@@ -378,6 +379,7 @@ class AsyncPublisher:
                     unreachable = exc if isinstance(exc, ErrConnection) else None
                     continue
                 future.add_done_callback(lambda _: slots.release())
+                telemetry.track_ack(future, request.stream)
                 futures.append((j, future))
             for j, future in futures:
                 results[j] = _result(future)
@@ -402,6 +404,7 @@ class AsyncPublisher:
             sent.append(j)
         if not sent:
             return results
+        started = time.perf_counter()
         try:
             call, address = send(blobs, ids, streams, acked, window, ack_timeout)
         except ErrConnection as exc:
@@ -419,8 +422,11 @@ class AsyncPublisher:
                 answered.add(k)
                 if isinstance(outcome, ErrNoSuchPartition):
                     again.append((j, self.submit(request, partition, ack_timeout, message=message)))
-                else:
-                    results[j] = outcome
+                    telemetry.track_ack(again[-1][1], request.stream)
+                    continue
+                results[j] = outcome
+                if isinstance(outcome, Ack):
+                    telemetry.acked(request.stream, started)
         failure = call.failure()
         broken = None if failure is None else stream_error(failure, address)
         for k, j in enumerate(sent):
