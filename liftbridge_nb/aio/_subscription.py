@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Self
@@ -52,7 +52,7 @@ class AsyncSubscription(AsyncIterator[Message]):
 
     async def __anext__(self) -> Message:
         if not self._rows:
-            batch = await self.next_batch()
+            batch = await self._await(_take)
             if batch is None:
                 self._waiter.shutdown(wait=False)  # over: its thread ends
                 raise StopAsyncIteration
@@ -61,8 +61,11 @@ class AsyncSubscription(AsyncIterator[Message]):
 
     async def next_batch(self) -> _native.Batch | None:
         """The next messages as one Arrow batch (see :meth:`Subscription.next_batch`); None at the end."""
+        return await self._await(_next_batch)
+
+    async def _await(self, take: Callable[[Subscription], _native.Batch | None]) -> _native.Batch | None:
         try:
-            return await asyncio.wrap_future(self._waiter.submit(_next_batch, self._sub))
+            return await asyncio.wrap_future(self._waiter.submit(take, self._sub))
         except asyncio.CancelledError:
             self.close()  # the thread's wait ends with the call
             raise
@@ -93,5 +96,13 @@ def _next_batch(sub: Subscription) -> _native.Batch | None:
     # StopIteration cannot cross a future into a coroutine (it would become a RuntimeError).
     try:
         return sub.next_batch()
+    except StopIteration:
+        return None
+
+
+def _take(sub: Subscription) -> _native.Batch | None:
+    """A batch for the iterator: ``last_offset`` moves as its rows are delivered (see Subscription)."""
+    try:
+        return sub._take()
     except StopIteration:
         return None

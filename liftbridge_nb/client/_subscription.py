@@ -149,7 +149,7 @@ class Subscription(Iterator[Message]):
 
     def __next__(self) -> Message:
         if not self._rows:
-            self._rows.extend(self.next_batch().rows())
+            self._rows.extend(self._take().rows())
         return self._deliver(self._rows.popleft())
 
     def _deliver(self, row: tuple[int, int, bytes | None, bytes, dict[str, bytes], str, str]) -> Message:
@@ -165,6 +165,15 @@ class Subscription(Iterator[Message]):
         """The next messages, in offset order, as one Arrow batch (what readers that build frames take).
 
         Raises StopIteration at the end. Do not mix with iterating over messages.
+        """
+        batch = self._take()
+        self.last_offset = batch.last_offset
+        return batch
+
+    def _take(self) -> _native.Batch:
+        """The next batch from the call (resubscribing as the plan says); StopIteration at the end.
+
+        ``last_offset`` stays what was delivered: the iterators deliver the batch's rows one by one.
         """
         while True:
             if self._done or self._closed or self._call is None:
@@ -183,7 +192,7 @@ class Subscription(Iterator[Message]):
             if batch is None:
                 self._end()
                 raise StopIteration
-            self._fetched = self.last_offset = batch.last_offset
+            self._fetched = batch.last_offset
             if self._telemetry:
                 telemetry.delivered(self.stream, len(batch))
             return batch
