@@ -437,12 +437,16 @@ class Lift(LiftCore):
         )
         if not io and (lookup or not self._publisher.is_open):
             return None
-        count = self.partition_count(stream) if needs_count else None
-        self._look_up(stream, message.ack_policy, None)
-        call, partition = self._publish_call(message, stream, count)
+        call, partition = self._routed(message, stream, needs_count)
         future = self._publisher.submit(call.request, partition, ack_timeout, message=message)
         telemetry.track_ack(future, stream)
         return future
+
+    def _routed(self, message: Message, stream: str, needs_count: bool) -> tuple[Call, int]:
+        """The message's publish call and partition, its stream looked up first where that is needed."""
+        count = self.partition_count(stream) if needs_count else None
+        self._look_up(stream, message.ack_policy, None)
+        return self._publish_call(message, stream, count)
 
     def publish_many(
         self,
@@ -507,10 +511,7 @@ class Lift(LiftCore):
                 results[i] = unreachable
                 continue
             try:
-                stream, needs_count = self._publish_stream(message)
-                count = self.partition_count(stream) if needs_count else None
-                self._look_up(stream, message.ack_policy, None)
-                call, partition = self._publish_call(message, stream, count)
+                call, partition = self._routed(message, *self._publish_stream(message))
             except LiftbridgeError as exc:
                 results[i] = exc
                 unreachable = exc if isinstance(exc, ErrConnection) else None
