@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use http::uri::PathAndQuery;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::codec::RawCodec;
 use crate::proto::PublishResponse;
-use crate::runtime::{ended, runtime, wait};
+use crate::runtime::{ended, runtime, wait, Canceller};
 use crate::status::{classify, failure, failure_from};
 
 /// Responses handed to Python at most this many at a time.
@@ -33,7 +33,7 @@ pub struct PublishCall {
     requests: Mutex<Option<mpsc::UnboundedSender<Vec<u8>>>>,
     events: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
     last: Mutex<Option<Event>>,
-    cancel: Mutex<Option<oneshot::Sender<()>>>,
+    cancel: Canceller,
 }
 
 impl PublishCall {
@@ -44,7 +44,7 @@ impl PublishCall {
     ) -> Self {
         let (requests, requests_rx) = mpsc::unbounded_channel();
         let (tx, rx) = mpsc::unbounded_channel();
-        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let (cancel, cancel_rx) = Canceller::new();
         runtime().spawn(async move {
             let tx2 = tx.clone();
             tokio::select! {
@@ -62,7 +62,7 @@ impl PublishCall {
             requests: Mutex::new(Some(requests)),
             events: tokio::sync::Mutex::new(rx),
             last: Mutex::new(None),
-            cancel: Mutex::new(Some(cancel_tx)),
+            cancel,
         }
     }
 }
@@ -137,15 +137,7 @@ impl PublishCall {
     /// End the call now (any thread).
     fn cancel(&self) {
         self.close();
-        if let Some(tx) = self.cancel.lock().expect("cancel lock").take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-impl Drop for PublishCall {
-    fn drop(&mut self) {
-        self.cancel();
+        self.cancel.fire();
     }
 }
 

@@ -2,12 +2,12 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use tokio::runtime::Runtime;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 /// How often a blocking wait takes the GIL back to look for Ctrl-C (a pending signal).
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
@@ -111,5 +111,29 @@ where
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(None);
         }
+    }
+}
+
+/// The cancelling side of a call's task: `fire` (or dropping it) ends the task's wait on `receiver`.
+pub struct Canceller(Mutex<Option<oneshot::Sender<()>>>);
+
+impl Canceller {
+    /// The canceller, and what the task waits on.
+    pub fn new() -> (Self, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        (Canceller(Mutex::new(Some(tx))), rx)
+    }
+
+    /// Cancel the task (once; later calls do nothing).
+    pub fn fire(&self) {
+        if let Some(tx) = self.0.lock().expect("canceller lock").take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Canceller {
+    fn drop(&mut self) {
+        self.fire();
     }
 }

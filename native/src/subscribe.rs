@@ -1,19 +1,18 @@
 //! Subscribe calls read by a tokio task into Arrow batches, which Python takes in turn.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use http::uri::PathAndQuery;
 use pyo3::prelude::*;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::batch::{Batch, Builder};
 use crate::codec::RawCodec;
 use crate::proto::Message;
-use crate::runtime::{ended, runtime, wait};
+use crate::runtime::{ended, runtime, wait, Canceller};
 use crate::status::{failure, failure_from};
 
 /// What the reading task tells the Python side, in order.
@@ -56,7 +55,7 @@ struct Cuts {
 #[pyclass(frozen, module = "liftbridge_nb._native")]
 pub struct Call {
     events: tokio::sync::Mutex<mpsc::Receiver<Event>>,
-    cancel: Mutex<Option<oneshot::Sender<()>>>,
+    cancel: Canceller,
 }
 
 impl Call {
@@ -67,7 +66,7 @@ impl Call {
         closed: watch::Receiver<bool>,
     ) -> Call {
         let (tx, rx) = mpsc::channel(limits.buffer.max(1));
-        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let (cancel, cancel_rx) = Canceller::new();
         let cuts = Cuts {
             rows: limits.rows.max(1),
             bytes: limits.bytes.max(1),
@@ -89,7 +88,7 @@ impl Call {
         });
         Call {
             events: tokio::sync::Mutex::new(rx),
-            cancel: Mutex::new(Some(cancel_tx)),
+            cancel,
         }
     }
 
@@ -145,15 +144,7 @@ impl Call {
 
     /// End the call (any thread); what was read stays readable, then CANCELLED.
     fn cancel(&self) {
-        if let Some(tx) = self.cancel.lock().expect("cancel lock").take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-impl Drop for Call {
-    fn drop(&mut self) {
-        self.cancel();
+        self.cancel.fire();
     }
 }
 
