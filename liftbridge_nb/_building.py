@@ -54,23 +54,21 @@ def frame(
     flatten: bool,
     errors: str,
 ) -> pd.DataFrame:
-    n = sum(len(t) for _, t in parts)
+    """The frame of partitions' columns (partition, its Arrow table), rows by time, partition, offset.
 
-    def numbers(name: str) -> np.ndarray:
-        arrays = [t.column(name).cast(pa.int64()).to_numpy() for _, t in parts]
-        return np.concatenate(arrays) if arrays else np.empty(0, "int64")
-
-    offsets, stamps = numbers("offset"), numbers("timestamp")
+    Columns stay in Arrow where the data allows (text as pandas' Arrow-backed ``str``, bytes as
+    ``binary[pyarrow]``): a Python object per row only for what needs one (JSON that is not one
+    object per value, a decoder function, headers).
+    """
+    whole = pa.concat_tables([t for _, t in parts]) if parts else EMPTY
+    n = len(whole)
+    offsets = whole.column("offset").to_numpy()
+    stamps = whole.column("timestamp").cast(pa.int64()).to_numpy()
     partition = np.concatenate(
         [np.full(len(t), p, dtype="int32") for p, t in parts] or [np.empty(0, "int32")]
     )
-
-    def column(name: str) -> list[Any]:
-        return [x for _, t in parts for x in t.column(name).to_pylist()]
-
-    raw_values, raw_keys = column("value"), column("key")
-    values = decode(raw_values, value, flatten=flatten, prefix="value")
-    keys = decode(raw_keys, key, flatten=False, prefix="key")
+    values = decode(whole.column("value"), value, flatten=flatten, prefix="value")
+    keys = decode(whole.column("key"), key, flatten=False, prefix="key")
     failures = {
         **{i: f"key {why}" for i, why in keys.failures.items()},
         **{i: f"value {why}" for i, why in values.failures.items()},
@@ -88,21 +86,21 @@ def frame(
             "partition": partition,
             "offset": offsets,
             "timestamp": pd.to_datetime(stamps, unit="ns", utc=True).astype("datetime64[ns, UTC]"),
-            "key": pd.Series(keys.values, dtype="object"),
+            "key": _series(keys.values),
         }
     )
     trail = pd.DataFrame(
         {
-            "value": pd.Series(values.values, dtype="object"),
+            "value": _series(values.values),
             **(
                 {"decode_error": pd.Series([failures.get(i) for i in range(n)], dtype="object")}
                 if errors == "coerce"
                 else {}
             ),
-            "headers": pd.Series(decode_headers([dict(h) for h in column("headers")], value), dtype="object"),
-            "stream": pd.Series([stream] * n, dtype="object"),
-            "subject": pd.Series(column("subject"), dtype="object"),
-            "reply_subject": pd.Series(column("reply"), dtype="object"),
+            "headers": pd.Series(decode_headers(_headers(whole.column("headers")), value), dtype="object"),
+            "stream": pa.repeat(pa.scalar(stream, pa.string()), n).to_pandas(),
+            "subject": whole.column("subject").to_pandas(),
+            "reply_subject": whole.column("reply").to_pandas(),
         }
     )
     frame = pd.concat([lead, trail] if values.fields is None else [lead, values.fields, trail], axis=1)
@@ -110,6 +108,22 @@ def frame(
         return frame  # one partition read in order, as is common: the sort would only copy
     order = np.lexsort((offsets, partition, stamps))
     return frame.take(order).reset_index(drop=True)
+
+
+def _series(values: list[Any] | pd.Series) -> pd.Series:
+    """A decoded column as a Series: an Arrow-backed one as it is, a list of objects as ``object``."""
+    return values if isinstance(values, pd.Series) else pd.Series(values, dtype="object")
+
+
+def _headers(column: pa.ChunkedArray) -> list[dict[str, bytes]]:
+    """Each row's headers as a dict: only the rows that have some are converted (most have none)."""
+    sizes = np.concatenate([np.diff(c.offsets.to_numpy()) for c in column.chunks] or [np.empty(0, "int32")])
+    out: list[dict[str, bytes]] = [{} for _ in range(len(column))]
+    some = np.flatnonzero(sizes)
+    if some.size:
+        for i, pairs in zip(some.tolist(), column.take(pa.array(some)).to_pylist(), strict=True):
+            out[i] = dict(pairs)
+    return out
 
 
 def in_order(partition: np.ndarray, offsets: np.ndarray, stamps: np.ndarray) -> bool:

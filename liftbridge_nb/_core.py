@@ -588,15 +588,18 @@ class LiftCore:
         """The stream a message goes to, and whether choosing its partition needs the partition count."""
         if not isinstance(message, Message):
             raise TypeError(f"expected a Message, not {type(message).__name__}")
-        if not message.stream:
+        return self._publish_stream_name(message.stream), partitioned_by_count(message)
+
+    @staticmethod
+    def _publish_stream_name(stream: str | None) -> str:
+        """A message's stream, checked: one that may be published to."""
+        if not stream:
             raise ValueError(
                 "the message names no stream (set Message(stream=...), or subject= for a NATS subject)"
             )
-        if message.stream in RESERVED_STREAMS:
-            raise ValueError(
-                f"{message.stream!r} is reserved for the server's own use; publish to your own streams"
-            )
-        return check_name(message.stream), partitioned_by_count(message)
+        if stream in RESERVED_STREAMS:
+            raise ValueError(f"{stream!r} is reserved for the server's own use; publish to your own streams")
+        return check_name(stream)
 
     def _publish_call(self, message: Message, stream: str, count: int | None) -> tuple[Call, int]:
         partition = choose_partition(message, stream, count, self._round_robin)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import operator
@@ -10,7 +9,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 Decoder = Literal["auto", "json", "utf8", "bytes"] | Callable[[bytes], Any]
 DECODERS = ("auto", "json", "utf8", "bytes")
@@ -18,9 +20,13 @@ DECODERS = ("auto", "json", "utf8", "bytes")
 
 @dataclass
 class Decoded:
-    """A decoded column, the flattened JSON fields (``prefix.field``), and the rows that failed."""
+    """A decoded column, the flattened JSON fields (``prefix.field``), and the rows that failed.
 
-    values: list[Any]
+    ``values`` is a list (a Python object per row), or, decoded in Arrow, a Series of pandas'
+    Arrow-backed ``str`` (text; missing: NaN) or ``binary[pyarrow]`` (bytes).
+    """
+
+    values: list[Any] | pd.Series
     fields: pd.DataFrame | None = None
     failures: dict[int, str] = field(default_factory=dict)
 
@@ -32,8 +38,20 @@ def check_decoder(decoder: object, what: str) -> None:
         raise ValueError(f"{what} must be one of {names} or a function of bytes, not {decoder!r}")
 
 
-def decode(raw: Sequence[bytes | None], decoder: Decoder, *, flatten: bool, prefix: str) -> Decoded:
-    """Decode every item of ``raw`` (None stays None); failures keep the raw bytes and say why."""
+def decode(
+    raw: Sequence[bytes | None] | pa.ChunkedArray, decoder: Decoder, *, flatten: bool, prefix: str
+) -> Decoded:
+    """Decode every item of ``raw`` (None stays None); failures keep the raw bytes and say why.
+
+    An Arrow column of binary is decoded in Arrow where every row allows it (bytes; text; text
+    that cannot be JSON, with ``"auto"``; one-line JSON objects, flattened), without a Python
+    object per row; otherwise row by row.
+    """
+    if isinstance(raw, pa.ChunkedArray):
+        whole = _in_arrow(raw, decoder, flatten=flatten, prefix=prefix)
+        if whole is not None:
+            return whole
+        raw = raw.to_pylist()
     if decoder == "bytes":
         return Decoded(list(raw))
     if decoder == "utf8":
@@ -42,6 +60,48 @@ def decode(raw: Sequence[bytes | None], decoder: Decoder, *, flatten: bool, pref
         return _json(raw, strict=decoder == "json", flatten=flatten, prefix=prefix)
     assert callable(decoder)
     return _per_row(raw, decoder)
+
+
+def _in_arrow(raw: pa.ChunkedArray, decoder: Decoder, *, flatten: bool, prefix: str) -> Decoded | None:
+    """``raw`` decoded by Arrow's kernels; None when some row needs Python (see :func:`decode`)."""
+    if decoder == "bytes":
+        return Decoded(pd.Series(pd.arrays.ArrowExtensionArray(raw), copy=False))
+    if decoder == "utf8":
+        return _as_text(raw)
+    if decoder not in ("json", "auto") or not len(raw):
+        return None
+    if raw.null_count:
+        return None
+    firsts = set(pc.unique(pc.binary_slice(raw, 0, 1)).to_pylist())
+    if flatten and firsts == {b"{"}:
+        fields = _objects_frame(_lines(raw), pc.max(pc.binary_length(raw)).as_py())
+        if fields is not None and len(fields) == len(raw):
+            fields.columns = [f"{prefix}.{c}" for c in fields.columns]
+            text = _as_text(raw)
+            return None if text is None else Decoded(text.values, fields)
+    if decoder == "auto" and not firsts & _MAY_START:
+        return _as_text(raw)  # no value can be JSON: all text (the common case of plain values)
+    return None
+
+
+def _as_text(raw: pa.ChunkedArray) -> Decoded | None:
+    """``raw`` as pandas' Arrow-backed ``str``; None if a value is not UTF-8."""
+    try:
+        text = raw.cast(pa.string())
+    except pa.ArrowInvalid:
+        return None
+    return Decoded(text.to_pandas())
+
+
+def _lines(raw: pa.ChunkedArray) -> pa.Buffer:
+    """The values one per line, in one buffer (Arrow copies them once; no Python object per row)."""
+    values = raw.cast(pa.large_binary()).combine_chunks()
+    empty, newline = (pa.scalar(b, pa.large_binary()) for b in (b"", b"\n"))
+    joined = pc.binary_join_element_wise(values, empty, newline)  # each value, then a newline
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int64)[
+        joined.offset : joined.offset + len(joined) + 1
+    ]
+    return joined.buffers()[2][int(offsets[0]) : int(offsets[-1])]
 
 
 def decode_headers(headers: Sequence[dict[str, bytes]], decoder: Decoder) -> list[dict[str, Any]]:
@@ -174,20 +234,25 @@ def _all_objects(raw: Sequence[bytes | None], prefix: str) -> Decoded | None:
 
 def _bulk_objects(raw: Sequence[bytes | None], rows: Sequence[int]) -> pd.DataFrame | None:
     """Parse one-line JSON objects with pyarrow, nested fields flattened; None if pyarrow refuses."""
-    import pyarrow as pa
-
     chosen = raw if len(rows) == len(raw) else [raw[i] for i in rows]
     try:
         blob = b"\n".join(chosen)  # type: ignore[arg-type]
     except TypeError:  # a None among them
         return None
+    frame = _objects_frame(pa.py_buffer(blob), max(map(len, chosen)))  # type: ignore[arg-type]
+    return frame if frame is not None and len(frame) == len(rows) else None
+
+
+def _objects_frame(blob: pa.Buffer, longest: int) -> pd.DataFrame | None:
+    """One-line JSON objects as columns, nested fields flattened; None if they are not so.
+
+    ``blob`` has an object per line, the longest ``longest`` bytes.
+    """
     table = _read_json(blob, 1 << 20)  # blocks of 1 MiB are parsed in parallel
-    if table is None and max(map(len, chosen)) >= 1 << 19:  # type: ignore[arg-type]
-        table = _read_json(blob, 2 * max(map(len, chosen)) + 1)  # type: ignore[arg-type]
+    if table is None and longest >= 1 << 19:  # perhaps an object longer than a block
+        table = _read_json(blob, 2 * longest + 1)
     if table is None:
         return None  # invalid JSON somewhere, or a field whose type changes: row by row instead
-    if table.num_rows != len(rows):
-        return None
     while any(pa.types.is_struct(f.type) for f in table.schema):
         table = table.flatten()
     # An integer field some objects lack is Int64 (<NA> where missing), not float64 as pandas would make it.
@@ -248,15 +313,14 @@ def _column(values: list[Any]) -> Any:
     return pd.Series(values, dtype=None if present else object)
 
 
-def _read_json(blob: bytes, block: int) -> Any:
+def _read_json(blob: pa.Buffer, block: int) -> Any:
     """A pyarrow Table of the JSON lines in ``blob``, or None if pyarrow cannot read them."""
-    import pyarrow as pa
     import pyarrow.json as pj
 
     options = pj.ParseOptions(newlines_in_values=False)
     try:
         return pj.read_json(
-            io.BytesIO(blob), read_options=pj.ReadOptions(block_size=block), parse_options=options
+            pa.BufferReader(blob), read_options=pj.ReadOptions(block_size=block), parse_options=options
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None

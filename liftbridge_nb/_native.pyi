@@ -66,13 +66,15 @@ class Connections:
     def publish_batch(
         self,
         address: str,
-        requests: list[bytes],
-        ids: list[str],
-        streams: list[str],
-        acked: list[bool],
+        messages: list[Any],
+        partitions: list[int],
         *,
+        ack_type: type,
+        policies: list[Any],
+        id_prefix: str,
         window: int = 1024,
         ack_timeout: float = 5.0,
+        max_request_bytes: int = ...,
     ) -> BatchCall: ...
     def close(self) -> None: ...
 
@@ -80,13 +82,25 @@ class PublishCall:
     """One PublishAsync call: encoded requests in, encoded responses out."""
 
     def send(self, request: bytes) -> None: ...
+    def send_and_wait(
+        self, request: bytes, correlation_id: str, stream: str, timeout: float
+    ) -> bytes | None: ...
     def responses(self, timeout: float | None = None) -> list[bytes] | None: ...
     def close(self) -> None: ...
     def cancel(self) -> None: ...
 
 class BatchCall:
-    """A batch published in the native runtime: responses as they come, then what broke the stream."""
+    """A batch published in the native runtime: acks and refusals as they come, then what broke the stream.
 
-    def answers(self, timeout: float) -> list[tuple[int, bytes]] | None: ...
+    ``answers`` puts each ack into ``results`` at its message's position (an ``Ack``) and returns
+    those positions, and the refusals: (position, ``PublishAsyncError`` code, text).
+    """
+
+    @property
+    def too_large(self) -> list[tuple[int, int]]: ...
+    def answers(
+        self, timeout: float, results: list[Any]
+    ) -> tuple[list[int], list[tuple[int, int, str]]] | None: ...
+    def waited(self) -> float | None: ...
     def failure(self) -> tuple[int, str] | None: ...
     def cancel(self) -> None: ...

@@ -61,6 +61,17 @@ def acked(stream: str, started: float) -> None:
         inst["acks"].add(1, {_ATTR_STREAM: stream})
 
 
+def acked_many(stream: str, started: float, count: int) -> None:
+    """Record ``count`` acks of a batch that came together now (each its duration: the same)."""
+    inst = _instruments()
+    if inst is not None:
+        attributes = {_ATTR_STREAM: stream}
+        duration, record = time.perf_counter() - started, inst["publish_duration"].record
+        for _ in range(count):
+            record(duration, attributes)
+        inst["acks"].add(count, attributes)
+
+
 def track_ack(future: Future[Any], stream: str) -> None:
     """Record a pipelined publish's latency and ack when its future succeeds."""
     if _instruments() is None:

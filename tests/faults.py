@@ -231,6 +231,8 @@ class Ledger:
             "lost": [(v.decode(errors="replace"), o, (at.get(o) or b"").decode(errors="replace"))
                      for v, o in self.acked.items() if counts[v] == 0][:20],
             "duplicated": [(v.decode(errors="replace"), o) for v, o in where.items() if len(o) > 1][:20],
+            "acked_at_another_offset": [(v.decode(errors="replace"), o, offsets[v])
+                                        for v, o in self.acked.items() if offsets.get(v, o) != o][:20],
         }  # fmt: skip
         REPORTS.mkdir(parents=True, exist_ok=True)
         text = json.dumps({**report, "examples": examples}, indent=2)

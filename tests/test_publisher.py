@@ -23,7 +23,7 @@ from liftbridge_nb import (
     Stream,
 )
 from liftbridge_nb._proto import api_pb2
-from liftbridge_nb.client._publisher import AsyncPublisher, LeaderDoubts, Routes
+from liftbridge_nb.client._publisher import STEP_DOWN_GRACE, AsyncPublisher, LeaderDoubts, Routes
 from liftbridge_nb.server import LocalServer
 from tests.polling import wait_for
 
@@ -180,34 +180,50 @@ def test_publish_timeouts_are_checked_and_publishing_goes_on(
 
 
 class _Cluster(Routes):
-    """A metadata cache in miniature: one partition's leader and in-sync replicas, set by the test."""
+    """A metadata cache in miniature: one partition's leader, set by the test."""
 
     def __init__(self) -> None:
         self.leader_id: str | None = "b0"
-        self.isr = {"b0", "b1", "b2"}
 
     def leader(self, stream: str, partition: int) -> str | None:
         return self.leader_id
 
-    def in_sync(self, stream: str, partition: int, broker: str) -> bool:
-        return broker in self.isr
 
-
-def test_acks_of_policy_leader_are_in_doubt_from_a_leader_change_until_the_old_one_is_back() -> None:
+def test_acks_of_policy_leader_are_in_doubt_from_a_leader_change_until_the_old_one_steps_down() -> None:
+    clock = [100.0]
     cluster = _Cluster()
-    doubts = LeaderDoubts(cluster)
+    doubts = LeaderDoubts(cluster, clock=lambda: clock[0])
     assert doubts.sent("s", 0) == "b0" and doubts.judge("s", 0, "b0", "m") is None
-    cluster.leader_id, cluster.isr = "b1", {"b1", "b2"}  # b0 hung; b1 took over
+    cluster.leader_id = "b1"  # b0 hung; b1 took over (b0 may stay listed in sync: that ends nothing)
     with pytest.raises(ErrAckUncertain, match=r"s\[0\]: the ack may come from a deposed leader \(b0") as info:
         raise doubts.judge("s", 0, "b0", "m") or AssertionError("no doubt")
-    assert info.value.message == "m" and doubts.streams() == {"s"}
+    assert info.value.message == "m" and doubts.streams() == {"s"} and doubts.pending() == [("s", 0, "b0")]
     assert doubts.sent("s", 0) == "b1"
     assert doubts.judge("s", 0, "b1", "n") is not None  # b0 may still ack what b1 was sent too
     cluster.leader_id = "b0"  # b0's own stale metadata, before it learns: still in doubt
     assert doubts.judge("s", 0, "b0", "n") is not None
-    cluster.leader_id, cluster.isr = "b1", {"b0", "b1", "b2"}  # b0 truncated and follows b1
+    cluster.leader_id = "b1"
+    doubts.stepped_down("s", 0, "b1")  # not the deposed one: nothing ends
+    doubts.stepped_down("s", 0, "b0")  # b0 says it no longer leads: its last acks are in flight
+    assert doubts.pending() == [] and doubts.judge("s", 0, "b1", "n") is not None
+    clock[0] += STEP_DOWN_GRACE
     assert doubts.judge("s", 0, "b1", "n") is None and doubts.streams() == set()
+    assert doubts.judge("s", 0, "b0", "n") is None  # sent when b0 led, acked after it stepped down
     assert doubts.judge("t", 0, "b1", "n") is None  # another stream was never in doubt
+    cluster.leader_id = "b0"
+    assert doubts.sent("s", 0) == "b0"  # b0 leads again, and then loses it again: a new doubt
+    cluster.leader_id = "b2"
+    assert doubts.judge("s", 0, "b0", "n") is not None
+
+
+def test_a_deposed_leader_whose_port_refuses_is_no_longer_in_doubt() -> None:
+    cluster = _Cluster()
+    doubts = LeaderDoubts(cluster)
+    doubts.sent("s", 0)
+    cluster.leader_id = "b1"
+    assert doubts.judge("s", 0, "b0", "m") is not None
+    doubts.dead("b0")
+    assert doubts.judge("s", 0, "b0", "m") is None and doubts.pending() == []
 
 
 class _Lagging(Routes):

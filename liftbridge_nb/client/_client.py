@@ -8,7 +8,6 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -17,7 +16,7 @@ import grpc
 
 from .. import _native
 from .. import _telemetry as telemetry
-from .._base import choose_partition, split_address
+from .._base import choose_partition, partitioned_by_count, split_address
 from .._convert import ack_from_proto, envelope_message, partition_from_proto
 from .._core import ACTIVITY_STREAM, CURSORS_STREAM, SILENCE_CHECK, Call, LiftCore, Route
 from .._proto import api_pb2, api_pb2_grpc
@@ -29,6 +28,7 @@ from ..errors import (
     ErrConnection,
     ErrDeadlineExceeded,
     ErrNoSuchPartition,
+    ErrNotLeader,
     LiftbridgeError,
 )
 from ..models import Ack, AckPolicy, Message, Metadata, PartitionInfo, Start, Stop, Stream
@@ -365,17 +365,13 @@ class Lift(LiftCore):
         the answer: the message may be stored, and sending it again could store it twice.
         """
         try:  # half the time at most to open the stream: the unary call may need the rest
-            future = self._publisher.submit(
-                request, partition, timeout, open_timeout=timeout / 2, message=message
-            )
+            self._publisher.open(timeout / 2)
         except ErrConnection:
             return None
         try:
-            return future.result(timeout + _GRACE)
+            return self._publisher.request(request, partition, timeout, message=message)
         except ErrNoSuchPartition:
             return None
-        except FutureTimeout as exc:
-            raise ErrAckTimeout(f"no ack within {timeout:g} s") from exc
 
     def publish_to_subject(
         self, message: Message, subject: str | None = None, *, timeout: float | None = None
@@ -480,7 +476,7 @@ class Lift(LiftCore):
             raise ValueError(f"window must be a positive int, not {window!r}")
         wait = self._ack_timeout(ack_timeout)
         items = self._messages(messages)
-        names = {self._publish_stream(m)[0] for m in items}  # a bad message raises before any is sent
+        names = {self._publish_stream_name(s) for s in {m.stream for m in items}}  # raises before any is sent
         results: list[Any] = [None] * len(items)
         rest: Iterable[int] = range(len(items))
         if self._nats is not None and items:
@@ -498,44 +494,63 @@ class Lift(LiftCore):
     ) -> None:
         """publish_many through the brokers: ``items[i]`` for each ``i`` of ``indexes``, in one batch.
 
-        Every message is routed first (partition counts and leaders looked up where
-        needed); once no broker can be reached, the rest fail with that
-        :class:`ErrConnection` without being tried.
+        Every stream is looked up first where routing needs it (its partition count,
+        its leaders for acks of policy leader); a message to a stream that cannot
+        be is refused with that error. If no broker can be reached, every message
+        fails with that :class:`ErrConnection`, none tried.
         """
-        entries: list[tuple[api_pb2.PublishRequest, int, object]] = []
-        where: list[int] = []
-        unreachable: ErrConnection | None = None
-        for i in indexes:
-            message = items[i]
-            if unreachable is not None:
-                results[i] = unreachable
-                continue
+        where = list(indexes)
+        counted = {items[i].stream or "" for i in where if partitioned_by_count(items[i])}
+        judged = {items[i].stream or "" for i in where if items[i].ack_policy == AckPolicy.LEADER}
+        counts: dict[str, int] = {}
+        refused: dict[str, LiftbridgeError] = {}
+        for stream in sorted(counted | judged):
             try:
-                call, partition = self._routed(message, *self._publish_stream(message))
+                if stream in counted:
+                    counts[stream] = self.partition_count(stream)
+                if stream in judged:
+                    self._look_up(stream, AckPolicy.LEADER, None)
+            except ErrConnection as exc:
+                for i in where:
+                    results[i] = exc
+                return
             except LiftbridgeError as exc:
-                results[i] = exc
-                unreachable = exc if isinstance(exc, ErrConnection) else None
-                continue
-            entries.append((call.request, partition, message))
-            where.append(i)
-        if entries:
-            outcomes = self._publisher.publish_batch(entries, ack_timeout, window, self._send_batch)
+                refused[stream] = exc
+        if refused:
+            for i in where:
+                if (error := refused.get(items[i].stream or "")) is not None:
+                    results[i] = error
+            where = [i for i in where if (items[i].stream or "") not in refused]
+        chosen = [items[i] for i in where]
+        rr = self._round_robin
+        partitions = [choose_partition(m, m.stream or "", counts.get(m.stream or ""), rr) for m in chosen]
+        if chosen:
+            send = self._send_batch
+            outcomes = self._publisher.publish_batch(chosen, partitions, ack_timeout, window, send)
             for i, outcome in zip(where, outcomes, strict=True):
                 results[i] = outcome
 
     def _send_batch(
         self,
-        requests: list[bytes],
-        ids: list[str],
-        streams: list[str],
-        acked: list[bool],
+        messages: list[Message],
+        partitions: list[int],
+        id_prefix: str,
         window: int,
         ack_timeout: float,
+        max_request_bytes: int,
     ) -> tuple[_native.BatchCall, str]:
         """A native batch publish (see :meth:`AsyncPublisher.publish_batch`) on a broker that answers."""
         address = self._publish_address(None)
         call = self._conns.native.publish_batch(
-            address, requests, ids, streams, acked, window=window, ack_timeout=ack_timeout
+            address,
+            messages,
+            partitions,
+            ack_type=Ack,
+            policies=list(AckPolicy),
+            id_prefix=id_prefix,
+            window=window,
+            ack_timeout=ack_timeout,
+            max_request_bytes=max_request_bytes,
         )
         return call, address
 
@@ -740,10 +755,19 @@ class _CacheRoutes(Routes):
         """Whether the cache knows the partition."""
         return self._client._cache.partition(stream, partition) is not None
 
-    def in_sync(self, stream: str, partition: int, broker: str) -> bool:
-        """Whether the cache has ``broker`` among the partition's in-sync replicas, or not a replica."""
-        info = self._client._cache.partition(stream, partition)
-        return info is not None and (broker in info.isr or broker not in info.replicas)
+    def stepped_down(self, stream: str, partition: int, broker: str, timeout: float) -> bool:
+        """Whether ``broker`` answers that it does not lead the partition (or no longer has it)."""
+        address = self._client._cache.broker_address(broker) or self._addresses.get(broker)
+        if address is None:
+            return False
+        call = self._client._partition_metadata_call(stream, partition)
+        try:
+            resp = self._client._call_at(call, address, timeout)
+        except (ErrNotLeader, ErrNoSuchPartition):
+            return True
+        except LiftbridgeError:  # hung, cut off, or down: it may still ack
+            return False
+        return bool(resp.metadata.leader != broker)
 
     def refuses(self, broker: str, timeout: float) -> bool:
         """Whether a TCP connection to the broker's address is refused (a hung one's is still taken)."""
@@ -760,9 +784,6 @@ class _CacheRoutes(Routes):
 
 
 _FRESH = 1.0  # seconds: how old a partition's state may be for a lone publish to go to NATS
-
-
-_GRACE = 5.0  # seconds a publish waits past its ack timeout before it stops waiting on the publisher
 
 
 def _no_subject_ack(subject: str, timeout: float) -> ErrAckTimeout:

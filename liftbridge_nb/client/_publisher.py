@@ -12,13 +12,15 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from .. import _native
 from .. import _telemetry as telemetry
-from .._convert import ack_from_proto
+from .._convert import ack_from_proto, publish_request
 from .._core import BROKER_RECEIVE_LIMIT, too_large_request
 from .._proto import api_pb2
 from ..config import Backoff
@@ -33,17 +35,18 @@ from ..errors import (
     from_publish_error,
     from_rpc_error,
 )
-from ..models import Ack
+from ..models import Ack, AckPolicy, Message
 
 log = logging.getLogger("liftbridge_nb")
 
 _IDLE_LOOK = 0.25  # seconds between an idle sweeper's looks at the ack deadlines
 _LONGEST_WAIT = 60.0  # seconds a background thread waits at most before it looks again
-BatchSend = Callable[
-    [list[bytes], list[str], list[str], list[bool], int, float], tuple[_native.BatchCall, str]
-]
-"""Starts a native batch on a broker (requests, their ids, streams, whether acked, window, ack timeout):
-the call and the broker's address (see ``publish_batch``); raises ErrConnection when none answers."""
+BatchSend = Callable[[list[Message], list[int], str, int, float, int], tuple[_native.BatchCall, str]]
+"""Starts a native batch on a broker (messages, their partitions, the prefix of the correlation ids it
+gives, window, ack timeout, largest request): the call and the broker's address (see
+``publish_batch``); raises ErrConnection when none answers."""
+LEADER, NONE = AckPolicy.LEADER, AckPolicy.NONE
+_UNANSWERED: Any = object()  # a batch's message without an outcome yet
 
 SUSPECT_AFTER = 1.0
 """Seconds without an ack (policy leader) after which the client looks the partition's leader up again."""
@@ -67,7 +70,7 @@ def uncertain_ack(stream: str, partition: int, deposed: str, now: str, message: 
     """The error for an ack (policy leader) that may come from ``deposed``, a leader replaced by ``now``."""
     return ErrAckUncertain(
         f"{stream}[{partition}]: the ack may come from a deposed leader ({deposed}, replaced by {now}, "
-        f"and not back among the in-sync replicas): with ack policy leader, a deposed leader acks what "
+        f"and it has not said it stepped down): with ack policy leader, a deposed leader acks what "
         "it later truncates, so the message may be lost; read the log to know, and publish with ack "
         "policy all where loss matters",
         message,
@@ -91,13 +94,17 @@ class Routes:
         """Whether the partition exists, as the client knows it now."""
         return True
 
-    def in_sync(self, stream: str, partition: int, broker: str) -> bool:
-        """Whether ``broker`` is among the partition's in-sync replicas (or no replica), as known now."""
+    def stepped_down(self, stream: str, partition: int, broker: str, timeout: float) -> bool:
+        """Whether ``broker`` itself says, within ``timeout``, that it no longer leads the partition."""
         return False
 
     def refuses(self, broker: str, timeout: float) -> bool:
         """Whether ``broker``'s port refuses connections: its process is gone, and what it held with it."""
         return False
+
+
+STEP_DOWN_GRACE = 1.0
+"""Seconds a deposed leader's acks stay in doubt once it said it stepped down (its last are in flight)."""
 
 
 class LeaderDoubts:
@@ -108,21 +115,24 @@ class LeaderDoubts:
     does not say which broker sent it. So from the moment the client sees a
     partition's leader change (a send to another leader than the last, or an
     ack after the leader changed) the deposed leader is in doubt, and every ack
-    of policy leader of that partition is :class:`ErrAckUncertain`, until another
-    broker leads with the deposed one among the in-sync replicas: it has
-    truncated and follows (or it is no replica of the partition any more). Until
-    it learns, its own metadata names itself leader: that does not end the
-    doubt. Nor does a deposed leader that hangs (its port takes connections,
-    its process answers nothing): it may wake with acks. One whose port
+    of policy leader of that partition is :class:`ErrAckUncertain`, until the
+    deposed leader itself says it no longer leads (:meth:`stepped_down`, once
+    it stopped acking: a broker stops its partition's leading loops first), and
+    a grace for the acks it sent before has passed. Neither the cluster's
+    metadata nor the in-sync replicas tell: a hung leader stays listed in sync,
+    and until it learns, its own metadata names itself leader. One whose port
     refuses connections is gone, with whatever it had buffered: :meth:`dead`
     ends its doubts, until it leads again. Thread-safe.
     """
 
-    def __init__(self, routes: Routes) -> None:
+    def __init__(self, routes: Routes, clock: Callable[[], float] = time.monotonic) -> None:
         self._routes = routes
+        self._clock = clock
         self._lock = threading.Lock()
         self._leaders: dict[tuple[str, int], str] = {}  # the leader each partition was last sent to
         self._doubts: dict[tuple[str, int], str] = {}  # partition: its deposed leader
+        self._ending: dict[tuple[str, int], float] = {}  # partition: when its doubt ends (monotonic)
+        self._cleared: dict[tuple[str, int], str] = {}  # partition: the deposed leader that stepped down
         self._dead: set[str] = set()  # deposed leaders whose process is gone
 
     def sent(self, stream: str, partition: int) -> str | None:
@@ -132,44 +142,66 @@ class LeaderDoubts:
             key = (stream, partition)
             with self._lock:
                 self._dead.discard(leader)  # back, and leading
+                if self._cleared.get(key) == leader:
+                    del self._cleared[key]
                 if (before := self._leaders.get(key)) != leader:
                     self._leaders[key] = leader
                     if before is not None and before not in self._dead:
-                        self._doubts.setdefault(key, before)  # the first deposed leader, until back in sync
+                        self._doubts.setdefault(key, before)  # the first deposed leader, until it steps down
         return leader
 
-    def judge(self, stream: str, partition: int, sent_to: str, message: object) -> ErrAckUncertain | None:
-        """Why an ack of a message sent when ``sent_to`` led may be false; None if it may not."""
+    def doubt(self, stream: str, partition: int, sent_to: str | None) -> tuple[str, str] | None:
+        """(deposed leader, leader now) if an ack of a message sent when ``sent_to`` led may be false."""
         key = (stream, partition)
         now = self._routes.leader(stream, partition)
         with self._lock:
-            if now is not None and now != sent_to and sent_to not in self._dead:
+            if (
+                now is not None
+                and sent_to is not None
+                and now != sent_to
+                and sent_to not in self._dead
+                and self._cleared.get(key) != sent_to
+            ):
                 self._doubts.setdefault(key, sent_to)
             deposed = self._doubts.get(key)
-        if deposed is None:
-            return None
-        if now is not None and now != deposed and self._routes.in_sync(stream, partition, deposed):
-            with self._lock:
-                if self._doubts.get(key) == deposed:
-                    del self._doubts[key]
-            return None
-        return uncertain_ack(stream, partition, deposed, now or "none known", message)
+            if deposed is None:
+                return None
+            if (ends := self._ending.get(key)) is not None and self._clock() >= ends:
+                del self._doubts[key], self._ending[key]
+                self._cleared[key] = deposed
+                return None
+        return deposed, now or "none known"
+
+    def judge(self, stream: str, partition: int, sent_to: str, message: object) -> ErrAckUncertain | None:
+        """Why an ack of a message sent when ``sent_to`` led may be false; None if it may not."""
+        doubt = self.doubt(stream, partition, sent_to)
+        return None if doubt is None else uncertain_ack(stream, partition, *doubt, message)
 
     def streams(self) -> set[str]:
         """The streams with a partition in doubt (to look up again until it ends)."""
         with self._lock:
             return {stream for stream, _ in self._doubts}
 
-    def deposed(self) -> set[str]:
-        """The deposed leaders that keep a partition in doubt (to see whether they are gone)."""
+    def pending(self) -> list[tuple[str, int, str]]:
+        """(stream, partition, deposed leader) of each doubt whose deposed leader has not stepped down."""
         with self._lock:
-            return set(self._doubts.values())
+            return [(s, p, d) for (s, p), d in self._doubts.items() if (s, p) not in self._ending]
+
+    def stepped_down(self, stream: str, partition: int, broker: str) -> None:
+        """``broker`` said it no longer leads the partition: the doubt ends after :data:`STEP_DOWN_GRACE`."""
+        key = (stream, partition)
+        with self._lock:
+            if self._doubts.get(key) == broker:
+                self._ending.setdefault(key, self._clock() + STEP_DOWN_GRACE)
 
     def dead(self, broker: str) -> None:
         """``broker``'s process is gone (its port refuses connections): its acks can no longer come."""
         with self._lock:
             self._dead.add(broker)
-            self._doubts = {key: d for key, d in self._doubts.items() if d != broker}
+            ended = [key for key, d in self._doubts.items() if d == broker]
+            for key in ended:
+                del self._doubts[key]
+                self._ending.pop(key, None)
 
 
 @dataclass
@@ -233,6 +265,7 @@ class AsyncPublisher:
         self.doubts = LeaderDoubts(self._routes)
         self._doubts_looked = 0.0
         self._call: _native.PublishCall | None = None
+        self._address = ""  # the broker of the open call
         self._wake = threading.Event()
         self._helper_wake = threading.Event()
         self._sweep_at: float | None = None  # when the sweeper looks next (None: not started)
@@ -259,7 +292,7 @@ class AsyncPublisher:
         if self._call is not None:
             return self._call
         call, address = self._open_call(open_timeout)
-        self._call = call
+        self._call, self._address = call, address
         threading.Thread(target=self._read, args=(call, address), name="liftbridge-acks", daemon=True).start()
         self._start("liftbridge-ack-timeouts", self._sweep)
         self._start("liftbridge-publish-lookups", self._help)
@@ -311,6 +344,48 @@ class AsyncPublisher:
             self._wake.set()
         return future
 
+    def open(self, timeout: float | None) -> None:
+        """Open the stream unless it is open, in at most ``timeout`` seconds (else :class:`ErrConnection`)."""
+        with self._lock:
+            self._ensure_open(timeout)
+
+    def request(
+        self,
+        request: api_pb2.PublishRequest,
+        partition: int,
+        ack_timeout: float,
+        open_timeout: float | None = None,
+        *,
+        message: object = None,
+    ) -> Ack:
+        """Send ``request`` (ack policy leader or all) and wait for its ack, in the native call.
+
+        The caller's own thread takes the response (no hop through the reader
+        thread): the latency of one publish. Raises what :meth:`submit`'s future
+        would: :class:`ErrAckTimeout`, :class:`ErrMessageTooLarge` (unsent), a
+        refusal, :class:`ErrAckUncertain`, or :class:`ErrConnection` once the
+        stream breaks with the message in flight (it may be stored).
+        """
+        if not request.correlationId:
+            request.correlationId = next(self._ids)
+        data = request.SerializeToString()
+        if len(data) > self.max_request_bytes:
+            raise too_large_request(len(data), self.max_request_bytes)
+        leader = self.doubts.sent(request.stream, partition) if request.ackPolicy == api_pb2.LEADER else None
+        with self._lock:
+            call, address = self._ensure_open(open_timeout), self._address
+        try:
+            raw = call.send_and_wait(data, request.correlationId, request.stream, ack_timeout)
+        except _native.RpcFailure as exc:
+            raise stream_error(exc.args, address) from None
+        if raw is None:
+            raise ErrAckTimeout(f"no ack within {ack_timeout:g} s")
+        resp = api_pb2.PublishResponse.FromString(raw)
+        outcome = self._outcome(resp, request.stream, partition, leader, message)
+        if isinstance(outcome, LiftbridgeError):
+            raise outcome
+        return outcome
+
     def _outcome(
         self, resp: api_pb2.PublishResponse, stream: str, partition: int, leader: str | None, message: object
     ) -> Ack | LiftbridgeError:
@@ -341,104 +416,100 @@ class AsyncPublisher:
 
     def publish_batch(
         self,
-        entries: Sequence[tuple[api_pb2.PublishRequest, int, object]],
+        messages: list[Message],
+        partitions: list[int],
         ack_timeout: float,
         window: int,
         send: BatchSend,
     ) -> list[Ack | LiftbridgeError | None]:
-        """Publish ``entries`` (request, partition, message), ``window`` in flight; outcomes in order.
+        """Publish ``messages`` (each to its partition), ``window`` in flight; outcomes in order.
 
-        Messages of ack policy all or none go over a call of their own (``send``: the
-        native data plane, no Python per message in flight). Those of ack policy
-        leader go one by one through :meth:`submit`, whose acks are judged as they
-        come while the partitions are looked up (see :class:`LeaderDoubts`): a
-        batch judged at its end could take a deposed leader's ack for a true one.
-        A message refused as an unknown partition is sent again through
-        :meth:`submit`, which looks the partition up and retries within the ack
-        timeout; one too large is not sent; one without an ack in time is
-        :class:`ErrAckTimeout`; once the stream breaks, every message still
-        unacknowledged gets that :class:`ErrConnection`.
+        The batch goes over a call of its own (``send``: the native data plane
+        encodes the requests and matches the acks, no Python per message in
+        flight). Acks of policy leader are judged as they come (see
+        :class:`LeaderDoubts`), while the partitions are looked up each second
+        acks are overdue or a partition is in doubt. A message refused as an
+        unknown partition is sent again through :meth:`submit`, which looks the
+        partition up and retries within the ack timeout; one too large is not
+        sent; one without an ack in time is :class:`ErrAckTimeout`; once the
+        stream breaks, every message still unacknowledged gets that
+        :class:`ErrConnection`.
         """
-        results: list[Ack | LiftbridgeError | None] = [None] * len(entries)
-        each = [j for j, (request, _, _) in enumerate(entries) if request.ackPolicy == api_pb2.LEADER]
-        if each:
-            slots = threading.BoundedSemaphore(window)
-            futures: list[tuple[int, Future[Ack | None]]] = []
-            unreachable: ErrConnection | None = None
-            for j in each:
-                request, partition, message = entries[j]
-                if unreachable is not None:  # no broker answers: the rest are not tried
-                    results[j] = unreachable
-                    continue
-                slots.acquire()
-                try:
-                    future = self.submit(request, partition, ack_timeout, message=message)
-                except LiftbridgeError as exc:
-                    slots.release()
-                    results[j] = exc
-                    unreachable = exc if isinstance(exc, ErrConnection) else None
-                    continue
-                future.add_done_callback(lambda _: slots.release())
-                telemetry.track_ack(future, request.stream)
-                futures.append((j, future))
-            for j, future in futures:
-                results[j] = _result(future)
-        blobs: list[bytes] = []
-        ids: list[str] = []
-        streams: list[str] = []
-        acked: list[bool] = []
-        sent: list[int] = []
-        for j, (request, _, _) in enumerate(entries):
-            if request.ackPolicy == api_pb2.LEADER:
-                continue
-            if not request.correlationId:
-                request.correlationId = next(self._ids)
-            data = request.SerializeToString()
-            if len(data) > self.max_request_bytes:
-                results[j] = too_large_request(len(data), self.max_request_bytes)
-                continue
-            blobs.append(data)
-            ids.append(request.correlationId)
-            streams.append(request.stream)
-            acked.append(request.ackPolicy != api_pb2.NONE)
-            sent.append(j)
-        if not sent:
-            return results
+        results: list[Any] = [_UNANSWERED] * len(messages)
+        routed = zip(messages, partitions, strict=True)
+        judged = {(m.stream or "", p) for m, p in routed if m.ack_policy == LEADER}
+        leaders = {key: self.doubts.sent(*key) for key in judged}
+        watched = sorted({stream for stream, _ in leaders})
         started = time.perf_counter()
         try:
-            call, address = send(blobs, ids, streams, acked, window, ack_timeout)
+            call, address = send(
+                messages, partitions, f"{next(self._ids)}-", window, ack_timeout, self.max_request_bytes
+            )
         except ErrConnection as exc:
-            for j in sent:
-                results[j] = exc
-            return results
-        answered: set[int] = set()
+            return [exc] * len(messages)
+        for i, size in call.too_large:
+            results[i] = too_large_request(size, self.max_request_bytes)
+        if watched:
+            self._look_if_due(watched, overdue=False)
+        counted = telemetry.enabled()
+        names = {m.stream or "" for m in messages} if counted else set()
+        one = next(iter(names)) if len(names) == 1 else None  # the batch's stream, if it has one
         again: list[tuple[int, Future[Ack | None]]] = []
-        while (answers := call.answers(SUSPECT_AFTER)) is not None:
-            for k, raw in answers:
-                j = sent[k]
-                request, partition, message = entries[j]
-                resp = api_pb2.PublishResponse.FromString(raw)
-                outcome = self._outcome(resp, request.stream, partition, None, message)
-                answered.add(k)
+        while (answers := call.answers(SUSPECT_AFTER, results)) is not None:
+            acked, refusals = answers  # the acks are in results already
+            # Judged once per partition for the acks that came together; a leader change seen in a
+            # lookup puts it in doubt at once (the deposed one's stale metadata may name it later).
+            doubts = {key: d for key, sent_to in leaders.items() if (d := self.doubts.doubt(*key, sent_to))}
+            if doubts:
+                for i in acked:
+                    message, partition = messages[i], partitions[i]
+                    key = (message.stream or "", partition)
+                    if key in doubts and message.ack_policy == LEADER:
+                        results[i] = uncertain_ack(*key, *doubts[key], message)
+            if counted and acked:
+                counts = {one: len(acked)} if one else Counter(messages[i].stream or "" for i in acked)
+                for stream, n in counts.items():
+                    telemetry.acked_many(stream, started, n)
+            for i, code, text in refusals:
+                outcome = from_publish_error(api_pb2.PublishAsyncError.Code.Name(code), text)  # type: ignore[arg-type]
                 if isinstance(outcome, ErrNoSuchPartition):
-                    again.append((j, self.submit(request, partition, ack_timeout, message=message)))
+                    message, partition = messages[i], partitions[i]
+                    stream = message.stream or ""
+                    request = publish_request(message, stream, partition, message.correlation_id or "")
+                    again.append((i, self.submit(request, partition, ack_timeout, message=message)))
                     telemetry.track_ack(again[-1][1], request.stream)
+                    results[i] = None
                     continue
-                results[j] = outcome
-                if isinstance(outcome, Ack):
-                    telemetry.acked(request.stream, started)
+                results[i] = outcome
+            if watched:
+                self._look_if_due(watched, overdue=(call.waited() or 0.0) >= SUSPECT_AFTER)
         failure = call.failure()
         broken = None if failure is None else stream_error(failure, address)
-        for k, j in enumerate(sent):
-            if k in answered:
-                continue
-            if not acked[k]:
-                results[j] = broken  # None unless the stream broke: it may not have been sent
-            else:
-                results[j] = broken or ErrAckTimeout("no ack within the ack timeout")
-        for j, future in again:
-            results[j] = _result(future)
+        for i, result in enumerate(results):
+            if result is _UNANSWERED:
+                unacked = messages[i].ack_policy == NONE
+                results[i] = broken if unacked else broken or ErrAckTimeout("no ack within the ack timeout")
+        for i, future in again:
+            results[i] = _result(future)
         return results
+
+    def _look_if_due(self, watched: list[str], *, overdue: bool) -> None:
+        """Look partitions up each second while acks are overdue (``watched``) or some are in doubt."""
+        now = time.monotonic()
+        if now - self._doubts_looked < SUSPECT_AFTER:
+            return
+        if overdue or (doubted := self.doubts.streams()):
+            self._doubts_looked = now
+            self._look_soon(watched if overdue else sorted(doubted))
+
+    def _look_soon(self, streams: list[str]) -> None:
+        """Have the lookup thread look ``streams`` up (and ask deposed leaders whether they stepped down)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._to_look.update(streams)
+            self._start("liftbridge-publish-lookups", self._help)
+        self._helper_wake.set()
 
     def _retry(self, entry: _Pending, error: LiftbridgeError) -> bool:
         """Send a refused message again later, if its ack timeout allows; False if it does not."""
@@ -563,10 +634,7 @@ class AsyncPublisher:
             except LiftbridgeError as exc:
                 log.debug("looking up %s failed: %s", stream, exc)
         if streams:  # as often as partitions in doubt are looked up: each second
-            for broker in self.doubts.deposed():
-                if self._routes.refuses(broker, 0.5):
-                    log.info("deposed leader %s is gone: its partitions' acks are no longer in doubt", broker)
-                    self.doubts.dead(broker)
+            self._check_deposed()
         now = time.monotonic()
         with self._lock:
             due = [cid for cid, (at, _) in self._retrying.items() if at <= now]
@@ -593,6 +661,21 @@ class AsyncPublisher:
                     self._send(call, request.SerializeToString())
             except LiftbridgeError as exc:
                 entry.future.set_exception(exc)
+
+    def _check_deposed(self) -> None:
+        """Ask each deposed leader in doubt whether it is gone (its port refuses) or stepped down."""
+        hung: set[str] = set()
+        for stream, partition, broker in self.doubts.pending():
+            if broker in hung:
+                continue
+            if self._routes.refuses(broker, 0.5):
+                log.info("deposed leader %s is gone: its partitions' acks are no longer in doubt", broker)
+                self.doubts.dead(broker)
+            elif self._routes.stepped_down(stream, partition, broker, 0.5):
+                log.info("deposed leader %s of %s[%d] stepped down", broker, stream, partition)
+                self.doubts.stepped_down(stream, partition, broker)
+            else:
+                hung.add(broker)  # its other partitions next time
 
     def close(self) -> None:
         """End the stream; pending acks keep arriving for up to the server's 5 s grace."""

@@ -6,12 +6,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyList, PyType};
 use tokio::sync::watch;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::Code;
 
+use crate::acks::AckMaker;
 use crate::publish::{Batch, BatchCall, PublishCall};
+use crate::request;
 use crate::runtime::runtime;
 use crate::status::failure;
 use crate::subscribe::{Call, Limits};
@@ -151,40 +153,63 @@ impl Connections {
         ))
     }
 
-    /// Publish a batch over a PublishAsync call of its own (see `publish::publish_batch`): encoded
-    /// requests, each with its correlation id, its stream and whether an ack is to come (ack policy
-    /// NONE: none), at most `window` awaiting an ack, each for up to `ack_timeout` seconds.
-    #[pyo3(signature = (address, requests, ids, streams, acked, *, window=1024, ack_timeout=5.0))]
+    /// Publish `messages` (Python `Message`s, each to its partition in `partitions`) over a
+    /// PublishAsync call of its own (see `publish::publish_batch`), at most `window` awaiting an
+    /// ack, each for up to `ack_timeout` seconds. A message without a correlation id gets
+    /// `id_prefix` and its position in hex. One whose request is over `max_request_bytes` is not
+    /// sent (`BatchCall.too_large`): a broker would fail the whole stream.
+    ///
+    /// Acks are made as `ack_type` objects (`liftbridge_nb.models.Ack`), their policy the member of
+    /// `policies` (AckPolicy's, by number).
+    #[pyo3(signature = (address, messages, partitions, *, ack_type, policies, id_prefix, window=1024, ack_timeout=5.0, max_request_bytes=4 << 20))]
     #[allow(clippy::too_many_arguments)]
     fn publish_batch(
         &self,
         address: &str,
-        requests: Vec<Bound<'_, PyBytes>>,
-        ids: Vec<String>,
-        streams: Vec<String>,
-        acked: Vec<bool>,
+        messages: &Bound<'_, PyList>,
+        partitions: Vec<i32>,
+        ack_type: Bound<'_, PyType>,
+        policies: Vec<PyObject>,
+        id_prefix: &str,
         window: usize,
         ack_timeout: f64,
+        max_request_bytes: usize,
     ) -> PyResult<BatchCall> {
-        let n = requests.len();
-        if ids.len() != n || streams.len() != n || acked.len() != n {
+        let n = messages.len();
+        if partitions.len() != n {
             return Err(pyo3::exceptions::PyValueError::new_err(
-                "requests, ids, streams and acked go together: one of each per message",
+                "messages and partitions go together: a partition per message",
             ));
         }
         let channel = self.channel(address)?;
-        let batch = Batch {
-            requests: requests.iter().map(|r| r.as_bytes().to_vec()).collect(),
-            ids,
-            streams,
-            acked,
+        let mut batch = Batch {
+            requests: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            streams: Vec::with_capacity(n),
+            acked: Vec::with_capacity(n),
             window,
             ack_timeout: Duration::from_secs_f64(ack_timeout.max(0.0)),
         };
+        let (mut positions, mut too_large) = (Vec::with_capacity(n), Vec::new());
+        for (i, (message, partition)) in messages.iter().zip(partitions).enumerate() {
+            let request = request::encode(&message, partition, format!("{id_prefix}{i:x}"))?;
+            if request.bytes.len() > max_request_bytes {
+                too_large.push((i, request.bytes.len()));
+                continue;
+            }
+            positions.push((i, partition));
+            batch.requests.push(request.bytes);
+            batch.ids.push(request.id);
+            batch.streams.push(request.stream);
+            batch.acked.push(request.acked);
+        }
         Ok(BatchCall::start(
             channel,
             self.max_message_bytes,
             batch,
+            positions,
+            AckMaker::new(ack_type, policies),
+            too_large,
             self.closed.subscribe(),
         ))
     }

@@ -1,10 +1,12 @@
 //! `liftbridge_nb._native`: the data plane of liftbridge-nb (Python owns the API, routing and retries).
 
+mod acks;
 mod batch;
 mod codec;
 mod connections;
 mod proto;
 mod publish;
+mod request;
 mod runtime;
 mod status;
 mod subscribe;

@@ -1,7 +1,7 @@
 //! The few messages of Liftbridge's API (`proto/api.proto`) that the data plane decodes itself.
 //!
-//! Requests arrive from Python already encoded (the Python side builds every request, once, for both
-//! data paths), so only responses are declared here; tags and types follow `proto/api.proto`.
+//! Only responses are declared here (a batch's requests are encoded in `request.rs`, the others
+//! arrive from Python encoded); tags and types follow `proto/api.proto`.
 
 use std::collections::HashMap;
 
@@ -28,16 +28,30 @@ pub struct Message {
     pub headers: HashMap<String, Vec<u8>>,
 }
 
-/// `proto.Ack`, as far as the batch publisher reads it (to match an ack to its message).
+/// `proto.Ack` (its `ackError` left out: the server sets it on no ack it sends a publisher).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Ack {
     #[prost(string, tag = "1")]
     pub stream: String,
+    #[prost(string, tag = "2")]
+    pub partition_subject: String,
+    #[prost(string, tag = "3")]
+    pub msg_subject: String,
+    #[prost(int64, tag = "4")]
+    pub offset: i64,
+    #[prost(string, tag = "5")]
+    pub ack_inbox: String,
     #[prost(string, tag = "6")]
     pub correlation_id: String,
+    #[prost(int32, tag = "7")]
+    pub ack_policy: i32,
+    #[prost(int64, tag = "8")]
+    pub reception_timestamp: i64,
+    #[prost(int64, tag = "9")]
+    pub commit_timestamp: i64,
 }
 
-/// `proto.PublishResponse`, as far as the batch publisher reads it.
+/// `proto.PublishResponse`.
 ///
 /// Its correlation id is its own, or (older brokers) its ack's.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -50,9 +64,11 @@ pub struct PublishResponse {
     pub correlation_id: String,
 }
 
-/// `proto.PublishAsyncError` (only whether there is one matters here).
+/// `proto.PublishAsyncError`: why the server refused a message.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PublishAsyncError {
     #[prost(int32, tag = "1")]
     pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
 }

@@ -1,18 +1,19 @@
 //! One PublishAsync stream: requests sent as Python encoded them, responses handed back in bulk.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::uri::PathAndQuery;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
-use tokio::sync::{mpsc, watch};
+use pyo3::types::{PyBytes, PyList};
+use tokio::sync::{mpsc, oneshot, watch};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use crate::acks::AckMaker;
 use crate::codec::RawCodec;
-use crate::proto::PublishResponse;
+use crate::proto::{Ack, PublishAsyncError, PublishResponse};
 use crate::runtime::{ended, runtime, wait, Canceller};
 use crate::status::{classify, failure, failure_from};
 
@@ -25,14 +26,25 @@ enum Event {
     End,
 }
 
+/// A caller of `send_and_wait`: the stream its message goes to, and where its response goes.
+struct Waiter {
+    stream: String,
+    reply: oneshot::Sender<Result<Vec<u8>, Status>>,
+}
+
+/// The callers waiting for a response, by correlation id; None once the call is over.
+type Waiters = Arc<Mutex<Option<HashMap<String, Waiter>>>>;
+
 /// A PublishAsync call: `send` queues an encoded PublishRequest (it never blocks), `responses`
-/// waits for the next encoded PublishResponses (GIL released), `close` ends the requests (the
-/// server still acks what it has), `cancel` ends the call at once.
+/// waits for the next encoded PublishResponses (GIL released), `send_and_wait` sends one and
+/// waits for its own response (which `responses` then does not give), `close` ends the requests
+/// (the server still acks what it has), `cancel` ends the call at once.
 #[pyclass(frozen, module = "liftbridge_nb._native")]
 pub struct PublishCall {
     requests: Mutex<Option<mpsc::UnboundedSender<Vec<u8>>>>,
     events: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
     last: Mutex<Option<Event>>,
+    waiters: Waiters,
     cancel: Canceller,
 }
 
@@ -45,24 +57,36 @@ impl PublishCall {
         let (requests, requests_rx) = mpsc::unbounded_channel();
         let (tx, rx) = mpsc::unbounded_channel();
         let (cancel, cancel_rx) = Canceller::new();
+        let waiters = Waiters::new(Mutex::new(Some(HashMap::new())));
+        let watching = waiters.clone();
         runtime().spawn(async move {
-            let tx2 = tx.clone();
-            tokio::select! {
+            let end = tokio::select! {
                 biased;
-                _ = cancel_rx => {
-                    let _ = tx2.send(Event::Failed(Status::cancelled("cancelled by the client")));
-                }
-                _ = ended(closed) => {
-                    let _ = tx2.send(Event::Failed(Status::cancelled("the client is closed")));
-                }
-                _ = run(channel, requests_rx, max_message_bytes, tx) => {}
+                _ = cancel_rx => Some(Status::cancelled("cancelled by the client")),
+                _ = ended(closed) => Some(Status::cancelled("the client is closed")),
+                end = run(channel, requests_rx, max_message_bytes, &tx, &watching) => end,
+            };
+            let status = end
+                .clone()
+                .unwrap_or_else(|| Status::unavailable("the publish stream ended"));
+            let left = watching.lock().expect("waiters lock").take();
+            for (_, waiter) in left.into_iter().flatten() {
+                let _ = waiter.reply.send(Err(status.clone()));
             }
+            let _ = tx.send(end.map_or(Event::End, Event::Failed));
         });
         PublishCall {
             requests: Mutex::new(Some(requests)),
             events: tokio::sync::Mutex::new(rx),
             last: Mutex::new(None),
+            waiters,
             cancel,
+        }
+    }
+
+    fn forget(&self, correlation_id: &str) {
+        if let Some(map) = self.waiters.lock().expect("waiters lock").as_mut() {
+            map.remove(correlation_id);
         }
     }
 }
@@ -129,6 +153,47 @@ impl PublishCall {
         }
     }
 
+    /// Send one encoded PublishRequest and wait up to `timeout` seconds (GIL released) for its
+    /// response: the one with its correlation id that refuses it or acks it for `stream` (several
+    /// streams may share a subject). None when the time ran out; raises `RpcFailure` when the call
+    /// ends first.
+    fn send_and_wait<'py>(
+        &self,
+        py: Python<'py>,
+        request: &[u8],
+        correlation_id: String,
+        stream: String,
+        timeout: f64,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let (reply, rx) = oneshot::channel();
+        match self.waiters.lock().expect("waiters lock").as_mut() {
+            Some(map) => map.insert(correlation_id.clone(), Waiter { stream, reply }),
+            None => return Err(failure(Code::Cancelled, "the publish stream is closed")),
+        };
+        if let Err(e) = self.send(request) {
+            self.forget(&correlation_id);
+            return Err(e);
+        }
+        let rx = tokio::sync::Mutex::new(rx);
+        let got = wait(py, Some(timeout), || async {
+            let mut rx = rx.lock().await;
+            (&mut *rx).await
+        });
+        match got {
+            Ok(Some(Ok(Ok(response)))) => Ok(Some(PyBytes::new(py, &response))),
+            Ok(Some(Ok(Err(status)))) => Err(failure_from(&status)),
+            Ok(Some(Err(_))) => Err(failure(Code::Unavailable, "the publish stream ended")),
+            Ok(None) => {
+                self.forget(&correlation_id);
+                Ok(None)
+            }
+            Err(interrupted) => {
+                self.forget(&correlation_id);
+                Err(interrupted)
+            }
+        }
+    }
+
     /// End the requests: the server acks what it has, then ends the call.
     fn close(&self) {
         self.requests.lock().expect("requests lock").take();
@@ -141,38 +206,58 @@ impl PublishCall {
     }
 }
 
+/// Run the call: each response to its waiter (`send_and_wait`), the others to `tx`; returns what
+/// ended it (None: the server ended the call).
 async fn run(
     channel: Channel,
     mut requests: mpsc::UnboundedReceiver<Vec<u8>>,
     max_message_bytes: usize,
-    tx: mpsc::UnboundedSender<Event>,
-) {
+    tx: &mpsc::UnboundedSender<Event>,
+    waiters: &Waiters,
+) -> Option<Status> {
     let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(max_message_bytes);
     if let Err(e) = grpc.ready().await {
-        let _ = tx.send(Event::Failed(Status::unavailable(e.to_string())));
-        return;
+        return Some(Status::unavailable(e.to_string()));
     }
     let body = futures_util::stream::poll_fn(move |cx| requests.poll_recv(cx));
     let path = PathAndQuery::from_static("/proto.API/PublishAsync");
     let codec = RawCodec::<Vec<u8>>::default();
     let mut stream = match grpc.streaming(tonic::Request::new(body), path, codec).await {
         Ok(r) => r.into_inner(),
-        Err(status) => {
-            let _ = tx.send(Event::Failed(status));
-            return;
-        }
+        Err(status) => return Some(status),
     };
     loop {
-        let event = match stream.message().await {
-            Ok(Some(bytes)) => Event::Response(bytes),
-            Ok(None) => Event::End,
-            Err(status) => Event::Failed(status),
-        };
-        let over = !matches!(event, Event::Response(_));
-        if tx.send(event).is_err() || over {
-            return;
+        match stream.message().await {
+            Ok(Some(bytes)) => match waiter_of(waiters, &bytes) {
+                Some(waiter) => {
+                    let _ = waiter.reply.send(Ok(bytes));
+                }
+                None if tx.send(Event::Response(bytes)).is_err() => return None,
+                None => {}
+            },
+            Ok(None) => return None,
+            Err(status) => return Some(status),
         }
     }
+}
+
+/// The waiter a response answers (taken from `waiters`), if any.
+fn waiter_of(waiters: &Waiters, response: &[u8]) -> Option<Waiter> {
+    let mut guard = waiters.lock().expect("waiters lock");
+    let map = guard.as_mut().filter(|m| !m.is_empty())?;
+    let resp = <PublishResponse as prost::Message>::decode(response).ok()?;
+    let ack = resp.ack.as_ref();
+    let id = if resp.correlation_id.is_empty() {
+        ack.map(|a| a.correlation_id.as_str()).unwrap_or_default()
+    } else {
+        resp.correlation_id.as_str()
+    };
+    let waiter = map.get(id)?;
+    if resp.async_error.is_none() && ack.map(|a| a.stream.as_str()) != Some(waiter.stream.as_str())
+    {
+        return None; // another stream's ack on the same subject: the waiter's own is to come
+    }
+    map.remove(id)
 }
 
 /// What `publish_batch` sends: encoded requests, each with its correlation id, its stream (an ack
@@ -187,12 +272,16 @@ pub struct Batch {
     pub ack_timeout: Duration,
 }
 
-/// What a batch's task tells Python: a request's encoded response, as it comes, and, last, the
+/// What a batch's task tells Python: a request's ack or refusal, as it comes, and, last, the
 /// status that broke the stream (None: every request was answered, timed out or needs none).
 pub enum Answer {
-    Response(usize, Vec<u8>),
+    Ack(usize, Ack),
+    Refused(usize, PublishAsyncError),
     Done(Option<Status>),
 }
+
+/// When the oldest request still awaiting its ack was sent (None: none awaits one).
+type Oldest = Arc<Mutex<Option<Instant>>>;
 
 /// Send a batch over a PublishAsync call of its own, at most `window` requests awaiting an ack, each
 /// response handed to `answers` as it comes.
@@ -204,6 +293,7 @@ pub async fn publish_batch(
     max_message_bytes: usize,
     batch: Batch,
     answers: &mpsc::UnboundedSender<Answer>,
+    oldest: &Oldest,
 ) -> Option<Status> {
     let n = batch.requests.len();
     let mut answered = vec![false; n];
@@ -227,8 +317,10 @@ pub async fn publish_batch(
         window: batch.window.max(1),
         ack_timeout: batch.ack_timeout,
     };
-    // Fill the window before the call's headers arrive: the server sends them with its first ack.
+    // Fill the window before the call's headers arrive: the server sends them with its first ack
+    // (a hung broker never does: what waits for them is overdue all the same).
     sender.fill(&batch.ids, &batch.acked);
+    sender.note_oldest(oldest);
     let started = match sender.deadlines.front() {
         Some(&(at, _)) => tokio::time::timeout_at(at.into(), call).await,
         None => Ok(call.await),
@@ -247,6 +339,7 @@ pub async fn publish_batch(
                 break;
             }
         }
+        sender.note_oldest(oldest);
         let next = match sender.deadlines.front() {
             Some(&(at, _)) => tokio::time::timeout_at(at.into(), stream.message()).await,
             None => Ok(stream.message().await),
@@ -260,9 +353,9 @@ pub async fn publish_batch(
                 sender.waiting.remove(&batch.ids[i]); // no ack in time: no answer
             }
             Ok(Ok(Some(raw))) => {
-                if let Some(i) = sender.match_response(&raw, &batch.streams) {
+                if let Some((i, answer)) = sender.match_response(&raw, &batch.streams) {
                     answered[i] = true;
-                    if answers.send(Answer::Response(i, raw)).is_err() {
+                    if answers.send(answer).is_err() {
                         return None; // nobody listens any more
                     }
                 }
@@ -276,15 +369,21 @@ pub async fn publish_batch(
     None
 }
 
-/// Responses handed to Python: (index of the request, encoded response).
-type Answers<'py> = Vec<(usize, Bound<'py, PyBytes>)>;
+/// A refusal handed to Python: the index of its request, the `PublishAsyncError` code and text.
+type Refusal = (usize, i32, String);
 
 /// A batch published in the native runtime (`Connections.publish_batch`): `answers` gives the
-/// responses as they come, `failure` what broke the stream once the batch is over.
+/// acks and refusals as they come, `failure` what broke the stream once the batch is over.
 #[pyclass(frozen, module = "liftbridge_nb._native")]
 pub struct BatchCall {
     answers: tokio::sync::Mutex<mpsc::UnboundedReceiver<Answer>>,
     done: Mutex<Option<Option<(i32, String)>>>,
+    oldest: Oldest,
+    /// The position among the messages of each request sent (the batch's requests leave out those
+    /// too large), and its partition.
+    positions: Vec<(usize, i32)>,
+    acks: AckMaker,
+    too_large: Vec<(usize, usize)>,
     task: tokio::task::AbortHandle,
 }
 
@@ -293,20 +392,30 @@ impl BatchCall {
         channel: Channel,
         max_message_bytes: usize,
         batch: Batch,
+        positions: Vec<(usize, i32)>,
+        acks: AckMaker,
+        too_large: Vec<(usize, usize)>,
         closed: watch::Receiver<bool>,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
+        let oldest = Oldest::default();
+        let watch = oldest.clone();
         let task = runtime().spawn(async move {
             let broken = tokio::select! {
                 biased;
                 _ = ended(closed) => Some(Status::cancelled("the client is closed")),
-                broken = publish_batch(channel, max_message_bytes, batch, &tx) => broken,
+                broken = publish_batch(channel, max_message_bytes, batch, &tx, &watch) => broken,
             };
+            watch.lock().expect("oldest lock").take();
             let _ = tx.send(Answer::Done(broken));
         });
         BatchCall {
             answers: tokio::sync::Mutex::new(rx),
             done: Mutex::new(None),
+            oldest,
+            positions,
+            acks,
+            too_large,
             task: task.abort_handle(),
         }
     }
@@ -314,21 +423,32 @@ impl BatchCall {
 
 #[pymethods]
 impl BatchCall {
-    /// The responses that came (index of the request, encoded response), waiting up to `timeout`
-    /// seconds for the first (an empty list when none came); None once the batch is over.
-    fn answers<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Option<Answers<'py>>> {
+    /// Wait up to `timeout` seconds for answers; each ack that came is put into `results` at its
+    /// message's position, as an Ack. Returns the positions acked and the refusals (two empty lists
+    /// when nothing came); None once the batch is over.
+    fn answers(
+        &self,
+        py: Python<'_>,
+        timeout: f64,
+        results: &Bound<'_, PyList>,
+    ) -> PyResult<Option<(Vec<usize>, Vec<Refusal>)>> {
         if self.done.lock().expect("done lock").is_some() {
             return Ok(None);
         }
         let first = wait(py, Some(timeout), || async {
             self.answers.lock().await.recv().await
         })?;
-        let mut out = Vec::new();
+        let (mut acks, mut refusals) = (Vec::new(), Vec::new());
         let mut next =
             first.map(|a| a.unwrap_or(Answer::Done(Some(Status::internal("the batch stopped")))));
         while let Some(answer) = next.take() {
             match answer {
-                Answer::Response(i, raw) => out.push((i, PyBytes::new(py, &raw))),
+                Answer::Ack(i, a) => {
+                    let (position, partition) = self.positions[i];
+                    results.set_item(position, self.acks.make(py, a, partition)?)?;
+                    acks.push(position);
+                }
+                Answer::Refused(i, e) => refusals.push((self.positions[i].0, e.code, e.message)),
                 Answer::Done(broken) => {
                     let broken = broken.map(|s| {
                         let (code, message) = classify(&s);
@@ -338,7 +458,7 @@ impl BatchCall {
                     break;
                 }
             }
-            if out.len() < DRAIN {
+            if acks.len() + refusals.len() < DRAIN {
                 next = self
                     .answers
                     .try_lock()
@@ -346,10 +466,23 @@ impl BatchCall {
                     .and_then(|mut rx| rx.try_recv().ok());
             }
         }
-        if out.is_empty() && self.done.lock().expect("done lock").is_some() {
+        if acks.is_empty() && refusals.is_empty() && self.done.lock().expect("done lock").is_some()
+        {
             return Ok(None);
         }
-        Ok(Some(out))
+        Ok(Some((acks, refusals)))
+    }
+
+    /// Seconds the oldest request still awaiting its ack has waited; None when none awaits one.
+    fn waited(&self) -> Option<f64> {
+        let oldest = *self.oldest.lock().expect("oldest lock");
+        oldest.map(|sent| sent.elapsed().as_secs_f64())
+    }
+
+    /// The requests not sent for their size: (index, encoded size), in order.
+    #[getter]
+    fn too_large(&self) -> Vec<(usize, usize)> {
+        self.too_large.clone()
     }
 
     /// What broke the stream, as (gRPC code, text), once the batch is over; None if nothing did.
@@ -403,9 +536,16 @@ impl Sender {
         }
     }
 
-    /// The request a response answers, no longer waiting; None if it answers none of them (timed out,
-    /// or an ack of another stream on the same subject: the message's own is to come).
-    fn match_response(&mut self, raw: &[u8], streams: &[String]) -> Option<usize> {
+    /// Tell `oldest` when the oldest request awaiting its ack was sent.
+    fn note_oldest(&self, oldest: &Oldest) {
+        *oldest.lock().expect("oldest lock") =
+            self.deadlines.front().map(|&(at, _)| at - self.ack_timeout);
+    }
+
+    /// The request a response answers, no longer waiting, and the answer; None if it answers none
+    /// of them (timed out, or an ack of another stream on the same subject: the message's own is to
+    /// come).
+    fn match_response(&mut self, raw: &[u8], streams: &[String]) -> Option<(usize, Answer)> {
         let resp = <PublishResponse as prost::Message>::decode(raw).ok()?;
         let ack = resp.ack.as_ref();
         let id = if resp.correlation_id.is_empty() {
@@ -419,6 +559,10 @@ impl Sender {
             return None;
         }
         self.waiting.remove(id);
-        Some(i)
+        let answer = match (resp.async_error, resp.ack) {
+            (Some(error), _) => Answer::Refused(i, error),
+            (None, ack) => Answer::Ack(i, ack.unwrap_or_default()),
+        };
+        Some((i, answer))
     }
 }
