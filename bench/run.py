@@ -178,12 +178,6 @@ def publish_workloads(bench: Bench, client: Lift, nats: str, loops: int) -> None
         lambda: child(OURS, "publish-dataframe", a, fresh(), n),
         'a frame of one bytes column "value", a message per row',
     )
-    bench.rate(
-        label,
-        "ours: publish_many over NATS",
-        lambda: child(OURS, "publish-many-nats", a, fresh(), n, nats),
-        "ClientOptions(nats=...): the envelope straight to NATS",
-    )
     if bench.peer("gufo"):
         bench.rate(label, "gufo-liftbridge: publish_bulk", lambda: child(GUFO, "publish-bulk", a, fresh(), n))
     bench.rate(label, "ours: publish loop", lambda: child(OURS, "publish-loop", a, fresh(), loops))
@@ -247,7 +241,6 @@ RATIOS = [
     ("2. consume, 4 partitions", "ours: read_stream", "gufo-liftbridge", None, True),
     ("3. publish, ack leader", "ours: publish_many", "go-liftbridge: async", 1.2, True),
     ("3. publish, ack leader", "ours: publish_dataframe", "go-liftbridge: async", 1.0, True),
-    ("3. publish, ack leader", "ours: publish_many over NATS", "go-liftbridge: async", None, True),
     ("3. publish, ack leader", "ours: publish_many", "gufo-liftbridge: publish_bulk", None, True),
     ("4. one acked publish", "ours: publish", "go-liftbridge: sync", 0.8, True),
     ("4. one acked publish", "ours: publish over NATS", "go-liftbridge: sync", 1 / 1.5, True),

@@ -88,15 +88,13 @@ def publish_dataframe(
         parts: list[Any] = [int(p) for p in _cells(df, partition, "partition") or []]
     else:
         parts = [partition] * len(df)
+    shared = Message(stream=stream, partitioner=partitioner, ack_policy=ack_policy)  # type: ignore[arg-type]
     messages = [
-        Message(
+        shared._row(
             values[i],
-            key=None if keys is None or keys[i] is None else _encode(keys[i]),
-            stream=stream,
-            headers=None if header_cells is None else header_cells[i],
-            partition=parts[i],
-            partitioner=partitioner,  # type: ignore[arg-type]
-            ack_policy=ack_policy,  # type: ignore[arg-type]
+            None if keys is None or keys[i] is None else _encode(keys[i]),
+            None if header_cells is None else header_cells[i],
+            parts[i],
         )
         for i in range(len(df))
     ]

@@ -303,7 +303,8 @@ class ClientOptions:
       1 MiB (what a broker's NATS takes by default) to 2 GiB - 1.
     - ``nats``: the address of the cluster's NATS (``nats://host:port``, optionally
       ``nats://user:pass@host:port`` or ``nats://token@host:port``; no TLS).
-      ``Lift.publish_many`` then publishes acked messages straight to NATS.
+      ``Lift.publish`` then publishes acked messages straight to NATS (a shorter round
+      trip; ``publish_many`` goes through the brokers, faster for a batch).
     - ``reconnect_backoff``: the longest wait, in seconds, between gRPC's attempts to
       reconnect to a broker that went away (gRPC's own default grows to 120 s, which
       would leave a restarted broker looking down for minutes).

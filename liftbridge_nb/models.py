@@ -477,15 +477,9 @@ class Message:
             raise TypeError(f"{what} must be a str, not {type(text).__name__} {text!r}")
         self.stream = stream
         self.subject = subject
-        if headers is not None and not isinstance(headers, dict) and not isinstance(headers, Mapping):
-            raise TypeError(f"headers must be a dict of names to str or bytes, not {type(headers).__name__}")
-        self.headers = {_header_name(k): _to_bytes(v, f"header {k!r}") for k, v in (headers or {}).items()}
+        self.headers = _headers(headers)
         self.ack_policy = AckPolicy.of(ack_policy)
-        if partition is not None and (
-            not isinstance(partition, int) or isinstance(partition, bool) or not 0 <= partition <= INT32_MAX
-        ):
-            raise ValueError(f"partition must be an int >= 0 (and below 2**31), not {partition!r}")
-        self.partition = partition
+        self.partition = _partition(partition)
         if partitioner is not None and not (callable(partitioner) or partitioner in ("key", "round_robin")):
             raise ValueError(f"partitioner must be 'key', 'round_robin' or a function, not {partitioner!r}")
         self.partitioner = partitioner
@@ -502,6 +496,31 @@ class Message:
         self.offset = -1
         self.timestamp = 0
         self.reply_subject = ""
+
+    def _row(
+        self,
+        value: str | bytes,
+        key: str | bytes | None,
+        headers: Mapping[str, str | bytes] | None,
+        partition: int | None,
+    ) -> Message:
+        """A copy with its own value, key, headers and partition, checked as ``Message()`` checks them.
+
+        A message per row of a frame, without checking again what every row shares.
+        """
+        msg = object.__new__(Message)
+        msg.stream, msg.subject, msg.partitioner = self.stream, self.subject, self.partitioner
+        msg.ack_policy, msg.expected_offset, msg.correlation_id = (
+            self.ack_policy,
+            self.expected_offset,
+            self.correlation_id,
+        )
+        msg.offset, msg.timestamp, msg.reply_subject = self.offset, self.timestamp, self.reply_subject
+        msg.value = _to_bytes(value, "value")
+        msg.key = None if key is None else _to_bytes(key, "key")
+        msg.headers = _headers(headers)
+        msg.partition = _partition(partition)
+        return msg
 
     @classmethod
     def _received(
@@ -545,6 +564,23 @@ class Message:
     def time(self) -> datetime:
         """When the partition leader received the message (UTC, microseconds)."""
         return from_unix_ns(self.timestamp)
+
+
+def _headers(headers: Mapping[str, str | bytes] | None) -> dict[str, bytes]:
+    """A message's headers, checked: names as :func:`_header_name` takes them, values as bytes."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, dict) and not isinstance(headers, Mapping):
+        raise TypeError(f"headers must be a dict of names to str or bytes, not {type(headers).__name__}")
+    return {_header_name(k): _to_bytes(v, f"header {k!r}") for k, v in headers.items()}
+
+
+def _partition(partition: int | None) -> int | None:
+    if partition is not None and (
+        not isinstance(partition, int) or isinstance(partition, bool) or not 0 <= partition <= INT32_MAX
+    ):
+        raise ValueError(f"partition must be an int >= 0 (and below 2**31), not {partition!r}")
+    return partition
 
 
 def _header_name(name: object) -> str:

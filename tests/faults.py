@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,17 +181,41 @@ def replica_log(address: str, stream: str) -> list[tuple[int, bytes]] | None:
         return None
 
 
+class _Recent(logging.Handler):
+    """The client's last log lines (debug included), for a ledger's report."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: collections.deque[str] = collections.deque(maxlen=400)
+        self.setFormatter(logging.Formatter("%(relativeCreated)9.0f %(threadName)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
 @dataclass
 class Ledger:
-    """What the caller was told about each published value, and what the log holds."""
+    """What the caller was told about each published value, and what the log holds.
+
+    While it records, the client's debug log goes to its report too (the last lines).
+    """
 
     name: str
     acked: dict[bytes, int] = field(default_factory=dict)
     failed: dict[bytes, str] = field(default_factory=dict)
     kills: int = 0
+    recent: _Recent = field(default_factory=_Recent)
+
+    def __post_init__(self) -> None:
+        logger = logging.getLogger("liftbridge_nb")
+        self._level = logger.level
+        logger.addHandler(self.recent)
+        logger.setLevel(logging.DEBUG)
 
     def record(self, values: list[bytes], outcomes: list[Any]) -> None:
         """Take ``publish_many(..., return_exceptions=True)``'s outcomes for ``values``."""
+        kinds = collections.Counter(type(o).__name__ for o in outcomes)
+        logging.getLogger("liftbridge_nb").debug("ledger: %s from %s", dict(kinds), values[0][:9])
         assert len(values) == len(outcomes), "every message gets an outcome"
         for value, outcome in zip(values, outcomes, strict=True):
             if isinstance(outcome, BaseException):
@@ -234,8 +259,11 @@ class Ledger:
             "acked_at_another_offset": [(v.decode(errors="replace"), o, offsets[v])
                                         for v, o in self.acked.items() if offsets.get(v, o) != o][:20],
         }  # fmt: skip
+        logger = logging.getLogger("liftbridge_nb")
+        logger.removeHandler(self.recent)
+        logger.setLevel(self._level)
         REPORTS.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({**report, "examples": examples}, indent=2)
+        text = json.dumps({**report, "examples": examples, "log": list(self.recent.lines)}, indent=2)
         (REPORTS / f"{self.name}.json").write_text(text + "\n")
         assert [m.offset for m in log] == list(range(len(log))), "the log has no gap"
         if server_keeps_acks:

@@ -595,6 +595,17 @@ def test_publish_through_a_hung_leader_loses_nothing_acked(
             go.set()
             try:
                 faults.leader(cluster, stream_name, other_than=node)
+                # The client learns of the new leader by looking it up (acks from it do not tell),
+                # as its publishing does each second: only then can it doubt the deposed one's acks.
+                wait_for(
+                    lambda: (
+                        client.fetch_metadata([stream_name]).streams[stream_name].partitions[0].leader
+                        not in ("", cluster.server_ids[node])
+                        or None
+                    ),
+                    timeout=30,
+                    what="the client to know the new leader",
+                )
                 ledger.kills += 1
                 before = settled()
                 wait_for(lambda: settled() >= before + 1_000 or None, timeout=60, what="publishes")

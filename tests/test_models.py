@@ -209,3 +209,22 @@ def test_ack_times_are_the_servers(client: Lift, stream_name: str) -> None:
         assert ack is not None and ack.ack_policy == policy
         assert ack.committed_at is not None and ack.committed_at >= ack.received_at
         assert abs(ack.committed_at - datetime.now(UTC)) < timedelta(minutes=5)
+
+
+def test_a_row_of_a_batch_is_the_message_its_arguments_make() -> None:
+    # publish_dataframe makes a message per row from one that every row shares (checked once).
+    shared = Message(stream="s", partitioner="key", ack_policy="all")
+    row = shared._row("v", "k", {"h": "1"}, 3)
+    whole = Message(
+        "v", key="k", stream="s", headers={"h": "1"}, partition=3, partitioner="key", ack_policy="all"
+    )
+    assert row == whole and row.headers is not shared.headers
+    assert shared._row(b"v", None, None, None) == Message(
+        b"v", stream="s", partitioner="key", ack_policy="all"
+    )
+    with pytest.raises(ValueError, match="partition must be an int >= 0"):
+        shared._row("v", None, None, -1)
+    with pytest.raises(ValueError, match="header 'subject' is the server's own"):
+        shared._row("v", None, {"subject": "x"}, None)
+    with pytest.raises(TypeError, match="value must be str or bytes"):
+        shared._row(1, None, None, None)  # type: ignore[arg-type]

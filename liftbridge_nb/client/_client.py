@@ -307,7 +307,7 @@ class Lift(LiftCore):
     def _publish_nats(
         self, nats: NatsPublisher, message: Message, stream: str, partition: int, timeout: float
     ) -> Ack | None:
-        """One acked publish straight to NATS (see publish_many); None when the brokers should take it.
+        """One acked publish straight to NATS; None when the brokers should take it.
 
         The partition's state comes from metadata at most a second old: a partition
         paused since is refused by its silence (the ack times out), and the next
@@ -466,40 +466,31 @@ class Lift(LiftCore):
         large for a broker gets :class:`ErrMessageTooLarge`, unsent, and the rest
         go on; acks are judged as :meth:`publish_async` judges them.
 
-        With ``ClientOptions(nats="nats://host:port")``, acked messages go
-        straight to NATS in Liftbridge's envelope, about ten times as fast; a
-        message to a paused or readonly partition, or one too large for NATS,
-        still goes through the brokers, which resume, refuse or report it. If
-        NATS cannot be reached, everything goes through the brokers (logged).
+        The batch goes through a broker even with ``ClientOptions(nats=...)``:
+        the native data plane's pipelined stream outruns publishing to NATS
+        from Python (see the README's benchmarks); :meth:`publish` uses NATS.
         """
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ValueError(f"window must be a positive int, not {window!r}")
         wait = self._ack_timeout(ack_timeout)
         items = self._messages(messages)
-        names = {self._publish_stream_name(s) for s in {m.stream for m in items}}  # raises before any is sent
+        for stream in {m.stream for m in items}:
+            self._publish_stream_name(stream)  # a bad one raises before any message is sent
         results: list[Any] = [None] * len(items)
-        rest: Iterable[int] = range(len(items))
-        if self._nats is not None and items:
-            rest = self._publish_over_nats(self._nats, items, sorted(names), results, wait, window)
-        self._publish_pipelined(items, rest, results, wait, window)
+        self._publish_pipelined(items, results, wait, window)
         return settle(results, return_exceptions)
 
     def _publish_pipelined(
-        self,
-        items: list[Message],
-        indexes: Iterable[int],
-        results: list[Any],
-        ack_timeout: float,
-        window: int,
+        self, items: list[Message], results: list[Any], ack_timeout: float, window: int
     ) -> None:
-        """publish_many through the brokers: ``items[i]`` for each ``i`` of ``indexes``, in one batch.
+        """publish_many's work: every message, in one native batch through a broker.
 
         Every stream is looked up first where routing needs it (its partition count,
         its leaders for acks of policy leader); a message to a stream that cannot
         be is refused with that error. If no broker can be reached, every message
         fails with that :class:`ErrConnection`, none tried.
         """
-        where = list(indexes)
+        where = list(range(len(items)))
         counted = {items[i].stream or "" for i in where if partitioned_by_count(items[i])}
         judged = {items[i].stream or "" for i in where if items[i].ack_policy == AckPolicy.LEADER}
         counts: dict[str, int] = {}
@@ -553,59 +544,6 @@ class Lift(LiftCore):
             max_request_bytes=max_request_bytes,
         )
         return call, address
-
-    def _publish_over_nats(
-        self,
-        nats: NatsPublisher,
-        items: list[Message],
-        names: list[str],
-        results: list[Any],
-        ack_timeout: float,
-        window: int,
-    ) -> list[int]:
-        """publish_many over NATS, for what NATS can take; returns the indexes left for the brokers.
-
-        Fresh metadata tells each stream's subject and which partitions are
-        paused (their leader does not listen) or readonly: those go through the
-        brokers, as do unknown streams (for the brokers' error), ack policy NONE
-        (only a broker refuses it where it must be refused) and messages too
-        large for NATS. So do the unsent ones if the NATS connection breaks.
-        """
-        try:
-            max_payload = nats.ready(self._timeout(None))
-        except ErrConnection as exc:
-            log.warning("publish_many goes through the brokers: %s", exc)
-            return list(range(len(items)))
-        streams = self.fetch_metadata(names).streams
-        doubts = self._publisher.doubts
-        batch: list[NatsTarget] = []
-        where: list[tuple[int, int, str | None]] = []  # (index in items, partition, leader) in batch
-        rest: list[int] = []
-        for i, message in enumerate(items):
-            info = streams.get(message.stream or "")
-            if info is not None:
-                partition = choose_partition(message, info.name, len(info.partitions), self._round_robin)
-                state = info.partitions.get(partition)
-                if target := _nats_target(message, info.name, info.subject, state, partition, max_payload):
-                    batch.append(target)
-                    leader = (
-                        doubts.sent(info.name, partition) if message.ack_policy == AckPolicy.LEADER else None
-                    )
-                    where.append((i, partition, leader))
-                    continue
-            rest.append(i)
-
-        def outcome(j: int, result: api_pb2.Ack | LiftbridgeError) -> None:
-            i, partition, sent_to = where[j]
-            if isinstance(result, LiftbridgeError):
-                results[i] = result
-            elif sent_to is not None and (doubt := doubts.judge(result.stream, partition, sent_to, items[i])):
-                results[i] = doubt
-            else:
-                results[i] = _nats_ack(result, partition, items[i])
-
-        sent = nats.publish(batch, ack_timeout, window, outcome, self._look_again(names))
-        return sorted(rest + [i for i, _, _ in where[sent:]])
 
     # -- subscribing ---------------------------------------------------------------------------
 

@@ -1,14 +1,14 @@
-"""publish_many's fast path: messages straight to NATS in Liftbridge's envelope, acks from an inbox.
+"""publish's fast path: a message straight to NATS in Liftbridge's envelope, its ack from an inbox.
 
 A broker's PublishAsync handler does the same for every message it gets: it wraps
 the message in the envelope and publishes it on the partition's NATS subject, where
 the partition leader stores it and publishes the ack on the message's ack inbox.
-Doing that here skips a gRPC message each way per publish, the cost that bounds
-Python's gRPC streams (about 15,000 messages/s), and batches many publishes into one
-socket write.
+Doing that here skips the hop through a broker: one acked publish's round trip is
+shorter. (A batch goes faster through the brokers, pipelined by the native data
+plane: ``publish_many`` does not come here.)
 
 What the brokers check before publishing, and NATS does not, the caller checks
-first (see ``Lift.publish_many``): that the partition exists, is not paused (a
+first (see ``Lift._publish_nats``): that the partition exists, is not paused (a
 paused leader does not listen, and the message would be lost) and is not readonly.
 The protocol spoken is NATS' text protocol, the part a publisher needs: INFO,
 CONNECT, SUB, PUB, MSG, PING/PONG, +OK and -ERR.

@@ -147,7 +147,7 @@ class LeaderDoubts:
                 if (before := self._leaders.get(key)) != leader:
                     self._leaders[key] = leader
                     if before is not None and before not in self._dead:
-                        self._doubts.setdefault(key, before)  # the first deposed leader, until it steps down
+                        self._suspect(key, before, leader)
         return leader
 
     def doubt(self, stream: str, partition: int, sent_to: str | None) -> tuple[str, str] | None:
@@ -162,15 +162,22 @@ class LeaderDoubts:
                 and sent_to not in self._dead
                 and self._cleared.get(key) != sent_to
             ):
-                self._doubts.setdefault(key, sent_to)
+                self._suspect(key, sent_to, now)
             deposed = self._doubts.get(key)
             if deposed is None:
                 return None
             if (ends := self._ending.get(key)) is not None and self._clock() >= ends:
                 del self._doubts[key], self._ending[key]
                 self._cleared[key] = deposed
+                log.debug("%s[%d]: acks of policy leader are sure again (%s stepped down)", *key, deposed)
                 return None
         return deposed, now or "none known"
+
+    def _suspect(self, key: tuple[str, int], deposed: str, now: str) -> None:
+        # Called with the lock held: the first deposed leader stays in doubt until it steps down.
+        if key not in self._doubts:
+            self._doubts[key] = deposed
+            log.debug("%s[%d]: leader %s replaced by %s: its acks are in doubt", *key, deposed, now)
 
     def judge(self, stream: str, partition: int, sent_to: str, message: object) -> ErrAckUncertain | None:
         """Why an ack of a message sent when ``sent_to`` led may be false; None if it may not."""
@@ -202,6 +209,7 @@ class LeaderDoubts:
             for key in ended:
                 del self._doubts[key]
                 self._ending.pop(key, None)
+                log.debug("%s[%d]: acks of policy leader are sure again (%s is gone)", *key, broker)
 
 
 @dataclass
@@ -447,10 +455,11 @@ class AsyncPublisher:
             )
         except ErrConnection as exc:
             return [exc] * len(messages)
+        log.debug("batch of %d through %s; leaders when sent: %s", len(messages), address, leaders)
         for i, size in call.too_large:
             results[i] = too_large_request(size, self.max_request_bytes)
         if watched:
-            self._look_if_due(watched, overdue=False)
+            self._look_if_due(watched)
         counted = telemetry.enabled()
         names = {m.stream or "" for m in messages} if counted else set()
         one = next(iter(names)) if len(names) == 1 else None  # the batch's stream, if it has one
@@ -482,7 +491,7 @@ class AsyncPublisher:
                     continue
                 results[i] = outcome
             if watched:
-                self._look_if_due(watched, overdue=(call.waited() or 0.0) >= SUSPECT_AFTER)
+                self._look_if_due(watched)
         failure = call.failure()
         broken = None if failure is None else stream_error(failure, address)
         for i, result in enumerate(results):
@@ -493,14 +502,16 @@ class AsyncPublisher:
             results[i] = _result(future)
         return results
 
-    def _look_if_due(self, watched: list[str], *, overdue: bool) -> None:
-        """Look partitions up each second while acks are overdue (``watched``) or some are in doubt."""
+    def _look_if_due(self, watched: list[str]) -> None:
+        """Look ``watched`` (and the streams in doubt) up each second while a batch of them is out.
+
+        Acks that come promptly from a new leader do not say that the leader
+        changed; only a lookup does, and the deposed one may wake with false acks.
+        """
         now = time.monotonic()
-        if now - self._doubts_looked < SUSPECT_AFTER:
-            return
-        if overdue or (doubted := self.doubts.streams()):
+        if now - self._doubts_looked >= SUSPECT_AFTER:
             self._doubts_looked = now
-            self._look_soon(watched if overdue else sorted(doubted))
+            self._look_soon(sorted(set(watched) | self.doubts.streams()))
 
     def _look_soon(self, streams: list[str]) -> None:
         """Have the lookup thread look ``streams`` up (and ask deposed leaders whether they stepped down)."""
@@ -631,6 +642,7 @@ class AsyncPublisher:
         for stream in streams:
             try:
                 self._routes.look_up([stream], 2.0)
+                log.debug("looked %s up: partition 0 led by %s", stream, self._routes.leader(stream, 0))
             except LiftbridgeError as exc:
                 log.debug("looking up %s failed: %s", stream, exc)
         if streams:  # as often as partitions in doubt are looked up: each second

@@ -280,9 +280,6 @@ pub enum Answer {
     Done(Option<Status>),
 }
 
-/// When the oldest request still awaiting its ack was sent (None: none awaits one).
-type Oldest = Arc<Mutex<Option<Instant>>>;
-
 /// Send a batch over a PublishAsync call of its own, at most `window` requests awaiting an ack, each
 /// response handed to `answers` as it comes.
 ///
@@ -293,7 +290,6 @@ pub async fn publish_batch(
     max_message_bytes: usize,
     batch: Batch,
     answers: &mpsc::UnboundedSender<Answer>,
-    oldest: &Oldest,
 ) -> Option<Status> {
     let n = batch.requests.len();
     let mut answered = vec![false; n];
@@ -317,10 +313,8 @@ pub async fn publish_batch(
         window: batch.window.max(1),
         ack_timeout: batch.ack_timeout,
     };
-    // Fill the window before the call's headers arrive: the server sends them with its first ack
-    // (a hung broker never does: what waits for them is overdue all the same).
+    // Fill the window before the call's headers arrive: the server sends them with its first ack.
     sender.fill(&batch.ids, &batch.acked);
-    sender.note_oldest(oldest);
     let started = match sender.deadlines.front() {
         Some(&(at, _)) => tokio::time::timeout_at(at.into(), call).await,
         None => Ok(call.await),
@@ -339,7 +333,6 @@ pub async fn publish_batch(
                 break;
             }
         }
-        sender.note_oldest(oldest);
         let next = match sender.deadlines.front() {
             Some(&(at, _)) => tokio::time::timeout_at(at.into(), stream.message()).await,
             None => Ok(stream.message().await),
@@ -378,7 +371,6 @@ type Refusal = (usize, i32, String);
 pub struct BatchCall {
     answers: tokio::sync::Mutex<mpsc::UnboundedReceiver<Answer>>,
     done: Mutex<Option<Option<(i32, String)>>>,
-    oldest: Oldest,
     /// The position among the messages of each request sent (the batch's requests leave out those
     /// too large), and its partition.
     positions: Vec<(usize, i32)>,
@@ -398,21 +390,17 @@ impl BatchCall {
         closed: watch::Receiver<bool>,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let oldest = Oldest::default();
-        let watch = oldest.clone();
         let task = runtime().spawn(async move {
             let broken = tokio::select! {
                 biased;
                 _ = ended(closed) => Some(Status::cancelled("the client is closed")),
-                broken = publish_batch(channel, max_message_bytes, batch, &tx, &watch) => broken,
+                broken = publish_batch(channel, max_message_bytes, batch, &tx) => broken,
             };
-            watch.lock().expect("oldest lock").take();
             let _ = tx.send(Answer::Done(broken));
         });
         BatchCall {
             answers: tokio::sync::Mutex::new(rx),
             done: Mutex::new(None),
-            oldest,
             positions,
             acks,
             too_large,
@@ -473,12 +461,6 @@ impl BatchCall {
         Ok(Some((acks, refusals)))
     }
 
-    /// Seconds the oldest request still awaiting its ack has waited; None when none awaits one.
-    fn waited(&self) -> Option<f64> {
-        let oldest = *self.oldest.lock().expect("oldest lock");
-        oldest.map(|sent| sent.elapsed().as_secs_f64())
-    }
-
     /// The requests not sent for their size: (index, encoded size), in order.
     #[getter]
     fn too_large(&self) -> Vec<(usize, usize)> {
@@ -534,12 +516,6 @@ impl Sender {
                     .push_back((Instant::now() + self.ack_timeout, i));
             }
         }
-    }
-
-    /// Tell `oldest` when the oldest request awaiting its ack was sent.
-    fn note_oldest(&self, oldest: &Oldest) {
-        *oldest.lock().expect("oldest lock") =
-            self.deadlines.front().map(|&(at, _)| at - self.ack_timeout);
     }
 
     /// The request a response answers, no longer waiting, and the answer; None if it answers none
