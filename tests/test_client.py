@@ -944,7 +944,6 @@ def test_a_key_without_partition_goes_to_the_key_partition_on_every_path(
             "publish_async": lambda ms: [f.result(10) for f in [plain.publish_async(m) for m in ms]],
             "publish_many": plain.publish_many,
             "publish over NATS": lambda ms: [over_nats.publish(m) for m in ms],
-            "publish_many over NATS": over_nats.publish_many,
         }
         for path, send in paths.items():
             messages = [Message(stream=stream_name, key=k, value=f"{path}/{k}") for k in KEYS]
