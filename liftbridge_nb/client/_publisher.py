@@ -387,12 +387,25 @@ class AsyncPublisher:
         except _native.RpcFailure as exc:
             raise stream_error(exc.args, address) from None
         if raw is None:
+            self._leave(call)
             raise ErrAckTimeout(f"no ack within {ack_timeout:g} s")
         resp = api_pb2.PublishResponse.FromString(raw)
         outcome = self._outcome(resp, request.stream, partition, leader, message)
         if isinstance(outcome, LiftbridgeError):
             raise outcome
         return outcome
+
+    def _leave(self, call: _native.PublishCall) -> None:
+        """End ``call``, whose broker let an ack time out (it may hang), if nothing else is in flight.
+
+        The next publish then opens a stream anew, on a broker chosen again. (With
+        other messages in flight the call stays: their own ack timeouts decide.)
+        """
+        with self._lock:
+            if self._call is not call or self._pending:
+                return
+            self._call = None
+        call.cancel()
 
     def _outcome(
         self, resp: api_pb2.PublishResponse, stream: str, partition: int, leader: str | None, message: object
@@ -558,14 +571,16 @@ class AsyncPublisher:
             error: LiftbridgeError = ErrConnection("the publish stream ended", [address])
         except _native.RpcFailure as exc:
             error = stream_error(exc.args, address)
+        failed: list[_Pending] = []
         with self._lock:
             if self._call is call:
                 self._call = None
-            failed = list(self._pending.values())
-            self._pending.clear()
-            self._deadlines = [d for d in self._deadlines if d[1] in self._retrying]
-            heapq.heapify(self._deadlines)
-            self._looks.clear()
+            if self._call is None:  # (else it was left idle for a newer call: what is pending is the newer's)
+                failed = list(self._pending.values())
+                self._pending.clear()
+                self._deadlines = [d for d in self._deadlines if d[1] in self._retrying]
+                heapq.heapify(self._deadlines)
+                self._looks.clear()
         call.cancel()
         if failed and not self._closed:
             log.warning(
