@@ -52,8 +52,6 @@ pub struct Ack {
 }
 
 /// `proto.PublishResponse`.
-///
-/// Its correlation id is its own, or (older brokers) its ack's.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PublishResponse {
     #[prost(message, optional, tag = "1")]
@@ -62,6 +60,16 @@ pub struct PublishResponse {
     pub async_error: Option<PublishAsyncError>,
     #[prost(string, tag = "3")]
     pub correlation_id: String,
+}
+
+impl PublishResponse {
+    /// The correlation id it answers: its own, or (older brokers) its ack's.
+    pub fn id(&self) -> &str {
+        match (&self.ack, self.correlation_id.is_empty()) {
+            (Some(ack), true) => &ack.correlation_id,
+            _ => &self.correlation_id,
+        }
+    }
 }
 
 /// `proto.PublishAsyncError`: why the server refused a message.

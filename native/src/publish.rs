@@ -247,11 +247,7 @@ fn waiter_of(waiters: &Waiters, response: &[u8]) -> Option<Waiter> {
     let map = guard.as_mut().filter(|m| !m.is_empty())?;
     let resp = <PublishResponse as prost::Message>::decode(response).ok()?;
     let ack = resp.ack.as_ref();
-    let id = if resp.correlation_id.is_empty() {
-        ack.map(|a| a.correlation_id.as_str()).unwrap_or_default()
-    } else {
-        resp.correlation_id.as_str()
-    };
+    let id = resp.id();
     let waiter = map.get(id)?;
     if resp.async_error.is_none() && ack.map(|a| a.stream.as_str()) != Some(waiter.stream.as_str())
     {
@@ -524,11 +520,7 @@ impl Sender {
     fn match_response(&mut self, raw: &[u8], streams: &[String]) -> Option<(usize, Answer)> {
         let resp = <PublishResponse as prost::Message>::decode(raw).ok()?;
         let ack = resp.ack.as_ref();
-        let id = if resp.correlation_id.is_empty() {
-            ack.map(|a| a.correlation_id.as_str()).unwrap_or_default()
-        } else {
-            resp.correlation_id.as_str()
-        };
+        let id = resp.id();
         let &i = self.waiting.get(id)?;
         if resp.async_error.is_none() && ack.map(|a| a.stream.as_str()) != Some(streams[i].as_str())
         {
