@@ -324,15 +324,11 @@ class AsyncPublisher:
         """
         future: Future[Ack | None] = Future()
         future.set_running_or_notify_cancel()
-        if not request.correlationId:
-            request.correlationId = next(self._ids)
-        data = request.SerializeToString()
-        if len(data) > self.max_request_bytes:
-            future.set_exception(too_large_request(len(data), self.max_request_bytes))
+        try:
+            data, leader = self._prepare(request, partition)
+        except LiftbridgeError as exc:
+            future.set_exception(exc)
             return future
-        leader = None
-        if request.ackPolicy == api_pb2.LEADER:
-            leader = self.doubts.sent(request.stream, partition)
         with self._lock:
             call = self._ensure_open(open_timeout)
             if request.ackPolicy == api_pb2.NONE:
@@ -351,6 +347,19 @@ class AsyncPublisher:
         if wake:
             self._wake.set()
         return future
+
+    def _prepare(self, request: api_pb2.PublishRequest, partition: int) -> tuple[bytes, str | None]:
+        """``request`` encoded (a correlation id given), and the leader to judge its ack by (policy leader).
+
+        Raises :class:`ErrMessageTooLarge` for a request over ``max_request_bytes`` (unsent).
+        """
+        if not request.correlationId:
+            request.correlationId = next(self._ids)
+        data = request.SerializeToString()
+        if len(data) > self.max_request_bytes:
+            raise too_large_request(len(data), self.max_request_bytes)
+        leader = self.doubts.sent(request.stream, partition) if request.ackPolicy == api_pb2.LEADER else None
+        return data, leader
 
     def open(self, timeout: float | None) -> None:
         """Open the stream unless it is open, in at most ``timeout`` seconds (else :class:`ErrConnection`)."""
@@ -374,12 +383,7 @@ class AsyncPublisher:
         refusal, :class:`ErrAckUncertain`, or :class:`ErrConnection` once the
         stream breaks with the message in flight (it may be stored).
         """
-        if not request.correlationId:
-            request.correlationId = next(self._ids)
-        data = request.SerializeToString()
-        if len(data) > self.max_request_bytes:
-            raise too_large_request(len(data), self.max_request_bytes)
-        leader = self.doubts.sent(request.stream, partition) if request.ackPolicy == api_pb2.LEADER else None
+        data, leader = self._prepare(request, partition)
         with self._lock:
             call, address = self._ensure_open(open_timeout), self._address
         try:
