@@ -122,13 +122,20 @@ class Retries:
     moment's patience saves. One that only says the metadata is in doubt
     (``refresh_metadata``: an unknown stream or partition) is looked up
     ``lookups`` times (followers learn of a new stream a moment after the
-    leader), then it is the answer. Every other error is the answer at once,
-    except a timeout of a read (``read=True``) with time left: a read may be
-    sent again. :attr:`refresh` says whether the next attempt fetches metadata first.
+    leader), then it is the answer (with ``lookups=None``, at the deadline).
+    Every other error is the answer at once, except a timeout of a read
+    (``read=True``) with time left: a read may be sent again. :attr:`refresh`
+    says whether the next attempt fetches metadata first.
     """
 
     def __init__(
-        self, timeout: float, backoff: Backoff, lookups: int, *, read: bool = False, attempt: float = 0.0
+        self,
+        timeout: float,
+        backoff: Backoff,
+        lookups: int | None,
+        *,
+        read: bool = False,
+        attempt: float = 0.0,
     ) -> None:
         self.deadline = time.monotonic() + timeout
         self.attempt = 0
@@ -165,7 +172,7 @@ class Retries:
         retry = error.retriable or (self._read and timed_out)
         if not retry and error.refresh_metadata:
             self._misses += 1
-            retry = self._misses < self._lookups
+            retry = self._lookups is None or self._misses < self._lookups
         left = self.deadline - time.monotonic()
         if not retry or left <= 0:
             raise self._last if timed_out and self._last else error
@@ -370,8 +377,11 @@ class Resubscribe:
 
         The first attempt refreshes the metadata: the broker that served it is in
         doubt. Attempts that only time out end with ``cause`` (what was lost, and where).
+        An unknown stream or partition is looked up again until the wait is over: a
+        restarted server answers so until it has loaded its streams (for about half a
+        second here), and a subscription had found them before.
         """
-        retries = Retries(self.wait, self._backoff, self._lookups, read=True, attempt=self._timeout)
+        retries = Retries(self.wait, self._backoff, None, read=True, attempt=self._timeout)
         retries.refresh = True
         retries.seed(cause)
         return retries

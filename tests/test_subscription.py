@@ -7,7 +7,17 @@ import time
 
 import pytest
 
-from liftbridge_nb import ErrConnection, Lift, Message, Start, Stop, Stream, Subscription
+from liftbridge_nb import (
+    Backoff,
+    ClientOptions,
+    ErrConnection,
+    Lift,
+    Message,
+    Start,
+    Stop,
+    Stream,
+    Subscription,
+)
 from liftbridge_nb._core import SILENCE_CHECK
 from liftbridge_nb.server import LocalCluster, LocalServer
 from tests import faults
@@ -111,6 +121,35 @@ def test_a_single_node_restarted_under_a_subscription_resumes(stream_name: str) 
         reader.join(timeout=30)
     assert [m.offset for m in got] == list(range(len(log))) and len(log) >= 20
     assert sub.resubscribes >= 1
+
+
+def test_a_resubscription_waits_for_a_restarted_server_to_load_its_streams(stream_name: str) -> None:
+    # For about half a second after it opens its port, a restarted server answers "no such
+    # partition" (and metadata without the stream). Retrying every ~15 ms with one lookup allowed,
+    # a resubscription that counted lookups would end there with ErrNoSuchPartition.
+    options = ClientOptions(retries=1, backoff=Backoff(initial=0.01, maximum=0.02))
+    with LocalServer() as server, Lift(server.address, options=options) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name))
+        client.publish(Message(stream=stream_name, value="before"))
+        sub = client.subscribe(stream_name, start=Start.earliest(), resubscribe_wait=60)
+        assert next(sub).value == b"before"
+        errors: list[BaseException] = []
+        got: list[bytes] = []
+
+        def read() -> None:
+            try:
+                got.extend(m.value for m in sub)
+            except BaseException as exc:
+                errors.append(exc)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        server.restart()
+        faults.publish_until_acked(client, Message(stream=stream_name, value="after"))
+        wait_for(lambda: b"after" in got or errors or None, timeout=60, what="the message after the restart")
+        sub.close()
+        reader.join(timeout=30)
+    assert errors == [] and got[-1] == b"after" and sub.resubscribes >= 1
 
 
 def test_a_subscription_whose_server_is_gone_raises_after_its_wait(stream_name: str) -> None:
