@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -111,6 +113,40 @@ class Call:
         partition = getattr(self.request, "partition", None)
         partitions = getattr(self.request, "partitions", ())  # CreateStream's is a count
         return about(self.stream, partition, [] if isinstance(partitions, int) else list(partitions))
+
+
+class CollectorPause:
+    """Python's cyclic garbage collector paused while a batch makes many objects (``with PAUSE:``).
+
+    Each collection walks every object still alive, and a batch of a million
+    messages and their acks keeps that many alive: building 1M messages took
+    3.5 µs each with the collector running, 1.4 µs with it paused. A batch's
+    objects hold no reference cycles, so nothing waits for it but cycles made
+    meanwhile, collected once it ends. Nested and concurrent batches share one
+    pause, ended by the last of them, and only if the collector was running.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._resume = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._holders == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._holders += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0 and self._resume:
+                gc.enable()
+
+
+PAUSE = CollectorPause()
+"""The process's one :class:`CollectorPause` (publish_many, publish_dataframe)."""
 
 
 class Retries:

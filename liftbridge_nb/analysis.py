@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._core import PAUSE
 from .client import Lift
 from .config import default_address
 from .models import Ack, AckPolicy, Message
@@ -89,22 +90,23 @@ def publish_dataframe(
     else:
         parts = [partition] * len(df)
     shared = Message(stream=stream, partitioner=partitioner, ack_policy=ack_policy)  # type: ignore[arg-type]
-    messages = [
-        shared._row(
-            values[i],
-            None if keys is None or keys[i] is None else _encode(keys[i]),
-            None if header_cells is None else header_cells[i],
-            parts[i],
-        )
-        for i in range(len(df))
-    ]
-    owned = client is None
-    lift = client or Lift(default_address(address))
-    try:
-        acks: list[Ack | None] = lift.publish_many(messages, ack_timeout=ack_timeout)
-    finally:
-        if owned:
-            lift.close()
+    with PAUSE:  # a message and an ack per row: see CollectorPause
+        messages = [
+            shared._row(
+                values[i],
+                None if keys is None or keys[i] is None else _encode(keys[i]),
+                None if header_cells is None else header_cells[i],
+                parts[i],
+            )
+            for i in range(len(df))
+        ]
+        owned = client is None
+        lift = client or Lift(default_address(address))
+        try:
+            acks: list[Ack | None] = lift.publish_many(messages, ack_timeout=ack_timeout)
+        finally:
+            if owned:
+                lift.close()
     out = pd.DataFrame(
         {
             "partition": pd.array([a.partition if a else None for a in acks], dtype="Int32"),

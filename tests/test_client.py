@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import threading
@@ -197,6 +198,33 @@ def test_pipelined_publishing(client: Lift, stream_name: str) -> None:
     with pytest.raises(ErrNoSuchPartition) as info:
         client.publish_many([Message(stream=stream_name, value="bad", partition=7)])
     assert len(info.value.results) == 1  # type: ignore[attr-defined]
+
+
+def test_publish_many_pauses_the_collector_and_resumes_it_whatever_happens(
+    client: Lift, stream_name: str
+) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name))
+    seen: list[bool] = []
+
+    def messages(bad: bool) -> Iterator[Message]:
+        for i in range(3):
+            seen.append(gc.isenabled())
+            yield Message(stream=stream_name, value=f"m{i}")
+        if bad:
+            yield "not a message"  # type: ignore[misc]
+
+    assert gc.isenabled()
+    assert len(client.publish_many(messages(bad=False))) == 3
+    assert seen == [False] * 3 and gc.isenabled()
+    with pytest.raises(TypeError, match="item 3 is str"):
+        client.publish_many(messages(bad=True))
+    assert gc.isenabled() and len(read(client, stream_name)) == 3
+    gc.disable()  # a caller's own pause is kept
+    try:
+        client.publish_many(messages(bad=False))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_stream_admin_errors(client: Lift, stream_name: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+import threading
 import time
 
 import grpc
 import pytest
 
-from liftbridge_nb._core import AnyBroker, Resubscribe, Retries
+from liftbridge_nb._core import AnyBroker, CollectorPause, Resubscribe, Retries
 from liftbridge_nb.config import Backoff
 from liftbridge_nb.errors import (
     ApiError,
@@ -153,3 +155,30 @@ def test_a_leaders_failed_precondition_is_not_leader_whatever_its_text() -> None
 
     assert isinstance(from_rpc_error(Refusal(), "partition metadata", leader_routed=True), ErrNotLeader)
     assert type(from_rpc_error(Refusal(), "group")) is ApiError, "elsewhere it means something else"
+
+
+def test_the_collector_pause_is_shared_and_ends_with_its_last_holder() -> None:
+    pause = CollectorPause()
+    inside, go_on = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with pause:
+            inside.set()
+            go_on.wait(10)
+
+    thread = threading.Thread(target=other)
+    try:
+        with pause:
+            assert not gc.isenabled()
+            thread.start()
+            assert inside.wait(10)
+        assert not gc.isenabled(), "the other thread still holds it"
+        go_on.set()
+        thread.join(10)
+        assert gc.isenabled()
+        with pytest.raises(ZeroDivisionError), pause:
+            _ = 1 / 0
+        assert gc.isenabled()
+    finally:
+        go_on.set()
+        gc.enable()

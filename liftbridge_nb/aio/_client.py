@@ -14,7 +14,7 @@ import grpc
 
 from .. import _telemetry as telemetry
 from .._convert import partition_from_proto
-from .._core import ACTIVITY_STREAM, CURSORS_STREAM, Call, LiftCore, Route
+from .._core import ACTIVITY_STREAM, CURSORS_STREAM, PAUSE, Call, LiftCore, Route
 from .._proto import api_pb2_grpc
 from ..activity import ActivityEvent, decode_activity
 from ..client._client import Lift
@@ -249,7 +249,8 @@ class AsyncLift(LiftCore):
         window: int = 1024,
     ) -> list[Any]:
         """See :meth:`Lift.publish_many`."""
-        items = self._messages(messages)
+        with PAUSE:  # see CollectorPause
+            items = self._messages(messages)
         return await self._in_thread(
             self._lift.publish_many, items, ack_timeout=ack_timeout, return_exceptions=return_exceptions,
             window=window,
