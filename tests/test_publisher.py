@@ -24,7 +24,8 @@ from liftbridge_nb import (
 )
 from liftbridge_nb._proto import api_pb2
 from liftbridge_nb.client._publisher import STEP_DOWN_GRACE, AsyncPublisher, LeaderDoubts, Routes
-from liftbridge_nb.server import LocalServer
+from liftbridge_nb.server import LocalCluster, LocalServer
+from tests import faults
 from tests.polling import wait_for
 
 
@@ -121,6 +122,25 @@ def test_only_the_messages_own_stream_acks_it(local_server: LocalServer, stream_
         ]
         assert sorted(a.offset for a in acks if a is not None) == list(range(100))
         assert len(_log(client, stream_name)) == len(_log(client, other)) == 100
+
+
+@pytest.mark.cluster
+def test_a_batch_waits_for_its_own_acks_when_another_stream_acks_first(
+    cluster: LocalCluster, stream_name: str
+) -> None:
+    # The server ends a PublishAsync call once the requests ended and it has had as many acks as
+    # requests, counting every stream's. Here the other stream (one replica) acks each message at
+    # once and the message's own (three replicas, ack policy all) after its followers: a batch that
+    # ended its requests after the last one lost every own ack ("the publish stream ended").
+    other = f"{stream_name}-w"
+    with Lift(addresses=cluster.addresses) as client:
+        client.create_stream(Stream(subject=stream_name, name=stream_name, replication_factor=3))
+        client.create_stream(Stream(subject=stream_name, name=other))
+        faults.wait_in_isr(cluster, stream_name)
+        messages = [Message(stream=stream_name, value=f"m{i}", ack_policy="all") for i in range(60)]
+        acks = client.publish_many(messages)
+        assert [(a.stream, a.offset) for a in acks] == [(stream_name, i) for i in range(60)]
+        assert len(_log(client, other)) == 60
 
 
 def test_a_message_over_the_brokers_limit_fails_alone(local_server: LocalServer, stream_name: str) -> None:

@@ -279,8 +279,9 @@ pub enum Answer {
 /// Send a batch over a PublishAsync call of its own, at most `window` requests awaiting an ack, each
 /// response handed to `answers` as it comes.
 ///
-/// The requests end (half-close) after the last one: the server then acks what it has and ends the
-/// call, which also ends a batch of ack policy NONE (the server sends nothing, not even headers).
+/// The requests end (half-close) once every one was answered (see `Sender::fill`): the server then
+/// ends the call, which also ends a batch of ack policy NONE (the server sends nothing for it, not
+/// even headers, until then).
 pub async fn publish_batch(
     channel: Channel,
     max_message_bytes: usize,
@@ -494,13 +495,17 @@ struct Sender {
 }
 
 impl Sender {
-    /// Send until `window` requests await an ack, or none is left (then end the requests).
+    /// Send until `window` requests await an ack, or none is left; end the requests once every
+    /// one was sent and answered (or timed out).
+    ///
+    /// Not sooner: the server ends the call when it has had as many acks as requests in flight,
+    /// counting every stream's, and several streams on one subject each ack each message; so the
+    /// message's own acks, still to come, would be lost.
     fn fill(&mut self, ids: &[String], acked: &[bool]) {
         let Some(tx) = &self.tx else { return };
         while self.waiting.len() < self.window {
             let Some((i, request)) = self.requests.next() else {
-                self.tx = None;
-                return;
+                break;
             };
             if tx.send(request).is_err() {
                 self.tx = None; // the call is over: what is waiting fails with it
@@ -511,6 +516,9 @@ impl Sender {
                 self.deadlines
                     .push_back((Instant::now() + self.ack_timeout, i));
             }
+        }
+        if self.requests.len() == 0 && self.waiting.is_empty() {
+            self.tx = None;
         }
     }
 
