@@ -208,7 +208,7 @@ impl Connections {
             self.max_message_bytes,
             batch,
             positions,
-            AckMaker::new(ack_type, policies),
+            AckMaker::new(ack_type, policies)?,
             too_large,
             self.closed.subscribe(),
         ))
