@@ -3,6 +3,7 @@ publishing paths that go through it against the real server."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import queue
 
@@ -10,6 +11,7 @@ import pytest
 
 from liftbridge_nb import (
     Ack,
+    AckPolicy,
     ErrAckTimeout,
     ErrAckUncertain,
     ErrConnection,
@@ -105,6 +107,38 @@ def test_an_absurd_deadline_does_not_kill_the_sweeper() -> None:
 
 def _log(client: Lift, stream: str) -> list[Message]:
     return list(client.subscribe(stream, start=Start.earliest(), stop=Stop.latest()))
+
+
+def test_a_batchs_acks_are_those_a_lone_publish_gets(local_server: LocalServer, stream_name: str) -> None:
+    # The native batch makes its Acks itself, sharing the texts that repeat from ack to ack: each
+    # must still be its own message's, across streams and partitions interleaved.
+    other = f"{stream_name}-b"
+    with Lift(local_server.address) as client:
+        client.create_stream(Stream(subject=f"{stream_name}.s", name=stream_name, partitions=2))
+        client.create_stream(Stream(subject=f"{other}.s", name=other))
+        lone = {
+            (name, p): client.publish(Message(stream=name, value="lone", partition=p, ack_policy="all"))
+            for name, p in ((stream_name, 0), (stream_name, 1), (other, 0))
+        }
+        targets = [(stream_name, 0), (stream_name, 1), (other, 0), (other, 0), (stream_name, 1)] * 40
+        messages = [
+            Message(stream=name, value=f"m{i}", partition=p, ack_policy="all", correlation_id=f"id-{i}")
+            for i, (name, p) in enumerate(targets)
+        ]
+        acks = client.publish_many(messages)
+    offsets: dict[tuple[str, int], int] = {}
+    for i, ((name, p), ack) in enumerate(zip(targets, acks, strict=True)):
+        like = lone[name, p]
+        assert isinstance(ack, Ack) and like is not None
+        offsets[name, p] = offsets.get((name, p), 0) + 1
+        assert (ack.stream, ack.partition, ack.offset) == (name, p, offsets[name, p])
+        assert (ack.partition_subject, ack.msg_subject) == (like.partition_subject, like.msg_subject)
+        assert ack.correlation_id == f"id-{i}" and ack.ack_policy is AckPolicy.ALL
+        assert ack.ack_inbox == acks[0].ack_inbox != ""
+        assert ack.commit_timestamp >= ack.reception_timestamp > 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        acks[0].offset = 7
+    assert acks[0] == dataclasses.replace(acks[0]) and "id-0" in repr(acks[0])
 
 
 def test_only_the_messages_own_stream_acks_it(local_server: LocalServer, stream_name: str) -> None:
