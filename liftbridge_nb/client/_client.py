@@ -329,18 +329,16 @@ class Lift(LiftCore):
             return None
         doubts = self._publisher.doubts
         sent_to = doubts.sent(stream, partition) if message.ack_policy == AckPolicy.LEADER else None
-        outcomes: list[api_pb2.Ack | LiftbridgeError] = []
-        if not nats.publish(
-            [target], timeout, 1, lambda _, result: outcomes.append(result), self._look_again([stream])
-        ):
+        outcome = nats.publish(target, timeout, self._look_again([stream]))
+        if outcome is None:
             return None  # the connection broke before it was sent
-        if isinstance(outcomes[0], LiftbridgeError):
-            if isinstance(outcomes[0], ErrAckTimeout):
+        if isinstance(outcome, LiftbridgeError):
+            if isinstance(outcome, ErrAckTimeout):
                 self._cache.forget(stream)
-            raise outcomes[0]
+            raise outcome
         if sent_to is not None and (doubt := doubts.judge(stream, partition, sent_to, message)) is not None:
             raise doubt
-        return _nats_ack(outcomes[0], partition, message)
+        return _nats_ack(outcome, partition, message)
 
     def _look_again(self, streams: list[str]) -> Callable[[], None]:
         """What NATS publishing calls when acks are overdue: look the streams' leaders up again."""

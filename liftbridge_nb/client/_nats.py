@@ -23,8 +23,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from .._proto import api_pb2
 from ..errors import ErrAckTimeout, ErrConnection, LiftbridgeError, from_publish_error, redact_url
@@ -38,7 +37,6 @@ SEND_TIMEOUT = 10.0
 
 SUSPECT_AFTER = 1.0  # seconds without an ack after which the caller looks the leaders up again
 
-Outcome = Callable[[int, "api_pb2.Ack | LiftbridgeError"], None]
 NatsTarget = tuple[bytes, api_pb2.Message, str]
 """A message to publish: its partition's subject, the envelope's Message, and its stream's name."""
 
@@ -92,7 +90,7 @@ def _send(sock: socket.socket, data: bytes) -> None:
 
 
 class NatsPublisher:
-    """A client's NATS connection, opened on first use; one publish_many uses it at a time."""
+    """A client's NATS connection, opened on first use; one publish uses it at a time."""
 
     def __init__(self, url: str) -> None:
         self.host, self.port, self._credentials = parse_url(url)
@@ -104,7 +102,7 @@ class NatsPublisher:
         self._pongs = 0
         self._used = 0.0  # when the server last answered (time.monotonic())
         self._inbox = f"_INBOX.liftbridge-nb.{uuid.uuid4().hex}"
-        self._batches = itertools.count()
+        self._ids = itertools.count()
 
     def close(self) -> None:
         """Close the connection (a later publish opens a new one)."""
@@ -215,86 +213,52 @@ class NatsPublisher:
     # -- publishing ----------------------------------------------------------------------------
 
     def publish(
-        self,
-        batch: Sequence[NatsTarget],
-        ack_timeout: float,
-        window: int,
-        outcome: Outcome,
-        overdue: Callable[[], None] | None = None,
-    ) -> int:
-        """Publish ``batch`` (acked policies only) pipelined.
+        self, target: NatsTarget, ack_timeout: float, overdue: Callable[[], None] | None = None
+    ) -> api_pb2.Ack | LiftbridgeError | None:
+        """Publish ``target`` (an acked policy) and wait for its ack.
 
-        ``outcome(i, ack or error)`` is called once for each message sent: its
-        Ack (only an ack from the message's own stream counts: several streams
-        may listen on one subject, each acking with the same correlation id), an
-        :class:`ApiError` the leader put in the ack, :class:`ErrAckTimeout`, or
-        :class:`ErrConnection` when the connection broke with it in flight.
-        ``overdue()`` is called, at most once a second, while acks are more than
-        a second late (the caller looks the leaders up again). Returns how many
-        were sent: after a broken connection, the rest (never sent) are the
-        caller's to send another way.
+        Returns its Ack (only an ack from the message's own stream counts: several
+        streams may listen on one subject, each acking with the same correlation
+        id), an :class:`ApiError` the leader put in the ack, :class:`ErrAckTimeout`,
+        or :class:`ErrConnection` when the connection broke with it in flight; None
+        when it broke before the message was sent (the caller's to send another
+        way). ``overdue()`` is called, at most once a second, while the ack is more
+        than a second late (the caller looks the leader up again).
         """
         with self._lock:
             if self._sock is None:
                 raise ErrConnection("NATS connection closed", [self.address])
             sock = self._sock
-            prefix = f"{next(self._batches):x}-"
-            inbox = self._inbox
-            waiting = bytearray(len(batch))  # 1 while a message waits for its ack
-            deadlines: deque[tuple[float, int, int]] = deque()  # (deadline, first, end) per write
-            sent = in_flight = 0
-            looked = 0.0  # when overdue() was last called
+            subject, message, stream = target
+            message.correlationId = cid = f"{next(self._ids):x}"
+            message.ackInbox = self._inbox
+            payload = PUBLISH_HEADER + message.SerializeToString()
+            outcome: list[api_pb2.Ack | LiftbridgeError] = []
 
             def on_ack(payload: bytes) -> None:
-                nonlocal in_flight
-                if payload[:4] != MAGIC or payload[7] != ACK_TYPE:
+                if payload[:4] != MAGIC or payload[7] != ACK_TYPE or outcome:
                     return
                 ack = api_pb2.Ack.FromString(payload[payload[5] :])
-                cid = ack.correlationId
-                if not cid.startswith(prefix):
-                    return  # a late ack of an earlier batch
-                i = int(cid[len(prefix) :], 16)
-                if waiting[i] and ack.stream == batch[i][2]:
-                    waiting[i] = 0
-                    in_flight -= 1
+                if ack.correlationId == cid and ack.stream == stream:  # not a late or another stream's
                     error = ack.ackError and from_publish_error(api_pb2.Ack.Error.Name(ack.ackError))
-                    outcome(i, error or ack)
+                    outcome.append(error or ack)
 
             try:
-                while sent < len(batch) or in_flight:
-                    if sent < len(batch) and in_flight < window:
-                        end = min(len(batch), sent + window - in_flight)
-                        frames = []
-                        for i in range(sent, end):
-                            subject, message, _ = batch[i]
-                            message.correlationId = f"{prefix}{i:x}"
-                            message.ackInbox = inbox
-                            payload = PUBLISH_HEADER + message.SerializeToString()
-                            frames.append(b"PUB %s %d\r\n%s\r\n" % (subject, len(payload), payload))
-                        waiting[sent:end] = b"\x01" * (end - sent)
-                        in_flight += end - sent
-                        deadlines.append((time.monotonic() + ack_timeout, sent, end))
-                        sent = end
-                        _send(sock, b"".join(frames))
-                    if in_flight:
-                        self._recv(sock, deadlines[0][0])
-                        self._frames(sock, on_ack)
-                        self._used = now = time.monotonic()
-                        late = deadlines and now - (deadlines[0][0] - ack_timeout) > SUSPECT_AFTER
-                        if overdue is not None and late and now - looked > SUSPECT_AFTER:
-                            looked = now
-                            overdue()
-                    while deadlines and (deadlines[0][0] <= time.monotonic() or not in_flight):
-                        _, first, end = deadlines.popleft()
-                        for i in range(first, end):
-                            if waiting[i]:
-                                waiting[i] = 0
-                                in_flight -= 1
-                                outcome(i, ErrAckTimeout(f"no ack within {ack_timeout:g} s"))
+                _send(sock, b"PUB %s %d\r\n%s\r\n" % (subject, len(payload), payload))
+            except _Broken:
+                self._drop()
+                return None
+            sent = time.monotonic()
+            deadline, looked = sent + ack_timeout, 0.0  # when overdue() was last called
+            try:
+                while not outcome and time.monotonic() < deadline:
+                    self._recv(sock, deadline)
+                    self._frames(sock, on_ack)
+                    self._used = now = time.monotonic()
+                    if overdue is not None and now - sent > SUSPECT_AFTER and now - looked > SUSPECT_AFTER:
+                        looked = now
+                        overdue()
             except _Broken as exc:
                 self._drop()
-                error = ErrConnection("the NATS connection broke", [self.address], reason=str(exc))
-                for i in range(sent):
-                    if waiting[i]:
-                        outcome(i, error)
-            return sent
+                return ErrConnection("the NATS connection broke", [self.address], reason=str(exc))
+            return outcome[0] if outcome else ErrAckTimeout(f"no ack within {ack_timeout:g} s")
