@@ -421,10 +421,17 @@ def test_tls_and_mutual_tls(
     )
     for server, tls in ((tls_server, TLSConfig(ca=ca)), (mtls_server, in_memory)):
         with Lift(server.address, tls=tls) as client:
-            client.create_stream(Stream(subject=stream_name, name=stream_name))
+            client.create_stream(Stream(subject=stream_name, name=stream_name, partitions=2))
             ack = client.publish(Message(stream=stream_name, value="over tls", ack_policy=AckPolicy.ALL))
             assert ack is not None and ack.offset == 0 and ack.ack_policy == AckPolicy.ALL
             assert [m.value for m in read(client, stream_name)] == [b"over tls"]
+            # At volume, on the native data plane's batch and bulk read paths.
+            batch = [Message(stream=stream_name, value=f"{i:05d}", partition=i % 2) for i in range(20_000)]
+            acks = client.publish_many(batch)
+            assert [(a.partition, a.offset) for a in acks[:4]] == [(0, 1), (1, 0), (0, 2), (1, 1)]
+            frame = read_stream(stream_name, 0, client=client, progress=False, value="utf8")
+            sent = {"over tls", *(m.value.decode() for m in batch)}
+            assert len(frame) == 20_001 and set(frame["value"]) == sent
     # The server certificate names DNS localhost as well as IP 127.0.0.1.
     with Lift(tls_server.address.replace("127.0.0.1", "localhost"), tls=TLSConfig(ca=ca)) as client:
         assert len(client.fetch_metadata().brokers) == 1
