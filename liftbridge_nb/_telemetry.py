@@ -25,6 +25,8 @@ def _instruments() -> dict[str, Any] | None:
         return None
     meter = metrics.get_meter("liftbridge_nb")
     return {
+        "trace": trace,
+        "untraced": (trace.ProxyTracerProvider, trace.NoOpTracerProvider),
         "tracer": trace.get_tracer("liftbridge_nb"),
         "publish_duration": meter.create_histogram(
             "liftbridge.publish.duration", unit="s", description="time from publish to its ack"
@@ -38,9 +40,14 @@ def _instruments() -> dict[str, Any] | None:
 
 
 def span(op: str, rpc: str, stream: str | None = None) -> Any:
-    """A span around one client call (a null context without OpenTelemetry)."""
+    """A span around one client call.
+
+    A null context without OpenTelemetry, and while the application has set no
+    tracer provider: OpenTelemetry's stand-in tracer would still enter and leave
+    a context per call (about a sixth of one publish's Python time), for nothing.
+    """
     inst = _instruments()
-    if inst is None:
+    if inst is None or isinstance(inst["trace"].get_tracer_provider(), inst["untraced"]):
         return nullcontext()
     attributes = {"rpc.system": "grpc", "rpc.method": rpc}
     if stream:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+
+import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -49,3 +52,15 @@ def test_spans_and_metrics(server_address: str, stream_name: str) -> None:
     assert after["liftbridge.acks"] - before.get("liftbridge.acks", 0) == 4
     assert after["liftbridge.publish.duration"] - before.get("liftbridge.publish.duration", 0) == 4
     assert after["liftbridge.messages.delivered"] - before.get("liftbridge.messages.delivered", 0) == 4
+
+
+def test_no_span_is_made_while_the_application_has_no_tracer_provider(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from liftbridge_nb import _telemetry
+
+    monkeypatch.setattr(trace, "get_tracer_provider", trace.ProxyTracerProvider)  # as before any is set
+    assert isinstance(_telemetry.span("publish", "PublishAsync", "s"), contextlib.nullcontext)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: _tracing)
+    with _telemetry.span("publish", "PublishAsync", "s") as made:
+        assert made is not None and made.is_recording()
