@@ -70,6 +70,12 @@ impl PublishResponse {
             _ => &self.correlation_id,
         }
     }
+
+    /// Whether it answers a message to `stream`: a refusal, or that stream's ack (several streams
+    /// may listen on one subject, each acking with the message's correlation id).
+    pub fn answers(&self, stream: &str) -> bool {
+        self.async_error.is_some() || self.ack.as_ref().is_some_and(|a| a.stream == stream)
+    }
 }
 
 /// `proto.PublishAsyncError`: why the server refused a message.

@@ -251,11 +251,8 @@ fn waiter_of(waiters: &Waiters, response: &[u8]) -> Option<Waiter> {
     let mut guard = waiters.lock().expect("waiters lock");
     let map = guard.as_mut().filter(|m| !m.is_empty())?;
     let resp = <PublishResponse as prost::Message>::decode(response).ok()?;
-    let ack = resp.ack.as_ref();
     let id = resp.id();
-    let waiter = map.get(id)?;
-    if resp.async_error.is_none() && ack.map(|a| a.stream.as_str()) != Some(waiter.stream.as_str())
-    {
+    if !resp.answers(&map.get(id)?.stream) {
         return None; // another stream's ack on the same subject: the waiter's own is to come
     }
     map.remove(id)
@@ -549,11 +546,9 @@ impl Sender {
     /// come).
     fn match_response(&mut self, raw: &[u8], streams: &[String]) -> Option<(usize, Answer)> {
         let resp = <PublishResponse as prost::Message>::decode(raw).ok()?;
-        let ack = resp.ack.as_ref();
         let id = resp.id();
         let &i = self.waiting.get(id)?;
-        if resp.async_error.is_none() && ack.map(|a| a.stream.as_str()) != Some(streams[i].as_str())
-        {
+        if !resp.answers(&streams[i]) {
             return None;
         }
         self.waiting.remove(id);
