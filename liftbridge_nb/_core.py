@@ -647,10 +647,14 @@ class LiftCore:
             raise ValueError(f"{stream!r} is reserved for the server's own use; publish to your own streams")
         return check_name(stream)
 
-    def _publish_call(self, message: Message, stream: str, count: int | None) -> tuple[Call, int]:
-        partition = choose_partition(message, stream, count, self._round_robin)
+    def _partition(self, message: Message, stream: str, count: int | None) -> int:
+        """The partition ``message`` goes to (``count``: the stream's partitions, if the choice needs it)."""
+        return choose_partition(message, stream, count, self._round_robin)
+
+    @staticmethod
+    def _publish_call(message: Message, stream: str, partition: int) -> Call:
         request = publish_request(message, stream, partition, message.correlation_id or "")
-        return Call("publish", "Publish", request), partition
+        return Call("publish", "Publish", request)
 
     @staticmethod
     def _ack(

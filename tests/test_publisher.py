@@ -197,6 +197,40 @@ def test_a_message_over_the_brokers_limit_fails_alone(local_server: LocalServer,
         assert [m.value for m in _log(client, stream_name)] == values
 
 
+def test_lone_publishes_get_their_own_acks_across_streams_and_partitions(
+    local_server: LocalServer, stream_name: str
+) -> None:
+    # One publish's Ack is made natively, its texts shared with the call's previous ack where they
+    # repeat: publishes that alternate streams, partitions and policies must each get their own.
+    other = f"{stream_name}-b"
+    with Lift(local_server.address) as client:
+        client.create_stream(Stream(subject=f"{stream_name}.s", name=stream_name, partitions=2))
+        client.create_stream(Stream(subject=f"{other}.s", name=other))
+        targets = [(stream_name, 0), (other, 0), (stream_name, 1), (stream_name, 1), (other, 0)] * 6
+        acks = []
+        for i, (name, p) in enumerate(targets):
+            policy = AckPolicy.ALL if i % 3 == 0 else AckPolicy.LEADER
+            own = f"mine-{i}" if i % 2 else None
+            message = Message(stream=name, value=f"m{i}", partition=p, ack_policy=policy, correlation_id=own)
+            acks.append((client.publish(message), policy, own))
+        subjects: dict[tuple[str, int | None], tuple[str, str]] = {}
+        for ack, _, _ in acks:
+            assert ack is not None
+            subjects.setdefault((ack.stream, ack.partition), (ack.partition_subject, ack.msg_subject))
+    offsets: dict[tuple[str, int], int] = {}
+    for (name, p), (ack, policy, own) in zip(targets, acks, strict=True):
+        assert ack is not None
+        assert (ack.stream, ack.partition, ack.offset) == (name, p, offsets.setdefault((name, p), 0))
+        offsets[name, p] += 1
+        assert (ack.partition_subject, ack.msg_subject) == subjects[name, p]
+        assert ack.msg_subject == f"{name}.s" + (f".{p}" if p else "") and ack.ack_policy is policy
+        if own:
+            assert ack.correlation_id == own
+        else:
+            assert ack.correlation_id  # the one the client gave it
+        assert ack.commit_timestamp >= ack.reception_timestamp > 0
+
+
 def test_publish_many_checks_every_message_before_sending_any(
     local_server: LocalServer, stream_name: str
 ) -> None:

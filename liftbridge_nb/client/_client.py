@@ -32,7 +32,7 @@ from ..errors import (
     LiftbridgeError,
 )
 from ..models import Ack, AckPolicy, Message, Metadata, PartitionInfo, Start, Stop, Stream
-from ._connections import Connections
+from ._connections import ACK_POLICIES, Connections
 from ._consumer import AutoOffset, Consumer
 from ._nats import NatsPublisher, NatsTarget, subject_of
 from ._publisher import AsyncPublisher, Routes
@@ -240,11 +240,6 @@ class Lift(LiftCore):
 
     # -- publishing ----------------------------------------------------------------------------
 
-    def _partition_for(self, message: Message, timeout: float | None) -> tuple[Call, int]:
-        stream, needs_count = self._publish_stream(message)
-        count = self.partition_count(stream, timeout=timeout) if needs_count else None
-        return self._publish_call(message, stream, count)
-
     def _look_up(self, stream: str, policy: AckPolicy, timeout: float | None) -> None:
         """Learn a stream's leaders before an ack of policy leader is judged by them (once per stream).
 
@@ -275,23 +270,26 @@ class Lift(LiftCore):
         if isinstance(message, Message) and not message.stream and message.subject:
             return self.publish_to_subject(message, timeout=limit)
         started = time.perf_counter()
-        call, partition = self._partition_for(message, limit)
+        stream, needs_count = self._publish_stream(message)
+        count = self.partition_count(stream, timeout=limit) if needs_count else None
+        partition = self._partition(message, stream, count)
 
         def left() -> float:
             return max(0.001, limit - (time.perf_counter() - started))
 
         ack = None
-        request: api_pb2.PublishRequest = call.request
-        if request.ackPolicy != api_pb2.NONE:
-            with telemetry.span(call.op, "PublishAsync", call.stream):
-                self._look_up(request.stream, message.ack_policy, left())
+        if message.ack_policy != AckPolicy.NONE:
+            with telemetry.span("publish", "PublishAsync", stream):
+                self._look_up(stream, message.ack_policy, left())
                 if self._nats is not None:
-                    ack = self._publish_nats(self._nats, message, request.stream, partition, left())
+                    ack = self._publish_nats(self._nats, message, stream, partition, left())
                 if ack is None:
-                    ack = self._publish_streamed(request, partition, message, left())
+                    ack = self._publish_streamed(message, stream, partition, left())
         if ack is None:
             # Ack policy NONE goes unary too: the stream never answers it, not even a refusal (an OCC
             # stream refuses NONE). The server waits for an ack only when the call has a deadline: it has.
+            call = self._publish_call(message, stream, partition)
+            request: api_pb2.PublishRequest = call.request
             self._check_size(request)
             ack = self._ack(self._run(call, left()), partition)
             if ack is not None and ack.stream != request.stream:
@@ -351,9 +349,7 @@ class Lift(LiftCore):
 
         return look
 
-    def _publish_streamed(
-        self, request: api_pb2.PublishRequest, partition: int, message: Message, timeout: float
-    ) -> Ack | None:
+    def _publish_streamed(self, message: Message, stream: str, partition: int, timeout: float) -> Ack | None:
         """One acked publish over the PublishAsync stream: a round trip, not a new call (half the latency).
 
         None when the unary call should decide instead, which asks every broker
@@ -367,7 +363,7 @@ class Lift(LiftCore):
         except ErrConnection:
             return None
         try:
-            return self._publisher.request(request, partition, timeout, message=message)
+            return self._publisher.publish(message, stream, partition, timeout)
         except ErrNoSuchPartition:
             return None
 
@@ -440,7 +436,8 @@ class Lift(LiftCore):
         """The message's publish call and partition, its stream looked up first where that is needed."""
         count = self.partition_count(stream) if needs_count else None
         self._look_up(stream, message.ack_policy, None)
-        return self._publish_call(message, stream, count)
+        partition = self._partition(message, stream, count)
+        return self._publish_call(message, stream, partition), partition
 
     def publish_many(
         self,
@@ -536,7 +533,7 @@ class Lift(LiftCore):
             messages,
             partitions,
             ack_type=Ack,
-            policies=list(AckPolicy),
+            policies=ACK_POLICIES,
             id_prefix=id_prefix,
             window=window,
             ack_timeout=ack_timeout,

@@ -13,10 +13,12 @@ from .._logs import note_keepalive
 from .._proto import api_pb2, api_pb2_grpc
 from ..config import ClientOptions, TLSConfig
 from ..errors import ErrClientClosed
+from ..models import Ack, AckPolicy
 
 _PROBE_STREAM = "__activity"  # a stream name whose metadata is small, whether it exists or not
 
 CLOSED = "the client is closed: make a new one (or use it in a with block)"
+ACK_POLICIES: list[object] = list(AckPolicy)  # the members by number, for the native acks
 _EXIT_WAIT = 2.0  # seconds the interpreter's exit waits for threads to leave native calls
 
 
@@ -118,7 +120,7 @@ class Connections:
         with self._lock:
             if self.closed:
                 raise ErrClientClosed(CLOSED)
-        return self.native.publish(address)
+        return self.native.publish(address, ack_type=Ack, policies=ACK_POLICIES)
 
     def ready(self, address: str, timeout: float) -> bool:
         """Whether the broker answers within ``timeout`` seconds (its first channel connects).

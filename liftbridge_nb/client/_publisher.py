@@ -366,38 +366,41 @@ class AsyncPublisher:
         with self._lock:
             self._ensure_open(timeout)
 
-    def request(
+    def publish(
         self,
-        request: api_pb2.PublishRequest,
+        message: Message,
+        stream: str,
         partition: int,
         ack_timeout: float,
         open_timeout: float | None = None,
-        *,
-        message: object = None,
     ) -> Ack:
-        """Send ``request`` (ack policy leader or all) and wait for its ack, in the native call.
+        """Publish ``message`` (ack policy leader or all) to ``stream``; wait for its ack in the native call.
 
-        The caller's own thread takes the response (no hop through the reader
-        thread): the latency of one publish. Raises what :meth:`submit`'s future
-        would: :class:`ErrAckTimeout`, :class:`ErrMessageTooLarge` (unsent), a
-        refusal, :class:`ErrAckUncertain`, or :class:`ErrConnection` once the
-        stream breaks with the message in flight (it may be stored).
+        The native call encodes the request, takes its response in the caller's
+        own thread (no hop through the reader thread) and makes the Ack: the
+        latency of one publish. Raises what :meth:`submit`'s future would:
+        :class:`ErrAckTimeout`, :class:`ErrMessageTooLarge` (unsent), a refusal,
+        :class:`ErrAckUncertain`, or :class:`ErrConnection` once the stream breaks
+        with the message in flight (it may be stored).
         """
-        data, leader = self._prepare(request, partition)
+        leader = self.doubts.sent(stream, partition) if message.ack_policy == LEADER else None
         with self._lock:
             call, address = self._ensure_open(open_timeout), self._address
         try:
-            raw = call.send_and_wait(data, request.correlationId, request.stream, ack_timeout)
+            got = call.publish(message, partition, next(self._ids), ack_timeout, self.max_request_bytes)
         except _native.RpcFailure as exc:
             raise stream_error(exc.args, address) from None
-        if raw is None:
-            self._leave(call)
-            raise ErrAckTimeout(f"no ack within {ack_timeout:g} s")
-        resp = api_pb2.PublishResponse.FromString(raw)
-        outcome = self._outcome(resp, request.stream, partition, leader, message)
-        if isinstance(outcome, LiftbridgeError):
-            raise outcome
-        return outcome
+        if got.__class__ is not Ack:
+            if got is None:
+                self._leave(call)
+                raise ErrAckTimeout(f"no ack within {ack_timeout:g} s")
+            if isinstance(got, int):
+                raise too_large_request(got, self.max_request_bytes)
+            raise from_publish_error(api_pb2.PublishAsyncError.Code.Name(got[0]), got[1])
+        doubt = None if leader is None else self.doubts.judge(stream, partition, leader, message)
+        if doubt is not None:
+            raise doubt
+        return got
 
     def _leave(self, call: _native.PublishCall) -> None:
         """End ``call``, whose broker let an ack time out (it may hang), if nothing else is in flight.

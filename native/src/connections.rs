@@ -143,12 +143,20 @@ impl Connections {
         ))
     }
 
-    /// Open a PublishAsync call to `address`.
-    fn publish(&self, address: &str) -> PyResult<PublishCall> {
+    /// Open a PublishAsync call to `address`; its `publish` makes acks as `ack_type` objects,
+    /// their policy the member of `policies` (as `publish_batch` does).
+    #[pyo3(signature = (address, *, ack_type, policies))]
+    fn publish(
+        &self,
+        address: &str,
+        ack_type: Bound<'_, PyType>,
+        policies: Vec<PyObject>,
+    ) -> PyResult<PublishCall> {
         let channel = self.channel(address)?;
         Ok(PublishCall::start(
             channel,
             self.max_message_bytes,
+            AckMaker::new(ack_type, policies)?,
             self.closed.subscribe(),
         ))
     }

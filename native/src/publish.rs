@@ -1,25 +1,31 @@
-//! One PublishAsync stream: requests sent as Python encoded them, responses handed back in bulk.
+//! One PublishAsync stream: requests sent as Python encoded them, responses handed back in bulk;
+//! and one message published and its ack made here (`PublishCall.publish`).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::uri::PathAndQuery;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::acks::{AckMaker, Texts};
 use crate::codec::RawCodec;
 use crate::proto::{Ack, PublishAsyncError, PublishResponse};
-use crate::runtime::{ended, runtime, wait, Canceller};
+use crate::request;
+use crate::runtime::{ended, receive, runtime, wait, Canceller};
 use crate::status::{classify, failure, failure_from};
 
 /// Responses handed to Python at most this many at a time.
 const DRAIN: usize = 4096;
+
+/// The longest a lone `publish` spins for its response (see `runtime::receive`): twice its call's
+/// usual round trip, while that is under this; a longer round trip (a remote broker) gets none.
+const SPIN_LIMIT: Duration = Duration::from_millis(1);
 
 /// How long a batch's `answers` waits after the first answer for more, while more are to come:
 /// Python then wakes once per many acks, not once per few (17 acks a wake, without).
@@ -31,17 +37,17 @@ enum Event {
     End,
 }
 
-/// A caller of `send_and_wait`: the stream its message goes to, and where its response goes.
+/// A caller of `publish`: the stream its message goes to, and where its response goes.
 struct Waiter {
     stream: String,
-    reply: oneshot::Sender<Result<Vec<u8>, Status>>,
+    reply: std::sync::mpsc::SyncSender<Result<PublishResponse, Status>>,
 }
 
 /// The callers waiting for a response, by correlation id; None once the call is over.
 type Waiters = Arc<Mutex<Option<HashMap<String, Waiter>>>>;
 
 /// A PublishAsync call: `send` queues an encoded PublishRequest (it never blocks), `responses`
-/// waits for the next encoded PublishResponses (GIL released), `send_and_wait` sends one and
+/// waits for the next encoded PublishResponses (GIL released), `publish` sends one message and
 /// waits for its own response (which `responses` then does not give), `close` ends the requests
 /// (the server still acks what it has), `cancel` ends the call at once.
 #[pyclass(frozen, module = "liftbridge_nb._native")]
@@ -51,12 +57,18 @@ pub struct PublishCall {
     last: Mutex<Option<Event>>,
     waiters: Waiters,
     cancel: Canceller,
+    acks: AckMaker,
+    /// The strings of the last ack `publish` made (the next mostly repeats them).
+    texts: Mutex<Texts>,
+    /// A moving average of `publish`'s round trips, in µs (what it spins for).
+    round_trip: AtomicU64,
 }
 
 impl PublishCall {
     pub fn start(
         channel: Channel,
         max_message_bytes: usize,
+        acks: AckMaker,
         closed: watch::Receiver<bool>,
     ) -> Self {
         let (requests, requests_rx) = mpsc::unbounded_channel();
@@ -76,7 +88,7 @@ impl PublishCall {
                 .unwrap_or_else(|| Status::unavailable("the publish stream ended"));
             let left = watching.lock().expect("waiters lock").take();
             for (_, waiter) in left.into_iter().flatten() {
-                let _ = waiter.reply.send(Err(status.clone()));
+                let _ = waiter.reply.try_send(Err(status.clone()));
             }
             let _ = tx.send(end.map_or(Event::End, Event::Failed));
         });
@@ -86,12 +98,41 @@ impl PublishCall {
             last: Mutex::new(None),
             waiters,
             cancel,
+            acks,
+            texts: Mutex::new(Texts::default()),
+            round_trip: AtomicU64::new(SPIN_LIMIT.as_micros() as u64 / 2),
         }
+    }
+
+    /// How long `publish` spins: twice the usual round trip, none when that is over the limit.
+    fn spin(&self) -> Duration {
+        let twice = Duration::from_micros(2 * self.round_trip.load(Ordering::Relaxed));
+        if twice > SPIN_LIMIT {
+            Duration::ZERO
+        } else {
+            twice
+        }
+    }
+
+    /// Count a round trip into the average (by an eighth; racing updates lose one, harmlessly).
+    fn took(&self, round_trip: Duration) {
+        let average = self.round_trip.load(Ordering::Relaxed) as i64;
+        let sample = round_trip.as_micros().min(u64::MAX as u128) as i64;
+        let next = average + (sample - average) / 8;
+        self.round_trip.store(next.max(0) as u64, Ordering::Relaxed);
     }
 
     fn forget(&self, correlation_id: &str) {
         if let Some(map) = self.waiters.lock().expect("waiters lock").as_mut() {
             map.remove(correlation_id);
+        }
+    }
+
+    fn queue(&self, request: Vec<u8>) -> PyResult<()> {
+        let guard = self.requests.lock().expect("requests lock");
+        match guard.as_ref().map(|tx| tx.send(request)) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(failure(Code::Cancelled, "the publish stream is closed")),
         }
     }
 }
@@ -100,11 +141,7 @@ impl PublishCall {
 impl PublishCall {
     /// Queue one encoded PublishRequest; raises `RpcFailure` (CANCELLED) once the call is closed.
     fn send(&self, request: &[u8]) -> PyResult<()> {
-        let guard = self.requests.lock().expect("requests lock");
-        match guard.as_ref().map(|tx| tx.send(request.to_vec())) {
-            Some(Ok(())) => Ok(()),
-            _ => Err(failure(Code::Cancelled, "the publish stream is closed")),
-        }
+        self.queue(request.to_vec())
     }
 
     /// The next encoded PublishResponses (at least one); None when the call ended; raises
@@ -158,45 +195,68 @@ impl PublishCall {
         }
     }
 
-    /// Send one encoded PublishRequest and wait up to `timeout` seconds (GIL released) for its
-    /// response: the one with its correlation id that refuses it or acks it for `stream` (several
-    /// streams may share a subject). None when the time ran out; raises `RpcFailure` when the call
-    /// ends first.
-    fn send_and_wait<'py>(
+    /// Publish a Python `Message` (of ack policy leader or all) to `partition` and wait up to
+    /// `timeout` seconds (GIL released) for its response: the one with its correlation id (its
+    /// own, else `id`) that refuses it or acks it for its stream (several streams may share a
+    /// subject). Returns the `Ack` (made as the call's `ack_type`), a refusal as
+    /// (`PublishAsyncError` code, text), the request's size when it is over `max_request_bytes`
+    /// (it is not sent), or None when the time ran out; raises `RpcFailure` when the call ends
+    /// first.
+    fn publish<'py>(
         &self,
         py: Python<'py>,
-        request: &[u8],
-        correlation_id: String,
-        stream: String,
+        message: &Bound<'py, PyAny>,
+        partition: i32,
+        id: String,
         timeout: f64,
-    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let (reply, rx) = oneshot::channel();
+        max_request_bytes: usize,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let request = request::encode(message, partition, id)?;
+        if !request.acked {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "a message of ack policy NONE gets no response to wait for",
+            ));
+        }
+        if request.bytes.len() > max_request_bytes {
+            return Ok(Some(request.bytes.len().into_pyobject(py)?.into_any()));
+        }
+        let (reply, rx) = std::sync::mpsc::sync_channel(1);
+        let waiter = Waiter {
+            stream: request.stream,
+            reply,
+        };
         match self.waiters.lock().expect("waiters lock").as_mut() {
-            Some(map) => map.insert(correlation_id.clone(), Waiter { stream, reply }),
+            Some(map) => map.insert(request.id.clone(), waiter),
             None => return Err(failure(Code::Cancelled, "the publish stream is closed")),
         };
-        if let Err(e) = self.send(request) {
-            self.forget(&correlation_id);
+        if let Err(e) = self.queue(request.bytes) {
+            self.forget(&request.id);
             return Err(e);
         }
-        let rx = tokio::sync::Mutex::new(rx);
-        let got = wait(py, Some(timeout), || async {
-            let mut rx = rx.lock().await;
-            (&mut *rx).await
-        });
-        match got {
-            Ok(Some(Ok(Ok(response)))) => Ok(Some(PyBytes::new(py, &response))),
-            Ok(Some(Ok(Err(status)))) => Err(failure_from(&status)),
-            Ok(Some(Err(_))) => Err(failure(Code::Unavailable, "the publish stream ended")),
+        let sent = Instant::now();
+        let response = match receive(py, Some(timeout), rx, self.spin()) {
+            Ok(Some(Ok(response))) => {
+                self.took(sent.elapsed());
+                response
+            }
+            Ok(Some(Err(status))) => return Err(failure_from(&status)),
             Ok(None) => {
-                self.forget(&correlation_id);
-                Ok(None)
+                self.forget(&request.id);
+                return Ok(None);
             }
             Err(interrupted) => {
-                self.forget(&correlation_id);
-                Err(interrupted)
+                self.forget(&request.id);
+                return Err(interrupted);
             }
+        };
+        if let Some(error) = response.async_error {
+            return Ok(Some(
+                (error.code, error.message).into_pyobject(py)?.into_any(),
+            ));
         }
+        let mut texts = self.texts.lock().expect("texts lock");
+        let ack = response.ack.unwrap_or_default();
+        self.acks.make(py, ack, partition, &mut texts).map(Some)
     }
 
     /// End the requests: the server acks what it has, then ends the call.
@@ -234,8 +294,8 @@ async fn run(
     loop {
         match stream.message().await {
             Ok(Some(bytes)) => match waiter_of(waiters, &bytes) {
-                Some(waiter) => {
-                    let _ = waiter.reply.send(Ok(bytes));
+                Some((waiter, response)) => {
+                    let _ = waiter.reply.try_send(Ok(response));
                 }
                 None if tx.send(Event::Response(bytes)).is_err() => return None,
                 None => {}
@@ -246,8 +306,8 @@ async fn run(
     }
 }
 
-/// The waiter a response answers (taken from `waiters`), if any.
-fn waiter_of(waiters: &Waiters, response: &[u8]) -> Option<Waiter> {
+/// The waiter a response answers (taken from `waiters`), if any, and the response decoded.
+fn waiter_of(waiters: &Waiters, response: &[u8]) -> Option<(Waiter, PublishResponse)> {
     let mut guard = waiters.lock().expect("waiters lock");
     let map = guard.as_mut().filter(|m| !m.is_empty())?;
     let resp = <PublishResponse as prost::Message>::decode(response).ok()?;
@@ -255,7 +315,8 @@ fn waiter_of(waiters: &Waiters, response: &[u8]) -> Option<Waiter> {
     if !resp.answers(&map.get(id)?.stream) {
         return None; // another stream's ack on the same subject: the waiter's own is to come
     }
-    map.remove(id)
+    let waiter = map.remove(id)?;
+    Some((waiter, resp))
 }
 
 /// What `publish_batch` sends: encoded requests, each with its correlation id, its stream (an ack

@@ -88,6 +88,62 @@ where
     F: Future<Output = T> + Send,
     T: Send,
 {
+    wait_in_slices(py, timeout, |slice| {
+        let fut = make();
+        move || runtime().block_on(async { tokio::time::timeout(slice, fut).await.ok() })
+    })
+}
+
+/// Wait for what `rx` receives for up to `timeout`, as `wait` does, with the thread itself parked
+/// (no timer of the runtime: registering one wakes a parked worker to re-arm its sleep). `Ok(None)`:
+/// the time ran out, or the sender is gone.
+///
+/// For its first `spin` the thread does not sleep: it looks again each time it yielded the CPU to
+/// whatever else is ready to run. A thread that sleeps leaves its CPU idle, and waking it takes
+/// tens of µs on a virtual machine: an answer due within a round trip of the loopback comes sooner.
+pub fn receive<T: Send>(
+    py: Python<'_>,
+    timeout: Option<f64>,
+    rx: std::sync::mpsc::Receiver<T>,
+    spin: Duration,
+) -> PyResult<Option<T>> {
+    use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
+    let rx = Mutex::new(rx);
+    let spin = timeout.map_or(spin, |t| spin.min(Duration::from_secs_f64(t.max(0.0))));
+    let spin_until = Instant::now() + spin;
+    let got = wait_in_slices(py, timeout, |slice| {
+        let rx = &rx;
+        move || {
+            let rx = rx.lock().expect("receiver lock");
+            while Instant::now() < spin_until {
+                match rx.try_recv() {
+                    Ok(value) => return Some(Some(value)),
+                    Err(TryRecvError::Disconnected) => return Some(None),
+                    Err(TryRecvError::Empty) => std::thread::yield_now(),
+                }
+            }
+            match rx.recv_timeout(slice) {
+                Ok(value) => Some(Some(value)),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(None),
+            }
+        }
+    })?;
+    Ok(got.flatten())
+}
+
+/// Run the jobs `next` makes (with the GIL) for slices of up to 50 ms of `timeout`, each with the
+/// GIL released, until one gives something, looking for Ctrl-C between slices; `Ok(None)` when
+/// the time ran out.
+fn wait_in_slices<T, J>(
+    py: Python<'_>,
+    timeout: Option<f64>,
+    mut next: impl FnMut(Duration) -> J,
+) -> PyResult<Option<T>>
+where
+    T: Send,
+    J: FnOnce() -> Option<T> + Send,
+{
     let deadline = timeout.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     loop {
         let slice = match deadline {
@@ -96,13 +152,12 @@ where
                 .min(SIGNAL_CHECK),
             None => SIGNAL_CHECK,
         };
-        let fut = make();
-        let wait = async { tokio::time::timeout(slice, fut).await.ok() };
+        let job = next(slice);
         let got = if exiting() {
-            runtime().block_on(wait) // the GIL kept: taking it back could meet a finalized interpreter
+            job() // the GIL kept: taking it back could meet a finalized interpreter
         } else {
             let _counted = Waiting::new();
-            py.allow_threads(|| runtime().block_on(wait))
+            py.allow_threads(job)
         };
         if got.is_some() {
             return Ok(got);
@@ -135,5 +190,52 @@ impl Canceller {
 impl Drop for Canceller {
     fn drop(&mut self) {
         self.fire();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::sync_channel;
+    use std::thread;
+
+    use super::*;
+
+    fn with_python(test: impl FnOnce(Python<'_>)) {
+        pyo3::prepare_freethreaded_python();
+        Python::with_gil(test);
+    }
+
+    #[test]
+    fn an_answer_is_received_whether_it_comes_while_spinning_or_after() {
+        with_python(|py| {
+            for (spin, delay) in [(50, 0), (0, 20), (1, 20), (1_000, 5)] {
+                let (tx, rx) = sync_channel(1);
+                let sender = thread::spawn(move || {
+                    thread::sleep(Duration::from_millis(delay));
+                    tx.send(delay).unwrap();
+                });
+                let got = receive(py, Some(10.0), rx, Duration::from_millis(spin)).unwrap();
+                assert_eq!(got, Some(delay), "spin {spin} ms, answer after {delay} ms");
+                sender.join().unwrap();
+            }
+        });
+    }
+
+    #[test]
+    fn no_answer_is_none_when_the_time_runs_out_or_the_sender_is_gone() {
+        with_python(|py| {
+            let (tx, rx) = sync_channel::<u8>(1);
+            assert_eq!(
+                receive(py, Some(0.02), rx, Duration::from_millis(1)).unwrap(),
+                None
+            );
+            drop(tx);
+            let (tx, rx) = sync_channel::<u8>(1);
+            drop(tx);
+            assert_eq!(
+                receive(py, Some(10.0), rx, Duration::from_millis(1)).unwrap(),
+                None
+            );
+        });
     }
 }
