@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._decode import Decoder, decode, decode_headers
+from ._decode import POOL, Decoder, decode, decode_headers, numbers, text_series
 from .errors import ErrDecode
 from .planning import HINTS
 
@@ -60,10 +60,10 @@ def frame(
     ``binary[pyarrow]``): a Python object per row only for what needs one (JSON that is not one
     object per value, a decoder function, headers).
     """
-    whole = pa.concat_tables([t for _, t in parts]) if parts else EMPTY
+    whole = pa.concat_tables([t for _, t in parts], memory_pool=POOL) if parts else EMPTY
     n = len(whole)
-    offsets = whole.column("offset").to_numpy()
-    stamps = whole.column("timestamp").cast(pa.int64()).to_numpy()
+    offsets = numbers(whole.column("offset"))
+    stamps = numbers(whole.column("timestamp").cast(pa.int64()))
     partition = np.concatenate(
         [np.full(len(t), p, dtype="int32") for p, t in parts] or [np.empty(0, "int32")]
     )
@@ -98,9 +98,9 @@ def frame(
                 else {}
             ),
             "headers": pd.Series(decode_headers(_headers(whole.column("headers")), value), dtype="object"),
-            "stream": pa.repeat(pa.scalar(stream, pa.string()), n).to_pandas(),
-            "subject": whole.column("subject").to_pandas(),
-            "reply_subject": whole.column("reply").to_pandas(),
+            "stream": text_series(pa.chunked_array([pa.repeat(pa.scalar(stream, pa.string()), n, POOL)])),
+            "subject": text_series(whole.column("subject")),
+            "reply_subject": text_series(whole.column("reply")),
         }
     )
     frame = pd.concat([lead, trail] if values.fields is None else [lead, values.fields, trail], axis=1)
@@ -121,7 +121,8 @@ def _headers(column: pa.ChunkedArray) -> list[dict[str, bytes]]:
     out: list[dict[str, bytes]] = [{} for _ in range(len(column))]
     some = np.flatnonzero(sizes)
     if some.size:
-        for i, pairs in zip(some.tolist(), column.take(pa.array(some)).to_pylist(), strict=True):
+        chosen = column.take(pa.array(some, memory_pool=POOL)).to_pylist()
+        for i, pairs in zip(some.tolist(), chosen, strict=True):
             out[i] = dict(pairs)
     return out
 
