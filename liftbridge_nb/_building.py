@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._decode import POOL, Decoder, decode, decode_headers, numbers, text_series
 from .errors import ErrDecode
@@ -67,6 +68,10 @@ def frame(
     partition = np.concatenate(
         [np.full(len(t), p, dtype="int32") for p, t in parts] or [np.empty(0, "int32")]
     )
+    if n > 1 and not in_order(partition, offsets, stamps):  # one partition read in order is common
+        order = np.lexsort((offsets, partition, stamps))
+        whole = pc.take(whole, pa.array(order, memory_pool=POOL), memory_pool=POOL)
+        offsets, stamps, partition = offsets[order], stamps[order], partition[order]
     values = decode(whole.column("value"), value, flatten=flatten, prefix="value")
     keys = decode(whole.column("key"), key, flatten=False, prefix="key")
     failures = {
@@ -103,11 +108,7 @@ def frame(
             "reply_subject": text_series(whole.column("reply")),
         }
     )
-    frame = pd.concat([lead, trail] if values.fields is None else [lead, values.fields, trail], axis=1)
-    if n < 2 or in_order(partition, offsets, stamps):
-        return frame  # one partition read in order, as is common: the sort would only copy
-    order = np.lexsort((offsets, partition, stamps))
-    return frame.take(order).reset_index(drop=True)
+    return pd.concat([lead, trail] if values.fields is None else [lead, values.fields, trail], axis=1)
 
 
 def _series(values: list[Any] | pd.Series) -> pd.Series:

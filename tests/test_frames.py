@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from liftbridge_nb import Ack, ErrDecode, ErrNoSuchPartition, Lift, Message, Stream
+from liftbridge_nb import Ack, ErrDecode, ErrNoSuchPartition, Lift, Message, Stream, Subscription
 from liftbridge_nb.frames import COLUMNS, HINTS, LEAD, TRAIL, read_stream
 from liftbridge_nb.models import from_unix_ns
 from liftbridge_nb.server import LocalCluster
@@ -95,10 +95,11 @@ def test_a_frame_holds_nothing_in_pyarrows_default_pool(client: Lift, stream_nam
     objects = [Message(stream=stream_name, value=json.dumps({"n": i}), partition=1) for i in range(3000)]
     client.publish_many(text + objects)
     pool = pa.default_memory_pool()
-    for partitions in ([0], [1]):
+    for partitions in ([0], [1], None):  # text, JSON objects, both (rows sorted by time)
         before = pool.bytes_allocated()
         df = read_stream(stream_name, partitions=partitions, client=client, progress=False)
-        assert len(df) == 3000 and str(df["subject"].dtype) == str(df["stream"].dtype) == "str"
+        assert len(df) == 3000 * (2 if partitions is None else 1)
+        assert str(df["subject"].dtype) == str(df["stream"].dtype) == "str"
         grown = pool.bytes_allocated() - before  # a scalar or two; a column would be 8 bytes a row or more
         assert grown < len(df), (partitions, grown)
 
@@ -237,12 +238,17 @@ def test_ctrl_c_stops_every_partition_read(
         opened.append(sub)
         return sub
 
+    first_batch = Subscription.next_batch
+
+    def interrupted(self: Subscription) -> object:
+        batch = first_batch(self)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C once the first batch is in: every partition is open
+        return batch
+
     monkeypatch.setattr(Lift, "_subscribe", recording)
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    monkeypatch.setattr(Subscription, "next_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         read_stream(stream_name, client=client, progress=False)
-    timer.join()
     assert len(opened) == 3 and all(s.closed for s in opened), "every partition is read at once; all closed"
     wait_for(lambda: not [t for t in threading.enumerate() if t.name.startswith("read_stream")] or None,
              timeout=10, what="the partition readers to stop")  # fmt: skip
