@@ -1,7 +1,9 @@
-"""LiftMagics (liftbridge_nb/magics/_magic.py): settings checked when set, completion, registration."""
+"""LiftMagics (liftbridge_nb/magics/_magic.py, its frames in _shown.py): settings, completion, loading."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -170,3 +172,19 @@ def test_unload_removes_the_completer(
     assert fresh_shell.Completer.custom_matchers == before
     with capture_output():
         assert "lift_read" not in fresh_shell.magics_manager.magics["line"]
+
+
+def test_loading_the_extension_does_not_import_pandas() -> None:
+    # %load_ext is typed in the first cell: pandas (about 250 ms) waits for the first magic that makes
+    # a frame, and the frames' class is still at hand.
+    script = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "InteractiveShell.instance().run_line_magic('load_ext', 'liftbridge_nb')\n"
+        "assert 'pandas' not in sys.modules, 'pandas imported'\n"
+        "from liftbridge_nb.magics import ShownFrame\n"
+        "import pandas as pd\n"
+        "assert issubclass(ShownFrame, pd.DataFrame)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -2,15 +2,18 @@
 
 Each command has its own module with its parser beside it (``_connect``, ``_streams``,
 ``_admin``, ``_publish``, ``_read``, ``_widgets``); ``_command`` holds the one error policy
-of every magic, ``_magic`` the settings and helpers they share.
+of every magic, ``_magic`` the settings and helpers they share, ``_shown`` the frames they show.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._connections import Connection, ConnectionManager, MagicError
-from ._magic import COMMANDS, LiftMagics, ShownFrame
+from ._magic import COMMANDS, LiftMagics
+
+if TYPE_CHECKING:
+    from ._shown import ShownFrame
 
 __all__ = [
     "Connection",
@@ -20,6 +23,15 @@ __all__ = [
     "ShownFrame",
     "load_ipython_extension",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``ShownFrame`` on first use: it needs pandas, which ``%load_ext`` does not import."""
+    if name == "ShownFrame":
+        from ._shown import ShownFrame
+
+        return ShownFrame
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -8,14 +8,12 @@ The commands themselves live one module per command or small group, each with it
 
 from __future__ import annotations
 
-import html
 import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from IPython.core.completer import CompletionContext, SimpleCompletion, SimpleMatcherResult, context_matcher
 from IPython.core.magic import Magics, magics_class, no_var_expand
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
@@ -29,61 +27,16 @@ from . import _admin, _connect, _publish, _read, _streams, _widgets
 from ._command import Command
 from ._connections import ConnectionManager, MagicError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ._shown import ShownFrame
+
 #: Every command, in the order ``%lsmagic`` and the docs list them.
 COMMANDS: tuple[Command, ...] = (
     *_connect.COMMANDS, *_streams.COMMANDS, *_admin.COMMANDS, *_publish.COMMANDS, *_read.COMMANDS,
     *_widgets.COMMANDS,
 )  # fmt: skip
-
-
-class ShownFrame(pd.DataFrame):
-    """A DataFrame with every row, whose notebook display shows at most ``display_limit`` of them.
-
-    ``streams = %lift_streams`` holds all rows; the cell's output shows the first
-    ``display_limit`` and says "showing 20 of 24 rows". ``note`` (if any) is shown under the
-    table (e.g. that nothing matched). Frames derived from it (``streams.head()``,
-    ``streams[...]``) are plain DataFrames.
-    """
-
-    _metadata: ClassVar[list[str]] = ["display_limit", "note"]
-    display_limit: int
-    note: str
-
-    @classmethod
-    def of(cls, frame: pd.DataFrame, display_limit: int, note: str = "") -> ShownFrame:
-        """``frame``'s rows (none dropped), displayed under ``display_limit`` (0: all)."""
-        shown = cls(frame)
-        shown.display_limit, shown.note = display_limit, note
-        return shown
-
-    @property
-    def _constructor(self) -> type[pd.DataFrame]:
-        return pd.DataFrame
-
-    def _parts(self) -> tuple[pd.DataFrame, str]:
-        plain = pd.DataFrame(self)
-        notes = [self.note] if self.note else []
-        limit = self.display_limit
-        if limit and len(plain) > limit:
-            plain = plain.head(limit)
-            notes.append(
-                f"showing {limit} of {len(self)} rows "
-                "(all are in the frame; %config LiftMagics.display_limit)"
-            )
-        return plain, "; ".join(notes)
-
-    def __repr__(self) -> str:
-        plain, note = self._parts()
-        if plain.empty and note:
-            return note
-        return f"{plain!r}\n{note}" if note else repr(plain)
-
-    def _repr_html_(self) -> str | None:
-        plain, note = self._parts()
-        if plain.empty and note:
-            return f"<p>{html.escape(note)}</p>"
-        table: str | None = plain._repr_html_()  # type: ignore[operator]
-        return f"{table}<p>{html.escape(note)}</p>" if note and table is not None else table
 
 
 def _bind(magics: LiftMagics, command: Command) -> Callable[..., Any]:
@@ -212,6 +165,8 @@ class LiftMagics(Magics, Configurable):
 
     def show(self, frame: pd.DataFrame, note: str = "") -> ShownFrame:
         """``frame`` with all its rows, displayed under :attr:`display_limit`, with ``note``."""
+        from ._shown import ShownFrame  # pandas is imported by the first magic that shows a frame
+
         return ShownFrame.of(frame, self.display_limit, note)
 
     # -- completion ----------------------------------------------------------------------------

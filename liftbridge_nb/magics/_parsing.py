@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
 
-import pandas as pd
-
 from ..errors import did_you_mean
 from ._connections import MagicError
 
@@ -134,6 +132,8 @@ def position(text: str) -> int | timedelta | str:
             return duration(text)
         except argparse.ArgumentTypeError:
             raise argparse.ArgumentTypeError(f"not a position: {text!r} (give {POSITIONS})") from None
+    import pandas as pd  # here: the extension loads without pandas
+
     try:
         pd.Timestamp(text)
     except ValueError:

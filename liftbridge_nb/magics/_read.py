@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from .._decode import Decoder
 from ._command import Command
 from ._parsing import DURATIONS, Parser, count, position
 
 if TYPE_CHECKING:
-    from ._magic import LiftMagics, ShownFrame
+    from .._decode import Decoder
+    from ._magic import LiftMagics
+    from ._shown import ShownFrame
 
 READ = Parser(
     "lift_read",

@@ -10,7 +10,8 @@ from ._command import Command
 from ._parsing import Parser
 
 if TYPE_CHECKING:
-    from ._magic import LiftMagics, ShownFrame
+    from ._magic import LiftMagics
+    from ._shown import ShownFrame
 
 STREAMS = Parser(
     "lift_streams",
