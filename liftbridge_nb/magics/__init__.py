@@ -34,6 +34,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})  # ShownFrame too (the API reference lists what dir() gives)
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """Register the magics and their completions (``%load_ext liftbridge_nb``)."""
     magics = LiftMagics(ipython)
