@@ -52,6 +52,11 @@ SUSPECT_AFTER = 1.0
 """Seconds without an ack (policy leader) after which the client looks the partition's leader up again."""
 
 
+def refusal(code: int, text: str) -> LiftbridgeError:
+    """The error of a message the server refused: a ``PublishAsyncError`` code and its text."""
+    return from_publish_error(api_pb2.PublishAsyncError.Code.Name(code), text)  # type: ignore[arg-type]
+
+
 def stream_error(failure: tuple[int, str], address: str) -> ErrConnection:
     """The error of a native publish stream that broke with ``failure`` (gRPC code, text)."""
     error = from_rpc_error(NativeRpcError(*failure), "publish", address=address)
@@ -396,7 +401,7 @@ class AsyncPublisher:
                 raise ErrAckTimeout(f"no ack within {ack_timeout:g} s")
             if isinstance(got, int):
                 raise too_large_request(got, self.max_request_bytes)
-            raise from_publish_error(api_pb2.PublishAsyncError.Code.Name(got[0]), got[1])
+            raise refusal(*got)
         doubt = None if leader is None else self.doubts.judge(stream, partition, leader, message)
         if doubt is not None:
             raise doubt
@@ -422,9 +427,7 @@ class AsyncPublisher:
         ``leader`` is the partition's leader when the message (of ack policy leader) was sent.
         """
         if resp.HasField("asyncError"):
-            return from_publish_error(
-                api_pb2.PublishAsyncError.Code.Name(resp.asyncError.code), resp.asyncError.message
-            )
+            return refusal(resp.asyncError.code, resp.asyncError.message)
         ack = ack_from_proto(resp.ack, partition)
         if leader is not None:
             doubt = self.doubts.judge(stream, partition, leader, message)
@@ -500,7 +503,7 @@ class AsyncPublisher:
                 for stream, n in counts.items():
                     telemetry.acked_many(stream, started, n)
             for i, code, text in refusals:
-                outcome = from_publish_error(api_pb2.PublishAsyncError.Code.Name(code), text)  # type: ignore[arg-type]
+                outcome = refusal(code, text)
                 if isinstance(outcome, ErrNoSuchPartition):
                     message, partition = messages[i], partitions[i]
                     stream = message.stream or ""
