@@ -108,16 +108,21 @@ def text_series(column: pa.ChunkedArray) -> pd.Series:
 
 
 def numbers(column: pa.ChunkedArray) -> np.ndarray:
-    """A column of numbers as one numpy array, joined in :data:`POOL` (``combine_chunks`` ignores a pool)."""
+    """A column of numbers as one numpy array (see :func:`_joined`)."""
     if not column.num_chunks:
         return np.empty(0, column.type.to_pandas_dtype())
-    joined: np.ndarray = pa.concat_arrays(column.chunks, memory_pool=POOL).to_numpy()
+    joined: np.ndarray = _joined(column).to_numpy()
     return joined
+
+
+def _joined(column: pa.ChunkedArray) -> pa.Array:
+    """A column's chunks as one array, in :data:`POOL` (``combine_chunks`` ignores a pool)."""
+    return pa.concat_arrays(column.chunks, memory_pool=POOL)
 
 
 def _lines(raw: pa.ChunkedArray) -> pa.Buffer:
     """The values one per line, in one buffer (Arrow copies them once; no Python object per row)."""
-    values = pc.cast(raw, pa.large_binary(), memory_pool=POOL).combine_chunks(memory_pool=POOL)
+    values = _joined(pc.cast(raw, pa.large_binary(), memory_pool=POOL))
     empty, newline = (pa.scalar(b, pa.large_binary()) for b in (b"", b"\n"))
     joined = pc.binary_join_element_wise(values, empty, newline, memory_pool=POOL)  # each, then a newline
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int64)[

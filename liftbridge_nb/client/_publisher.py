@@ -371,14 +371,7 @@ class AsyncPublisher:
         with self._lock:
             self._ensure_open(timeout)
 
-    def publish(
-        self,
-        message: Message,
-        stream: str,
-        partition: int,
-        ack_timeout: float,
-        open_timeout: float | None = None,
-    ) -> Ack:
+    def publish(self, message: Message, stream: str, partition: int, ack_timeout: float) -> Ack:
         """Publish ``message`` (ack policy leader or all) to ``stream``; wait for its ack in the native call.
 
         The native call encodes the request, takes its response in the caller's
@@ -389,8 +382,8 @@ class AsyncPublisher:
         with the message in flight (it may be stored).
         """
         leader = self.doubts.sent(stream, partition) if message.ack_policy == LEADER else None
-        with self._lock:
-            call, address = self._ensure_open(open_timeout), self._address
+        with self._lock:  # opened by the caller (open()); a stream closed since is opened again
+            call, address = self._ensure_open(None), self._address
         try:
             got = call.publish(message, partition, next(self._ids), ack_timeout, self.max_request_bytes)
         except _native.RpcFailure as exc:

@@ -108,7 +108,7 @@ pub fn receive<T: Send>(
     spin: Duration,
 ) -> PyResult<Option<T>> {
     use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
-    let rx = Mutex::new(rx);
+    let rx = Mutex::new(rx); // shared with the thread that waits without the GIL: a Receiver is not Sync
     let spin = timeout.map_or(spin, |t| spin.min(Duration::from_secs_f64(t.max(0.0))));
     let spin_until = Instant::now() + spin;
     let got = wait_in_slices(py, timeout, |slice| {
