@@ -84,9 +84,14 @@ def kill_leader(cluster: LocalCluster, stream: str) -> int:
 
 
 def rejoin(cluster: LocalCluster, stream: str, node: int) -> None:
-    """Restart a killed node and wait until it is back in the ISR."""
+    """Restart a killed node and wait until it is back in the ISR and names the new leader.
+
+    The ISR alone does not say so: the node may still be in it from before the kill, and while it
+    replays its metadata it leads again for a moment (FetchPartitionMetadata asked of it answers
+    with itself as the leader).
+    """
     cluster.restart(node)
-    wait_in_isr(cluster, stream)
+    agreed(cluster, stream)
 
 
 def publish_until_acked(client: Lift, message: Message) -> int:
