@@ -86,9 +86,8 @@ def kill_leader(cluster: LocalCluster, stream: str) -> int:
 def rejoin(cluster: LocalCluster, stream: str, node: int) -> None:
     """Restart a killed node and wait until it is back in the ISR and names the new leader.
 
-    The ISR alone does not say so: the node may still be in it from before the kill, and while it
-    replays its metadata it leads again for a moment (FetchPartitionMetadata asked of it answers
-    with itself as the leader).
+    The ISR alone does not say so: the killed node may never have left it (replica.max.lag.time had not
+    run out; so in 2 of 4 rounds here), and just after its restart its metadata may name no leader.
     """
     cluster.restart(node)
     agreed(cluster, stream)
