@@ -1,5 +1,6 @@
 """Types of the native data plane (the Rust crate in native/, built by maturin)."""
 
+from collections.abc import Callable
 from typing import Any
 
 def shutdown() -> None:
@@ -33,6 +34,8 @@ class Call:
 
     def handshake(self, timeout: float) -> None: ...
     def next_batch(self, timeout: float | None = None) -> Batch | None: ...
+    def next_batch_then(self, done: Callable[[Batch | None, BaseException | None], None]) -> None:
+        """``next_batch()``'s awaitable form: ``done(batch, error)`` is called from a native thread."""
     def cancel(self) -> None: ...
 
 class Connections:

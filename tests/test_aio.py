@@ -6,6 +6,8 @@ import asyncio
 import json
 import math
 import os
+import subprocess
+import sys
 import threading
 import zlib
 from pathlib import Path
@@ -229,11 +231,7 @@ def test_async_close_from_another_task_ends_iteration_and_closed_clients_say_so(
         asyncio.run(main())
 
 
-def test_cancelling_the_reading_task_closes_the_subscription_and_its_thread(
-    server_address: str, stream_name: str
-) -> None:
-    """AsyncSubscription awaits Lift's subscription in a thread of its own: a cancelled reader leaves none."""
-
+def test_cancelling_the_reading_task_closes_the_subscription(server_address: str, stream_name: str) -> None:
     async def main() -> None:
         async with AsyncLift(server_address) as client:
             await client.create_stream(Stream(subject=stream_name, name=stream_name))
@@ -244,14 +242,74 @@ def test_cancelling_the_reading_task_closes_the_subscription_and_its_thread(
             with pytest.raises(asyncio.CancelledError):
                 await reader
             assert sub.closed
-
-            def gone() -> bool | None:
-                mine = f"liftbridge-aio-sub-{stream_name}"
-                return not [t for t in threading.enumerate() if t.name.startswith(mine)] or None
-
-            await asyncio.to_thread(wait_for, gone, timeout=10, what="the subscription's thread to end")
+            with pytest.raises(StopAsyncIteration):
+                await sub.__anext__()
 
     asyncio.run(main())
+
+
+def test_async_subscriptions_await_their_batches_in_the_native_runtime_without_a_thread_each(
+    server_address: str, stream_name: str
+) -> None:
+    """Awaiting the next batch takes no thread (it once took one per subscription, in an executor).
+
+    Each subscription still has its watch (a thread that checks a silent broker, as a Subscription does).
+    """
+    n = 12
+
+    async def main() -> None:
+        async with AsyncLift(server_address) as client:
+            names = [f"{stream_name}-{i}" for i in range(n)]
+            for name in names:
+                await client.create_stream(Stream(subject=name, name=name))
+            before = {t.name for t in threading.enumerate()}
+            subs = [await client.subscribe(name) for name in names]
+            readers = [asyncio.create_task(sub.__anext__()) for sub in subs]
+            await asyncio.sleep(0)  # each reader's first step: it now awaits its first batch
+            assert not any(r.done() for r in readers)
+            new = [
+                t.name
+                for t in threading.enumerate()
+                if t.name.startswith("liftbridge") and t.name not in before
+            ]
+            assert sorted(new) == sorted(f"liftbridge-watch-{name}" for name in names)
+            for name in names:
+                await client.publish(Message(value=name.encode(), stream=name))
+            got = await asyncio.wait_for(asyncio.gather(*readers), 10)
+            assert [m.value for m in got] == [name.encode() for name in names]
+            assert [m.offset for m in got] == [0] * n
+            for sub in subs:
+                sub.close()
+
+    asyncio.run(main())
+
+
+def test_the_interpreter_exits_cleanly_while_async_subscriptions_await_batches(
+    server_address: str, stream_name: str
+) -> None:
+    """A batch awaited in the native runtime at the interpreter's exit is not handed to a dead interpreter."""
+    script = f"""
+import asyncio, threading
+from liftbridge_nb import Stream
+from liftbridge_nb.aio import AsyncLift
+
+awaiting = threading.Event()
+
+async def main():
+    client = AsyncLift({server_address!r})
+    await client.create_stream(Stream(subject={stream_name!r}, name={stream_name!r}))
+    subs = [await client.subscribe({stream_name!r}) for _ in range(4)]
+    readers = [asyncio.ensure_future(sub.__anext__()) for sub in subs]
+    await asyncio.sleep(0)
+    awaiting.set()
+    await asyncio.gather(*readers)
+
+threading.Thread(target=asyncio.run, args=(main(),), daemon=True).start()
+assert awaiting.wait(30)
+print("exiting")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "exiting\n", "")
 
 
 def test_an_async_client_serves_a_second_event_loop(server_address: str, stream_name: str) -> None:

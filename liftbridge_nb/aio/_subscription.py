@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Self
 
@@ -30,8 +30,6 @@ class AsyncSubscription(AsyncIterator[Message]):
     def __init__(self, sub: Subscription) -> None:
         self._sub = sub
         self._rows: deque[tuple[int, int, bytes | None, bytes, dict[str, bytes], str, str]] = deque()
-        # The blocking wait for the next batch (the GIL released) has a thread of its own.
-        self._waiter = ThreadPoolExecutor(1, thread_name_prefix=f"liftbridge-aio-sub-{sub.stream}")
 
     # What the subscription says of itself is its Subscription's (see there).
     stream: str
@@ -52,28 +50,41 @@ class AsyncSubscription(AsyncIterator[Message]):
 
     async def __anext__(self) -> Message:
         if not self._rows:
-            batch = await self._await(_take)
+            batch = await self._take()
             if batch is None:
-                self._waiter.shutdown(wait=False)  # over: its thread ends
                 raise StopAsyncIteration
             self._rows.extend(batch.rows())
         return self._sub._deliver(self._rows.popleft())
 
     async def next_batch(self) -> _native.Batch | None:
         """The next messages as one Arrow batch (see :meth:`Subscription.next_batch`); None at the end."""
-        return await self._await(_next_batch)
+        batch = await self._take()
+        if batch is not None:
+            self._sub.last_offset = batch.last_offset
+        return batch
 
-    async def _await(self, take: Callable[[Subscription], _native.Batch | None]) -> _native.Batch | None:
-        try:
-            return await asyncio.wrap_future(self._waiter.submit(take, self._sub))
-        except asyncio.CancelledError:
-            self.close()  # the thread's wait ends with the call
-            raise
+    async def _take(self) -> _native.Batch | None:
+        """:meth:`Subscription._take`'s steps, the call's batch awaited on the loop (no thread).
+
+        Resubscribing, which looks the leader up and waits for a handshake, runs in a thread.
+        """
+        sub = self._sub
+        while (call := sub._next_call()) is not None:
+            try:
+                batch = await _next_batch(call)
+            except _native.RpcFailure as exc:
+                if await asyncio.to_thread(_resubscribed, sub, exc):
+                    continue
+                return None
+            except asyncio.CancelledError:
+                self.close()  # the call ends: its pending batch goes nowhere
+                raise
+            return sub._took(batch)
+        return None
 
     def close(self) -> None:
         """End the subscription (from any task or thread); iteration stops."""
         self._sub.close()
-        self._waiter.shutdown(wait=False)
 
     @property
     def closed(self) -> bool:
@@ -92,17 +103,37 @@ class AsyncSubscription(AsyncIterator[Message]):
 _SHARED = frozenset(("stream", "partition", "start", "stop", "last_offset", "resubscribes", "address"))
 
 
-def _next_batch(sub: Subscription) -> _native.Batch | None:
-    # StopIteration cannot cross a future into a coroutine (it would become a RuntimeError).
-    try:
-        return sub.next_batch()
-    except StopIteration:
-        return None
+def _next_batch(call: _native.Call) -> asyncio.Future[_native.Batch | None]:
+    """The call's next batch, awaitable: the native runtime settles the future on the running loop."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_native.Batch | None] = loop.create_future()
+
+    def done(batch: _native.Batch | None, error: BaseException | None) -> None:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody awaits the batch
+            loop.call_soon_threadsafe(_settle, future, batch, error)
+
+    call.next_batch_then(done)
+    return future
 
 
-def _take(sub: Subscription) -> _native.Batch | None:
-    """A batch for the iterator: ``last_offset`` moves as its rows are delivered (see Subscription)."""
+def _settle(
+    future: asyncio.Future[_native.Batch | None], batch: _native.Batch | None, error: BaseException | None
+) -> None:
+    if future.done():  # cancelled meanwhile
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(batch)
+
+
+def _resubscribed(sub: Subscription, failure: _native.RpcFailure) -> bool:
+    """:meth:`Subscription._on_error`, for a thread: whether the subscription goes on.
+
+    (StopIteration cannot cross into a coroutine.)
+    """
     try:
-        return sub._take()
+        sub._on_error(failure)
     except StopIteration:
-        return None
+        return False
+    return True

@@ -174,30 +174,43 @@ class Subscription(Iterator[Message]):
         """The next batch from the call (resubscribing as the plan says); StopIteration at the end.
 
         ``last_offset`` stays what was delivered: the iterators deliver the batch's rows one by one.
+        (AsyncSubscription takes its batches in the same steps, awaiting the call's.)
         """
-        while True:
-            if self._done or self._closed or self._call is None:
-                raise StopIteration
-            self._reading = True
+        while (call := self._next_call()) is not None:
             try:
-                batch = self._call.next_batch()
+                batch = call.next_batch()
             except _native.RpcFailure as exc:
-                self._reading = False
                 self._on_error(exc)
                 continue
             except BaseException:
                 self.close()  # Ctrl-C and friends: leave nothing open
                 raise
-            self._reading = False
-            if batch is None:
-                self._end()
-                raise StopIteration
-            self._fetched = batch.last_offset
-            if self._telemetry:
-                telemetry.delivered(self.stream, len(batch))
-            return batch
+            if (taken := self._took(batch)) is not None:
+                return taken
+            break
+        raise StopIteration
+
+    def _next_call(self) -> _native.Call | None:
+        """The call to wait on for the next batch (now counted as waiting); None once it is all over."""
+        if self._done or self._closed or self._call is None:
+            return None
+        self._reading = True
+        return self._call
+
+    def _took(self, batch: _native.Batch | None) -> _native.Batch | None:
+        """What the call gave (None: it ended, and so did the subscription)."""
+        self._reading = False
+        if batch is None:
+            self._end()
+            return None
+        self._fetched = batch.last_offset
+        if self._telemetry:
+            telemetry.delivered(self.stream, len(batch))
+        return batch
 
     def _on_error(self, exc: _native.RpcFailure) -> None:
+        """Resubscribe after the call failed with ``exc``, as the plan says; StopIteration when over."""
+        self._reading = False
         moved, self._moved = self._moved, None
         if self._closed or self._client_closed():
             self._end()

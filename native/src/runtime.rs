@@ -75,6 +75,41 @@ pub fn waiting() -> usize {
     WAITING.load(Ordering::SeqCst)
 }
 
+/// The awaitable form of a native call: `fut` runs in the runtime, and once it is over, `done` is
+/// called (with the GIL, from a runtime thread) as `done(value, None)`, with what `finish` makes of
+/// its output, or as `done(None, error)`. Python's side hands that to its event loop.
+///
+/// At the interpreter's exit (`shutdown`) `done` is not called: nobody awaits any more. A call
+/// under way then is counted in `waiting`, which the exit waits for.
+pub fn later<F, T>(
+    done: PyObject,
+    fut: F,
+    finish: impl FnOnce(Python<'_>, T) -> PyResult<PyObject> + Send + 'static,
+) where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    runtime().spawn(async move {
+        let out = fut.await;
+        if exiting() {
+            return;
+        }
+        let _counted = Waiting::new();
+        if exiting() {
+            return; // the exit began meanwhile, and may not have counted this call
+        }
+        Python::with_gil(|py| {
+            let (value, error) = match finish(py, out) {
+                Ok(value) => (value, py.None()),
+                Err(e) => (py.None(), e.into_value(py).into_any()),
+            };
+            if let Err(e) = done.call1(py, (value, error)) {
+                e.write_unraisable(py, None);
+            }
+        });
+    });
+}
+
 /// Wait for `make()`'s future for up to `timeout` (None: as long as it takes), the GIL released.
 ///
 /// Every 50 ms the GIL is taken back to run Python's signal handlers: Ctrl-C raises
@@ -203,6 +238,37 @@ mod tests {
     fn with_python(test: impl FnOnce(Python<'_>)) {
         pyo3::prepare_freethreaded_python();
         Python::with_gil(test);
+    }
+
+    #[test]
+    fn later_hands_the_value_or_the_error_to_done_from_a_runtime_thread() {
+        use pyo3::types::{PyDict, PyList};
+        with_python(|py| {
+            let got = PyList::empty(py);
+            let scope = PyDict::new(py);
+            scope.set_item("got", &got).unwrap();
+            let done = py
+                .eval(
+                    c"lambda value, error: got.append((value, error))",
+                    Some(&scope),
+                    None,
+                )
+                .unwrap()
+                .unbind();
+            later(done.clone_ref(py), async { 7_i64 }, |py, n: i64| {
+                Ok(n.into_pyobject(py)?.into_any().unbind())
+            });
+            later(done, async {}, |_, ()| {
+                Err(pyo3::exceptions::PyValueError::new_err("refused"))
+            });
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while got.len() < 2 && Instant::now() < deadline {
+                py.allow_threads(|| thread::sleep(Duration::from_millis(5)));
+            }
+            let mut seen: Vec<String> = got.iter().map(|item| item.to_string()).collect();
+            seen.sort();
+            assert_eq!(seen, ["(7, None)", "(None, ValueError('refused'))"]);
+        });
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tonic::{Code, Status};
 use crate::batch::{Batch, Builder};
 use crate::codec::RawCodec;
 use crate::proto::Message;
-use crate::runtime::{ended, runtime, wait, Canceller};
+use crate::runtime::{ended, later, runtime, wait, Canceller};
 use crate::status::{failure, failure_from};
 
 /// What the reading task tells the Python side, in order.
@@ -51,6 +51,7 @@ struct Cuts {
 /// `handshake(timeout)` waits for the subscription to open; `next_batch(timeout)`
 /// gives the next batch, None at the end, or raises `RpcFailure` (the call's gRPC
 /// status) after every batch before it. Both release the GIL and let Ctrl-C through.
+/// `next_batch_then(done)` is the awaitable form of `next_batch()` (see `runtime::later`).
 /// `cancel()` (from any thread) ends the call: the next `next_batch` raises CANCELLED.
 #[pyclass(frozen, module = "liftbridge_nb._native")]
 pub struct Call {
@@ -92,16 +93,30 @@ impl Call {
         }
     }
 
+    /// The next event; the task sends End or Failed last, so a channel closed without either is a
+    /// reader that died.
+    async fn event(&self) -> Event {
+        let got = self.events.lock().await.recv().await;
+        got.unwrap_or_else(|| {
+            Event::Failed(Status::internal("the native reader stopped unexpectedly"))
+        })
+    }
+
     fn next_event(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Event>> {
-        let got = wait(py, timeout, || async {
-            self.events.lock().await.recv().await
-        })?;
-        // The task sends End or Failed last: a channel closed without either is a reader that died.
-        Ok(got.map(|e| {
-            e.unwrap_or_else(|| {
-                Event::Failed(Status::internal("the native reader stopped unexpectedly"))
-            })
-        }))
+        wait(py, timeout, || self.event())
+    }
+
+    /// What `next_batch` makes of an event after the handshake.
+    fn batch_of(&self, event: Event) -> PyResult<Option<Batch>> {
+        match event {
+            Event::Batch(b) => Ok(Some(b)),
+            Event::Failed(status) => Err(failure_from(&status)),
+            Event::End => {
+                self.cancel.fire();
+                Ok(None)
+            }
+            Event::Ready => unreachable!("the handshake comes once, first"),
+        }
     }
 }
 
@@ -131,15 +146,22 @@ impl Call {
     #[pyo3(signature = (timeout=None))]
     fn next_batch(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Batch>> {
         match self.next_event(py, timeout)? {
-            Some(Event::Batch(b)) => Ok(Some(b)),
-            Some(Event::Failed(status)) => Err(failure_from(&status)),
-            Some(Event::End) => {
-                self.cancel();
-                Ok(None)
-            }
-            Some(Event::Ready) => unreachable!("the handshake comes once, first"),
+            Some(event) => self.batch_of(event),
             None => Err(pyo3::exceptions::PyTimeoutError::new_err("no batch yet")),
         }
+    }
+
+    /// The awaitable form of `next_batch()`: returns at once, and `done(batch, None)` (None at the
+    /// end) or `done(None, RpcFailure)` is called from a runtime thread when the batch comes.
+    fn next_batch_then(slf: Py<Self>, done: PyObject) {
+        later(
+            done,
+            async move {
+                let event = slf.get().event().await;
+                (slf, event)
+            },
+            |py, (slf, event)| Ok(slf.get().batch_of(event)?.into_pyobject(py)?.unbind()),
+        );
     }
 
     /// End the call (any thread); what was read stays readable, then CANCELLED.
