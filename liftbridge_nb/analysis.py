@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,6 +31,20 @@ def _encode(cell: Any) -> bytes | str:
     if isinstance(cell, np.generic):
         cell = cell.item()
     return json.dumps(cell, default=str)
+
+
+def cell_text(data: Any) -> str:
+    """A key or value as it reads: text if it decodes, else ``0x`` and its hex; JSON data as JSON text."""
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        try:
+            return data.decode()
+        except UnicodeDecodeError:
+            return "0x" + data.hex()
+    if isinstance(data, dict | list):
+        return json.dumps(data, ensure_ascii=False, default=str)
+    return str(data)
 
 
 def _cells(df: pd.DataFrame, spec: ValueSpec, what: str) -> list[Any] | None:
@@ -169,6 +183,28 @@ class LiftAccessor:
                 f"time={time!r} holds text that is not an ISO 8601 time ({exc}); "
                 "convert it with pd.to_datetime first"
             ) from None
+
+    def grep(
+        self, text: str, *, columns: Sequence[str] = ("key", "value"), case: bool = True
+    ) -> pd.DataFrame:
+        """The rows whose ``columns`` (by default key and value) contain ``text``, in their order.
+
+        Each cell is searched as it reads: text as it is, bytes decoded as UTF-8
+        (or as ``0x`` and their hex, when they do not decode), a decoded JSON value as
+        JSON text; ``case=False`` ignores case. The stream browser's filter is this.
+        """
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"grep takes the text to look for, not {text!r}")
+        if isinstance(columns, str):
+            columns = [columns]
+        needle = text if case else text.casefold()
+        found = np.zeros(len(self._df), dtype=bool)
+        for name in columns:
+            cells = _column(self._df, name, "columns").map(cell_text)
+            if not case:
+                cells = cells.str.casefold()
+            found |= cells.str.contains(needle, regex=False).to_numpy(dtype=bool)
+        return self._df[found]
 
     def gaps(self) -> pd.DataFrame:
         """Offsets missing between each partition's first and last row (compaction, retention or loss)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, overload
 
 import pandas as pd
@@ -19,17 +19,16 @@ from .errors import (
     ReadInterrupted,
     no_such,
 )
-from .models import to_unix_ns
-from .planning import HINTS, Position, as_time, check_position, plan_range
+from .planning import HINTS, Position, Positions, by_partition, check_order, plan_range, position_of
 
-__all__ = ["COLUMNS", "HINTS", "LEAD", "TRAIL", "Position", "read_stream"]
+__all__ = ["COLUMNS", "HINTS", "LEAD", "TRAIL", "Position", "Positions", "read_stream"]
 
 
 @overload
 def read_stream(
     stream: str,
-    start: Position = None,
-    end: Position = None,
+    start: Positions = None,
+    end: Positions = None,
     *,
     partitions: Sequence[int] | None = None,
     client: Lift | None = None,
@@ -49,8 +48,8 @@ def read_stream(
 @overload
 def read_stream(
     stream: str,
-    start: Position = None,
-    end: Position = None,
+    start: Positions = None,
+    end: Positions = None,
     *,
     partitions: Sequence[int] | None = None,
     client: Lift | None = None,
@@ -70,8 +69,8 @@ def read_stream(
 @overload
 def read_stream(
     stream: str,
-    start: Position = None,
-    end: Position = None,
+    start: Positions = None,
+    end: Positions = None,
     *,
     partitions: Sequence[int] | None = None,
     client: Lift | None = None,
@@ -91,8 +90,8 @@ def read_stream(
 @overload
 def read_stream(
     stream: str,
-    start: Position = None,
-    end: Position = None,
+    start: Positions = None,
+    end: Positions = None,
     *,
     partitions: Sequence[int] | None = None,
     client: Lift | None = None,
@@ -111,8 +110,8 @@ def read_stream(
 
 def read_stream(
     stream: str,
-    start: Position = None,
-    end: Position = None,
+    start: Positions = None,
+    end: Positions = None,
     *,
     partitions: Sequence[int] | None = None,
     client: Lift | None = None,
@@ -131,7 +130,8 @@ def read_stream(
 
     ``start`` and ``end`` take an offset, a ``datetime``/``pandas.Timestamp``/ISO
     string (naive means local time), a ``timedelta`` (that long before now),
-    ``"earliest"`` or ``"latest"``. ``start=None`` is the oldest retained
+    ``"earliest"`` or ``"latest"``; or a mapping of partitions to those (``{0: 120, 2: 80}``), which
+    reads those partitions, each from (or to) its own position. ``start=None`` is the oldest retained
     message, ``end=None`` the newest at call time; nothing newer is waited for. A start
     offset beyond the next offset of every partition read, or a start after the end, raises
     :class:`ErrOutOfRange`; an unknown partition raises :class:`ErrNoSuchPartition` and a
@@ -156,8 +156,7 @@ def read_stream(
     ``TQDM_DISABLE`` turns it off). Ctrl-C stops every partition read and raises
     :class:`ReadInterrupted` (a ``KeyboardInterrupt``), shown as one line: how many messages were read.
     """
-    check_position(start, "start")
-    check_position(end, "end")
+    starts, ends = by_partition(start, "start"), by_partition(end, "end")
     check_decoder(value, "value")
     check_decoder(key, "key")
     if errors not in ("raise", "coerce"):
@@ -170,20 +169,17 @@ def read_stream(
     if chosen is not None and len(set(chosen)) < len(chosen):
         twice = min(p for p in chosen if chosen.count(p) > 1)
         raise ValueError(f"partitions lists partition {twice} more than once (list each once): {partitions}")
+    chosen = _mapped_partitions(chosen, starts, ends)
     if client is not None and address is not None:
         raise ValueError("give client= or address=, not both (the client already has its address)")
     for name, n in (("max_messages", max_messages), ("chunksize", chunksize)):
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise ValueError(f"{name} must be a positive int, not {n!r}")
-    if isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and start > end:
-        raise ErrOutOfRange(f"start offset {start} is after end offset {end}: {HINTS['start_after_end']}")
-    t_start, t_end = as_time(start), as_time(end)
-    if t_start is not None and t_end is not None and to_unix_ns(t_start) > to_unix_ns(t_end):
-        utc = [pd.Timestamp(to_unix_ns(t), unit="ns", tz="UTC").floor("s") for t in (t_start, t_end)]
-        raise ErrOutOfRange(
-            f"start {utc[0]:%Y-%m-%d %H:%M:%S} UTC is after end {utc[1]:%Y-%m-%d %H:%M:%S} UTC "
-            "(naive times are local time): give a start before the end"
-        )
+    if isinstance(start, Mapping) or isinstance(end, Mapping):
+        for p in chosen or ():
+            check_order(position_of(start, p), position_of(end, p), f" of partition {p}")
+    else:
+        check_order(start, end)
 
     owned = client is None
     lift = client or Lift(default_address(address), timeout=timeout)
@@ -197,11 +193,18 @@ def read_stream(
         for p in chosen:
             if p >= count:
                 raise no_such(stream, p, count)
-        plans = [plan_range(lift, stream, p, start, end, t) for p in chosen]
-        if isinstance(start, int) and plans and all(start > r.next for r in plans):
-            ends = ", ".join(f"{r.partition}: {r.next}" for r in plans)
+        plans = [plan_range(lift, stream, p, position_of(start, p), position_of(end, p), t) for p in chosen]
+        if starts is not None:
+            for r in plans:
+                if isinstance(first := starts[r.partition], int) and first > r.next:
+                    raise ErrOutOfRange(
+                        f"start offset {first} of partition {r.partition} is past its end (next offset "
+                        f"{r.next}) in {stream!r}: {HINTS['past_end']}"
+                    )
+        elif isinstance(start, int) and plans and all(start > r.next for r in plans):
+            nexts = ", ".join(f"{r.partition}: {r.next}" for r in plans)
             raise ErrOutOfRange(
-                f"start offset {start} is past the end of {stream!r} (next offset by partition: {ends}); "
+                f"start offset {start} is past the end of {stream!r} (next offset by partition: {nexts}); "
                 f"{HINTS['past_end']}"
             )
         ranges = [r for r in plans if not r.empty]
@@ -220,3 +223,23 @@ def read_stream(
     finally:
         if owned:
             lift.close()
+
+
+def _mapped_partitions(
+    chosen: list[int] | None, starts: dict[int, Position] | None, ends: dict[int, Position] | None
+) -> list[int] | None:
+    """The partitions to read when ``start`` or ``end`` maps partitions to positions: its keys."""
+    mapped = [m for m in (starts, ends) if m is not None]
+    if not mapped:
+        return chosen
+    keys = sorted(mapped[0])
+    if len(mapped) == 2 and sorted(mapped[1]) != keys:
+        raise ValueError(
+            f"start maps partitions {keys} but end maps {sorted(mapped[1])}: map the same partitions"
+        )
+    if chosen is not None and sorted(chosen) != keys:
+        raise ValueError(
+            f"partitions={sorted(chosen)} but the positions map partitions {keys}: leave partitions= out "
+            "(a mapping names the partitions it reads)"
+        )
+    return keys

@@ -7,18 +7,23 @@ turns ``start``/``end`` positions into a :class:`PartitionRange`, :func:`high_wa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
 from .client import Lift
-from .errors import ApiError, ErrNoSuchPartition, ErrPartitionPaused
+from .errors import ApiError, ErrNoSuchPartition, ErrOutOfRange, ErrPartitionPaused
 from .models import Start, Stop, to_unix_ns
 
 Position = int | datetime | pd.Timestamp | str | timedelta | None
 """Where a read starts or ends: an offset, a time (a datetime, pandas.Timestamp or ISO string; naive
 is local), a timedelta (that long ago), ``"earliest"``, ``"latest"``, or None (the default end)."""
+
+Positions = Position | Mapping[int, Position]
+"""A position for every partition read, or one for each: ``{0: 120, 2: 80}`` (then the partitions read
+are its keys)."""
 
 Piece = tuple[int, int, int]  # partition, first offset, end offset (exclusive)
 
@@ -86,6 +91,42 @@ def check_position(position: Position, what: str) -> None:
         raise ValueError(f"{what} offset must be >= 0, not {position}")
     if isinstance(position, str):
         as_time(position)
+
+
+def by_partition(positions: Positions, what: str) -> dict[int, Position] | None:
+    """A per-partition mapping's positions, checked (``what`` names the argument); None for one position."""
+    if not isinstance(positions, Mapping):
+        check_position(positions, what)
+        return None
+    if not positions:
+        raise ValueError(f"{what} is an empty mapping: give a position for each partition to read")
+    out: dict[int, Position] = {}
+    for partition, position in positions.items():
+        if isinstance(partition, bool) or not isinstance(partition, int) or partition < 0:
+            raise TypeError(f"{what} maps partition numbers (ints >= 0) to positions, not {partition!r}")
+        check_position(position, f"{what}[{partition}]")
+        out[partition] = position
+    return out
+
+
+def position_of(positions: Positions, partition: int) -> Position:
+    """Where ``positions`` (one position, or one per partition) puts ``partition``."""
+    return positions[partition] if isinstance(positions, Mapping) else positions
+
+
+def check_order(start: Position, end: Position, where: str = "") -> None:
+    """Raise ErrOutOfRange when ``start`` is after ``end`` (two offsets, or two times); ``where``: whose."""
+    if isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and start > end:
+        raise ErrOutOfRange(
+            f"start offset {start}{where} is after end offset {end}: {HINTS['start_after_end']}"
+        )
+    t_start, t_end = as_time(start), as_time(end)
+    if t_start is not None and t_end is not None and to_unix_ns(t_start) > to_unix_ns(t_end):
+        utc = [pd.Timestamp(to_unix_ns(t), unit="ns", tz="UTC").floor("s") for t in (t_start, t_end)]
+        raise ErrOutOfRange(
+            f"start {utc[0]:%Y-%m-%d %H:%M:%S} UTC{where} is after end {utc[1]:%Y-%m-%d %H:%M:%S} UTC "
+            "(naive times are local time): give a start before the end"
+        )
 
 
 def first_offset_at(client: Lift, stream: str, partition: int, when: datetime, last: int) -> int:

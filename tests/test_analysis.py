@@ -79,6 +79,35 @@ def test_accessor(client: Lift, stream_name: str) -> None:
         _ = pd.DataFrame({"x": [1]}).lift
 
 
+def test_grep_finds_text_in_keys_and_values_as_they_read(client: Lift, stream_name: str) -> None:
+    client.create_stream(Stream(subject=stream_name, name=stream_name))
+    values: list[bytes] = [
+        json.dumps({"user": "Ada", "city": "Zürich"}, ensure_ascii=False).encode(),
+        b"plain Ada text",
+        b"\xff\x00binary",
+        b"other",
+    ]
+    for i, value in enumerate(values):
+        client.publish(Message(stream=stream_name, key=f"k{i}".encode(), value=value))
+    df = read_stream(stream_name, client=client, progress=False)
+    assert list(df.lift.grep("Ada")["offset"]) == [0, 1]
+    assert list(df.lift.grep('"city": "Zürich"')["offset"]) == [0]  # JSON text, not escaped
+    assert list(df.lift.grep("ada", case=False)["offset"]) == [0, 1]
+    assert df.lift.grep("ada").empty
+    assert list(df.lift.grep("k3")["offset"]) == [3]  # the key
+    assert df.lift.grep("k3", columns=["value"]).empty
+    assert list(df.lift.grep("0xff00")["offset"]) == [2]  # bytes that are not text, as hex
+    raw = read_stream(stream_name, client=client, value="bytes", key="bytes", progress=False)
+    assert list(raw.lift.grep("Zürich")["offset"]) == [0]
+    parsed = read_stream(stream_name, client=client, flatten=False, progress=False)
+    assert isinstance(parsed["value"].iloc[0], dict)  # searched as its JSON text
+    assert list(parsed.lift.grep('"city": "Zürich"')["offset"]) == [0]
+    with pytest.raises(ValueError, match="grep takes the text to look for"):
+        df.lift.grep("")
+    with pytest.raises(KeyError, match="columns='nope' is not a column"):
+        df.lift.grep("x", columns="nope")
+
+
 def _frame(times: list[str], partitions: list[int], **columns: list[str | None]) -> pd.DataFrame:
     """A frame as read_stream makes it (the columns df.lift needs), arrival times ``times``."""
     return pd.DataFrame(

@@ -18,7 +18,16 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from liftbridge_nb import Ack, ErrDecode, ErrNoSuchPartition, Lift, Message, Stream, Subscription
+from liftbridge_nb import (
+    Ack,
+    ErrDecode,
+    ErrNoSuchPartition,
+    ErrOutOfRange,
+    Lift,
+    Message,
+    Stream,
+    Subscription,
+)
 from liftbridge_nb.frames import COLUMNS, HINTS, LEAD, TRAIL, read_stream
 from liftbridge_nb.models import from_unix_ns
 from liftbridge_nb.server import LocalCluster
@@ -114,6 +123,36 @@ def test_offset_ranges_are_half_open_and_exact(client: Lift, data: Data) -> None
     assert len(read_stream(data.stream, 0, 10**9, client=client, progress=False)) == 32
     with pytest.raises(ValueError, match="after end"):
         read_stream(data.stream, 5, 2, client=client, progress=False)
+
+
+def test_positions_per_partition_read_those_partitions_each_from_its_own(client: Lift, data: Data) -> None:
+    """``{partition: position}`` for start and end (what the stream browser's code line gives)."""
+    df = read_stream(data.stream, {0: 1, 2: 3}, {0: 4, 2: 5}, client=client, progress=False)
+    assert {p: list(g["offset"]) for p, g in df.groupby("partition")} == {0: [1, 2, 3], 2: [3, 4]}
+    assert list(df.sort_values(["timestamp", "partition", "offset"]).index) == list(df.index)
+    # One side a mapping, the other one position for each: the mapping names the partitions.
+    tail = read_stream(data.stream, {1: 2}, client=client, progress=False)
+    assert list(tail["partition"].unique()) == [1] and tail["offset"].min() == 2
+    stamps = sorted(a.reception_timestamp for a in data.acks if a.partition == 0)
+    early = pd.Timestamp(stamps[2], unit="ns", tz="UTC")
+    timed = read_stream(data.stream, {0: early}, {0: "latest"}, client=client, progress=False)
+    assert list(timed["partition"].unique()) == [0] and timed["offset"].min() == 2
+    with pytest.raises(ValueError, match=r"start maps partitions \[0, 2\] but end maps \[0\]"):
+        read_stream(data.stream, {0: 1, 2: 3}, {0: 4}, client=client)
+    with pytest.raises(ValueError, match="leave partitions= out"):
+        read_stream(data.stream, {0: 1}, partitions=[1], client=client)
+    with pytest.raises(ErrOutOfRange, match="start offset 5 of partition 0 is after end offset 2"):
+        read_stream(data.stream, {0: 5}, {0: 2}, client=client)
+    with pytest.raises(ErrOutOfRange, match="start offset 999 of partition 2 is past its end"):
+        read_stream(data.stream, {0: 0, 2: 999}, client=client)
+    with pytest.raises(ValueError, match=r"start\[1\] offset must be >= 0"):
+        read_stream(data.stream, {1: -1}, client=client)
+    with pytest.raises(TypeError, match="maps partition numbers"):
+        read_stream(data.stream, {"0": 1}, client=client)  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="empty mapping"):
+        read_stream(data.stream, {}, client=client)
+    with pytest.raises(ErrNoSuchPartition, match="no partition 3"):
+        read_stream(data.stream, {3: 0}, client=client)
 
 
 def test_time_and_relative_ranges(client: Lift, data: Data) -> None:

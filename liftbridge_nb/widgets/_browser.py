@@ -7,11 +7,12 @@ import html as h
 import ipywidgets as w
 import pandas as pd
 
+from ..analysis import cell_text
 from ..client import Lift
 from ..errors import ErrNoSuchStream, LiftbridgeError, did_you_mean, no_such
 from ..frames import read_stream
 from ..planning import first_offset_at, high_watermark
-from ._common import check_client, error_html, hexdump, pretty, preview, table, text_of
+from ._common import check_client, error_html, hexdump, pretty, preview, table
 
 ALL = "all"
 MODES = ("earliest", "newest", "offset", "time")
@@ -210,11 +211,7 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
     def _render(self) -> None:
         page = self._page
         needle = self.filter.value.strip()
-        if needle and not page.empty:
-            hay = page["key"].map(text_of) + "\u0000" + page["value"].map(text_of)
-            shown = page[hay.str.contains(needle, regex=False)]
-        else:
-            shown = page
+        shown = page.lift.grep(needle) if needle and not page.empty else page
         self._shown = shown.reset_index(drop=True)
         self.status.value = f"{len(page)} scanned, {len(self._shown)} matched" + (
             f" — page starts {dict(self._starts)}" if self._starts else ""
@@ -249,10 +246,10 @@ class StreamBrowser(w.VBox):  # type: ignore[misc]
             self.detail.value = ""
             return
         row = self._shown.iloc[i]
-        headers = "\n".join(f"{k}: {text_of(v)}" for k, v in row["headers"].items()) or "(none)"
+        headers = "\n".join(f"{k}: {cell_text(v)}" for k, v in row["headers"].items()) or "(none)"
         self.detail.value = (
             f"<b>partition {row['partition']} offset {row['offset']}</b> at {row['timestamp']}<br>"
-            f"<b>key</b> <pre>{h.escape(text_of(row['key']))}</pre>"
+            f"<b>key</b> <pre>{h.escape(cell_text(row['key']))}</pre>"
             f"<b>value</b><pre class='lift-pretty'>{h.escape(pretty(row['value']))}</pre>"
             f"<b>headers</b><pre>{h.escape(headers)}</pre>"
             f"<b>raw value</b><pre class='lift-hex'>{h.escape(hexdump(row['value']))}</pre>"

@@ -8,33 +8,22 @@ from typing import Any
 
 import pandas as pd
 
+from ..analysis import cell_text
 from ..client import Lift
 
 PREVIEW = 80
 """Characters of a key or value shown in a table cell; the detail pane shows more."""
 
 
-def text_of(data: Any) -> str:
-    """A readable form of a key or value: text if it decodes, else ``0x…`` hex."""
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        try:
-            return data.decode()
-        except UnicodeDecodeError:
-            return "0x" + data.hex()
-    return str(data)
-
-
 def preview(data: Any, limit: int = PREVIEW) -> str:
-    """At most ``limit`` characters of :func:`text_of`, with an ellipsis when cut."""
-    text = text_of(data).replace("\n", " ")
+    """At most ``limit`` characters of :func:`~liftbridge_nb.analysis.cell_text`, an ellipsis when cut."""
+    text = cell_text(data).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def pretty(data: Any) -> str:
     """Indented JSON when the data is JSON, else its text."""
-    text = text_of(data)
+    text = cell_text(data)
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except ValueError:
