@@ -35,7 +35,7 @@ def _encode(cell: Any) -> bytes | str:
 
 def cell_text(data: Any) -> str:
     """A key or value as it reads: text if it decodes, else ``0x`` and its hex; JSON data as JSON text."""
-    if data is None:
+    if data is None or data is pd.NA:  # no key (Arrow-backed columns hold NA)
         return ""
     if isinstance(data, bytes):
         try:
@@ -200,10 +200,11 @@ class LiftAccessor:
         needle = text if case else text.casefold()
         found = np.zeros(len(self._df), dtype=bool)
         for name in columns:
-            cells = _column(self._df, name, "columns").map(cell_text)
-            if not case:
-                cells = cells.str.casefold()
-            found |= cells.str.contains(needle, regex=False).to_numpy(dtype=bool)
+            column = _column(self._df, name, "columns")
+            cells = (cell_text(v) for v in column)
+            found |= np.fromiter(
+                (needle in (c if case else c.casefold()) for c in cells), dtype=bool, count=len(column)
+            )
         return self._df[found]
 
     def gaps(self) -> pd.DataFrame:

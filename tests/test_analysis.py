@@ -99,6 +99,10 @@ def test_grep_finds_text_in_keys_and_values_as_they_read(client: Lift, stream_na
     assert list(df.lift.grep("0xff00")["offset"]) == [2]  # bytes that are not text, as hex
     raw = read_stream(stream_name, client=client, value="bytes", key="bytes", progress=False)
     assert list(raw.lift.grep("Zürich")["offset"]) == [0]
+    client.publish(Message(stream=stream_name, value=b"no key"))  # an Arrow-backed null key: no text
+    keyless = read_stream(stream_name, 4, client=client, value="bytes", key="bytes", progress=False)
+    assert keyless["key"].isna().all() and keyless.lift.grep("NA").empty
+    assert keyless.iloc[:0].lift.grep("x").empty
     parsed = read_stream(stream_name, client=client, flatten=False, progress=False)
     assert isinstance(parsed["value"].iloc[0], dict)  # searched as its JSON text
     assert list(parsed.lift.grep('"city": "Zürich"')["offset"]) == [0]
