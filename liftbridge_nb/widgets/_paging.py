@@ -19,8 +19,8 @@ import pandas as pd
 
 from ..client import Lift
 from ..frames import read_stream
-from ..models import Start, Stop
-from ..planning import first_offset_at, high_watermark
+from ..models import Start
+from ..planning import PartitionRange, first_offset, first_offset_at, high_watermark
 
 ORDER = ["timestamp", "partition", "offset"]
 
@@ -117,20 +117,12 @@ class Pager:
         out = {}
         for p in self.partitions:
             hw = high_watermark(self.client, self.stream, p, t)
-            out[p] = Bounds(self._earliest(p, hw), hw + 1)
+            whole = PartitionRange(p, Start.earliest(), hw + 1, None)
+            first = first_offset(self.client, self.stream, whole, t) if hw >= 0 else None
+            out[p] = Bounds(hw + 1 if first is None else first, hw + 1)
         return out
 
-    def _earliest(self, partition: int, hw: int) -> int:
-        if hw < 0:
-            return 0
-        with self.client.subscribe(
-            self.stream, partition, start=Start.earliest(), stop=Stop.at_offset(hw)
-        ) as sub:
-            for m in sub:
-                return m.offset
-        return hw + 1
-
-    # -- the four moves ------------------------------------------------------------------------
+    # -- the moves ----------------------------------------------------------------------------
 
     def first(self, text: str | None = None, stop: threading.Event | None = None) -> Page:
         """The first page: the oldest retained rows."""
